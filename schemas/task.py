@@ -1,0 +1,60 @@
+"""The task the council's case system receives: a command to raise or update one task."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.police import PoliceIncident
+from schemas.register import Carer
+from schemas.shared import Address
+
+TaskType = Literal["child_protection_investigation", "match_review"]
+
+
+class TaskSubject(BaseModel):
+    """The child or unborn child a task is about, as the register or the police report knows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    basis: Literal["register", "police_report"]
+    kind: Literal["child", "unborn"]
+    subject_ref: str | None = None
+    person_ref: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    expected_delivery_date: date | None = None
+    nhs_number: str | None = None
+    address: Address | None = None
+    carers: list[Carer] = Field(default_factory=list)
+
+
+class RaiseTask(BaseModel):
+    """Command: raise (or, for a later revision, update) one task in a case system.
+
+    `idempotency_key` is built from the incident and the subject only, so every
+    redelivery and every revision of the incident lands on the same task.
+    `title` never carries personal data: it leaves the system in notifications.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    idempotency_key: str
+    task_type: TaskType
+    title: str
+    priority: Literal["urgent", "high"]
+    due_by: datetime
+    local_authority: str | None
+    incident_id: str
+    revision: int = Field(ge=1)
+    outcome: Literal["trigger", "review", "withdrawn"]
+    score: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+    late: bool = False
+    late_reason: str | None = None
+    changes: list[str] = Field(default_factory=list)
+    subject: TaskSubject
+    incident: PoliceIncident

@@ -1,0 +1,1 @@
+"""dvtrigger tests."""
