@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from schemas.shared import Address, ContractModel, NHSNumber, UUIDString
+from schemas.shared import Address, ContractModel, Name, NHSNumber, UUIDString
+from schemas.wire import JsonInteger, Omittable, WireDate, WireDateTime
 
 Role = Literal["victim", "suspect", "other_adult_present", "child", "witness"]
-Name = Annotated[str, StringConstraints(max_length=80)]
+Gender = Literal["female", "male", "other", "unknown"]
+Summary = Annotated[str, StringConstraints(max_length=4000)]
 
 #: Roles that bring a family into an incident (a witness alone never does).
 INVOLVED_ROLES: frozenset[str] = frozenset({"victim", "suspect", "other_adult_present"})
@@ -23,9 +24,9 @@ class PolicePerson(ContractModel):
     role: Role
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: date | None = None
-    age_years: Annotated[int, Field(ge=0, le=120)] | None = None
-    gender: Literal["female", "male", "other", "unknown"] | None = Field(default=None)
+    date_of_birth: WireDate | None = None
+    age_years: Annotated[int, Field(ge=0, le=120), JsonInteger] | None = None
+    gender: Omittable[Gender] = None
     address: Address | None = None
     pregnant: bool | None = None
     nhs_number: NHSNumber | None = None
@@ -38,11 +39,11 @@ class PoliceIncident(ContractModel):
     notification_id: UUIDString
     incident_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     force: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,5}$")]
-    revision: Annotated[int, Field(ge=1)]
-    occurred_at: AwareDatetime
-    reported_at: AwareDatetime
+    revision: Annotated[int, Field(ge=1), JsonInteger]
+    occurred_at: WireDateTime
+    reported_at: WireDateTime
     location: Address
     dash_risk: Literal["standard", "medium", "high", "not_assessed"]
     children_present: bool | None = None
     persons: list[PolicePerson] = Field(min_length=1, max_length=50)
-    summary: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    summary: Omittable[Summary] = None

@@ -1,15 +1,15 @@
-"""`register-event/1`: one change to the register of children under 12 months and unborn children."""
+"""`register-event/1`: a change to the register of children under 12 months and unborn children."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from schemas.shared import Address, ContractModel, NHSNumber, UUIDString
+from schemas.shared import Address, ContractModel, Name, NHSNumber, UUIDString
+from schemas.wire import Omittable, WireDate, WireDateTime
 
-Name = Annotated[str, StringConstraints(max_length=80)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 EventType = Literal[
     "pregnancy_registered",
@@ -28,8 +28,8 @@ class RegisterSubject(ContractModel):
     kind: Literal["child", "unborn"]
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: date | None = None
-    expected_delivery_date: date | None = None
+    date_of_birth: WireDate | None = None
+    expected_delivery_date: WireDate | None = None
     nhs_number: NHSNumber | None = None
     from_pregnancy_ref: Annotated[str, StringConstraints(max_length=64)] | None = None
 
@@ -41,7 +41,7 @@ class Carer(ContractModel):
     relationship: Relationship
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: date | None = None
+    date_of_birth: WireDate | None = None
     nhs_number: NHSNumber | None = None
 
 
@@ -52,15 +52,15 @@ class RegisterEvent(ContractModel):
     event_id: UUIDString
     source: Literal["maternity", "child_health", "childrens_services"]
     local_authority: Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")] | None = None
-    recorded_at: AwareDatetime
+    recorded_at: WireDateTime
     type: EventType
-    effective_date: date | None = None
+    effective_date: WireDate | None = None
     subject: RegisterSubject
     carers: list[Carer] = Field(default_factory=list, max_length=10)
-    address: Address | None = None
+    address: Omittable[Address] = None
     outcome: Literal["live_birth", "loss", "termination"] | None = None
 
     @property
     def effective_on(self) -> date:
-        """When the change happened in the world: `effective_date`, else the date of `recorded_at`."""
+        """When the change happened in the world: `effective_date`, else `recorded_at`'s date."""
         return self.effective_date or self.recorded_at.date()

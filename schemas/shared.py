@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 UPRN = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")]
 NHSNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
+#: JSON Schema `format: uuid`: the RFC 9562 string form, hex digits in either case.
 UUIDString = Annotated[
     str,
     StringConstraints(
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     ),
+    WithJsonSchema({"type": "string", "format": "uuid"}),
 ]
 AddressLine = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+Name = Annotated[str, StringConstraints(max_length=80)]
 
 
-class ContractModel(BaseModel):
-    """Base of the inbound contract models: strict types, no unknown fields, immutable."""
+class WireModel(BaseModel):
+    """Base of every wire model: strict types, immutable, `schema_` written as `schema`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(strict=True, frozen=True, serialize_by_alias=True)
+
+
+class ContractModel(WireModel):
+    """Base of the inbound contract models: as `WireModel`, and no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Address(ContractModel):

@@ -2,37 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from schemas.police import PoliceIncident
 from schemas.register import Carer
-from schemas.shared import Address
+from schemas.shared import Address, Name, NHSNumber, WireModel
+from schemas.wire import JsonInteger, JsonNumber, WireDate, WireDateTime
 
 TaskType = Literal["child_protection_investigation", "match_review"]
 
 
-class TaskSubject(BaseModel):
+class TaskSubject(WireModel):
     """The child or unborn child a task is about, as the register or the police report knows it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     basis: Literal["register", "police_report"]
     kind: Literal["child", "unborn"]
     subject_ref: str | None = None
     person_ref: str | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    date_of_birth: date | None = None
-    expected_delivery_date: date | None = None
-    nhs_number: str | None = None
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: WireDate | None = None
+    expected_delivery_date: WireDate | None = None
+    nhs_number: NHSNumber | None = None
     address: Address | None = None
     carers: list[Carer] = Field(default_factory=list)
 
 
-class RaiseTask(BaseModel):
+class RaiseTask(WireModel):
     """Command: raise (or, for a later revision, update) one task in a case system.
 
     `idempotency_key` is built from the incident and the subject only, so every
@@ -40,18 +40,18 @@ class RaiseTask(BaseModel):
     `title` never carries personal data: it leaves the system in notifications.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     idempotency_key: str
     task_type: TaskType
     title: str
     priority: Literal["urgent", "high"]
-    due_by: datetime
+    due_by: WireDateTime
     local_authority: str | None
     incident_id: str
-    revision: int = Field(ge=1)
+    revision: Annotated[int, Field(ge=1), JsonInteger]
     outcome: Literal["trigger", "review", "withdrawn"]
-    score: float | None = None
+    score: JsonNumber | None = None
     reasons: list[str] = Field(default_factory=list)
     late: bool = False
     late_reason: str | None = None
