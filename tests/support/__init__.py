@@ -1,0 +1,1 @@
+"""Fixtures and sample data shared by the unit and integration tests."""
