@@ -1,0 +1,167 @@
+"""The folded state of one register subject, built from its register-event/1 events; pure."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.register import Carer, RegisterEvent
+from schemas.shared import Address
+
+PregnancyOutcome = Literal["live_birth", "loss", "termination"]
+_T = TypeVar("_T")
+
+
+class RecordModel(BaseModel):
+    """Base of the folded register models: immutable, no unknown fields, JSON round-trippable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AddressSpan(RecordModel):
+    """The subject's address from `effective_from` until the next span begins."""
+
+    effective_from: date
+    address: Address
+
+
+class PregnancyEnd(RecordModel):
+    """How and when a pregnancy ended."""
+
+    on: date
+    outcome: PregnancyOutcome | None
+
+
+class CarerRecord(RecordModel):
+    """One carer, merged across events by `person_ref`: every spelling seen is kept."""
+
+    person_ref: str
+    relationships: tuple[str, ...] = ()
+    given_names: tuple[str, ...] = ()
+    family_names: tuple[str, ...] = ()
+    dates_of_birth: tuple[date, ...] = ()
+    nhs_numbers: tuple[str, ...] = ()
+
+    @property
+    def relationship(self) -> str:
+        """The latest relationship given for this carer."""
+        return self.relationships[-1] if self.relationships else "carer"
+
+
+class SubjectRecord(RecordModel):
+    """Everything the register knows about one child or unborn child."""
+
+    subject_ref: str
+    kind: Literal["child", "unborn"]
+    local_authority: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    expected_delivery_date: date | None = None
+    nhs_number: str | None = None
+    from_pregnancy_ref: str | None = None
+    registered_on: date | None = None
+    pregnancy_end: PregnancyEnd | None = None
+    withdrawn_on: date | None = None
+    addresses: tuple[AddressSpan, ...] = ()
+    carers: tuple[CarerRecord, ...] = ()
+    event_ids: tuple[str, ...] = ()
+    last_event_id: str | None = None
+    last_recorded_at: datetime | None = None
+
+    def address_on(self, day: date) -> Address | None:
+        """The address that counts on `day`: the latest span begun by then, else the earliest."""
+        current: Address | None = None
+        for span in self.addresses:
+            if span.effective_from > day and current is not None:
+                break
+            current = span.address
+        return current
+
+
+def apply_event(record: SubjectRecord | None, event: RegisterEvent) -> SubjectRecord:
+    """Fold one event into a subject's record; applying the same event twice changes nothing."""
+    if record is not None and event.event_id in record.event_ids:
+        return record
+    base = record or SubjectRecord(subject_ref=event.subject.subject_ref, kind=event.subject.kind)
+    update: dict[str, object] = {
+        **_subject_update(base, event),
+        **_lifecycle_update(base, event),
+        "carers": _merge_carers(base.carers, event.carers),
+        "event_ids": (*base.event_ids, event.event_id),
+    }
+    if event.address is not None:
+        update["addresses"] = _add_span(base.addresses, event.effective_on, event.address)
+    if base.last_recorded_at is None or event.recorded_at >= base.last_recorded_at:
+        update["last_event_id"] = event.event_id
+        update["last_recorded_at"] = event.recorded_at
+    return base.model_copy(update=update)
+
+
+def _subject_update(base: SubjectRecord, event: RegisterEvent) -> dict[str, object]:
+    """The subject fields an event gives: a non-null value replaces, a null keeps what was known."""
+    subject = event.subject
+    given = {
+        "kind": subject.kind,
+        "local_authority": event.local_authority,
+        "given_name": subject.given_name,
+        "family_name": subject.family_name,
+        "date_of_birth": subject.date_of_birth,
+        "expected_delivery_date": subject.expected_delivery_date,
+        "nhs_number": subject.nhs_number,
+        "from_pregnancy_ref": subject.from_pregnancy_ref,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _lifecycle_update(base: SubjectRecord, event: RegisterEvent) -> dict[str, object]:
+    """Registration, end of pregnancy and withdrawal dates an event records."""
+    day = event.effective_on
+    if event.type in ("pregnancy_registered", "birth_registered"):
+        first = day if base.registered_on is None else min(base.registered_on, day)
+        return {"registered_on": first}
+    if event.type == "pregnancy_ended":
+        return {"pregnancy_end": PregnancyEnd(on=day, outcome=event.outcome)}
+    if event.type == "subject_withdrawn":
+        first = day if base.withdrawn_on is None else min(base.withdrawn_on, day)
+        return {"withdrawn_on": first}
+    return {}
+
+
+def _add_span(
+    spans: tuple[AddressSpan, ...], effective_from: date, address: Address
+) -> tuple[AddressSpan, ...]:
+    """Add an address from a date, keeping spans in date order (ties in arrival order)."""
+    added = (*spans, AddressSpan(effective_from=effective_from, address=address))
+    return tuple(sorted(added, key=lambda span: span.effective_from))
+
+
+def _merge_carers(known: tuple[CarerRecord, ...], carers: list[Carer]) -> tuple[CarerRecord, ...]:
+    """Merge an event's carers into the known ones by `person_ref`."""
+    merged = {carer.person_ref: carer for carer in known}
+    for carer in carers:
+        merged[carer.person_ref] = merge_carer(merged.get(carer.person_ref), carer)
+    return tuple(merged.values())
+
+
+def merge_carer(known: CarerRecord | None, carer: Carer) -> CarerRecord:
+    """One carer's record with what one more event says about them."""
+    base = known or CarerRecord(person_ref=carer.person_ref)
+    return base.model_copy(
+        update={
+            "relationships": _with(base.relationships, carer.relationship),
+            "given_names": _with(base.given_names, carer.given_name),
+            "family_names": _with(base.family_names, carer.family_name),
+            "dates_of_birth": _with(base.dates_of_birth, carer.date_of_birth),
+            "nhs_numbers": _with(base.nhs_numbers, carer.nhs_number),
+        }
+    )
+
+
+def _with(values: tuple[_T, ...], value: _T | None) -> tuple[_T, ...]:
+    """`values` with `value` appended unless it is None or already there (the last is latest)."""
+    if value is None:
+        return values
+    return (*(v for v in values if v != value), value)

@@ -1,0 +1,168 @@
+"""An in-memory view over the register with blocking keys, so an incident never scans it all."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
+from schemas.shared import Address
+from streams.normalise import dwelling_parts, name_key, name_tokens
+from streams.register import CarerRecord, SubjectRecord
+
+
+class RegisterView(Protocol):
+    """What `decide` needs from the register: look-ups and the candidates of an incident."""
+
+    def get(self, subject_ref: str) -> SubjectRecord | None:
+        """The record of one subject, or None."""
+        ...
+
+    def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
+        """The child record that follows an unborn subject (`from_pregnancy_ref`), or None."""
+        ...
+
+    def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
+        """The subjects an incident may involve, by blocking keys: a superset of the matches."""
+        ...
+
+
+def address_keys(address: Address) -> set[str]:
+    """Blocking keys of an address: UPRN, dwelling, building and postcode."""
+    parts = dwelling_parts(address)
+    keys = {f"dwelling:{parts.dwelling_key}", f"building:{parts.building_key}"}
+    keys = {key for key in keys if not key.endswith(":None")}
+    if address.uprn:
+        keys.add(f"uprn:{address.uprn}")
+    if parts.postcode:
+        keys.add(f"postcode:{parts.postcode}")
+    return keys
+
+
+def name_keys(names: Iterable[str | None]) -> set[str]:
+    """Blocking keys of names: each whole name and each word of it, normalised."""
+    keys: set[str] = set()
+    for name in names:
+        whole = name_key(name)
+        if whole:
+            keys.add(f"name:{whole}")
+            keys |= {f"name:{word}" for word in name_tokens(name) if len(word) > 1}
+    return keys
+
+
+def carer_keys(carer: CarerRecord) -> set[str]:
+    """Blocking keys of a carer: every family and given name, date of birth and NHS number."""
+    keys = name_keys((*carer.family_names, *carer.given_names))
+    keys |= {f"dob:{dob.isoformat()}" for dob in carer.dates_of_birth}
+    keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
+    return keys
+
+
+def record_keys(record: SubjectRecord) -> frozenset[str]:
+    """Every blocking key of a subject: each address it ever had and each carer."""
+    keys: set[str] = set()
+    for span in record.addresses:
+        keys |= address_keys(span.address)
+    for carer in record.carers:
+        keys |= carer_keys(carer)
+    return frozenset(keys)
+
+
+def person_keys(person: PolicePerson) -> set[str]:
+    """Blocking keys of a person in an incident: names, date of birth, NHS number, address."""
+    keys = name_keys((person.family_name, person.given_name))
+    if person.date_of_birth is not None:
+        keys.add(f"dob:{person.date_of_birth.isoformat()}")
+    if person.nhs_number:
+        keys.add(f"nhs:{person.nhs_number}")
+    if person.address is not None:
+        keys |= address_keys(person.address)
+    return keys
+
+
+def incident_keys(incident: PoliceIncident) -> set[str]:
+    """Blocking keys of an incident: its location and each person who can involve a family."""
+    keys = address_keys(incident.location)
+    for person in incident.persons:
+        if person.role in INVOLVED_ROLES:
+            keys |= person_keys(person)
+    return keys
+
+
+class RegisterIndex:
+    """The register held in memory, with an inverted index from blocking key to subject."""
+
+    def __init__(self, records: Iterable[SubjectRecord] = ()) -> None:
+        """An index holding `records`."""
+        self._records: dict[str, SubjectRecord] = {}
+        self._keys: dict[str, frozenset[str]] = {}
+        self._postings: defaultdict[str, set[str]] = defaultdict(set)
+        self._children: dict[str, str] = {}
+        for record in records:
+            self.upsert(record)
+
+    def __len__(self) -> int:
+        """How many subjects the register holds."""
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[SubjectRecord]:
+        """Every subject record, in no particular order."""
+        return iter(self._records.values())
+
+    def get(self, subject_ref: str) -> SubjectRecord | None:
+        """The record of one subject, or None."""
+        return self._records.get(subject_ref)
+
+    def upsert(self, record: SubjectRecord) -> None:
+        """Add or replace one subject's record; its stale keys go."""
+        self.remove(record.subject_ref)
+        ref = record.subject_ref
+        self._records[ref] = record
+        self._keys[ref] = record_keys(record)
+        for key in self._keys[ref]:
+            self._postings[key].add(ref)
+        if record.from_pregnancy_ref:
+            self._children[record.from_pregnancy_ref] = ref
+
+    def remove(self, subject_ref: str) -> None:
+        """Forget one subject (nothing happens when it is unknown)."""
+        record = self._records.pop(subject_ref, None)
+        for key in self._keys.pop(subject_ref, frozenset()):
+            refs = self._postings[key]
+            refs.discard(subject_ref)
+            if not refs:
+                del self._postings[key]
+        pregnancy = record.from_pregnancy_ref if record else None
+        if pregnancy and self._children.get(pregnancy) == subject_ref:
+            del self._children[pregnancy]
+
+    def counts_by_kind(self) -> dict[str, int]:
+        """How many children and unborn children the register holds."""
+        return dict(Counter(record.kind for record in self._records.values()))
+
+    def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
+        """The child record that follows an unborn subject, or None."""
+        ref = self._children.get(pregnancy_ref)
+        return self._records.get(ref) if ref else None
+
+    def refs_for_key(self, key: str) -> frozenset[str]:
+        """The subjects filed under one blocking key."""
+        return frozenset(self._postings.get(key, ()))
+
+    def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
+        """Subjects sharing a blocking key with the incident, and their linked pregnancy/child."""
+        refs: set[str] = set()
+        for key in incident_keys(incident):
+            refs |= self._postings.get(key, set())
+        refs |= {link for ref in list(refs) for link in self._links(ref)}
+        return [self._records[ref] for ref in sorted(refs) if ref in self._records]
+
+    def _links(self, subject_ref: str) -> Iterator[str]:
+        """The pregnancy a child came from and the child a pregnancy became."""
+        record = self._records[subject_ref]
+        if record.from_pregnancy_ref:
+            yield record.from_pregnancy_ref
+        child = self._children.get(subject_ref)
+        if child:
+            yield child

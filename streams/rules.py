@@ -1,0 +1,304 @@
+"""The protocol's trigger rule: one incident against the register gives one decision; pure.
+
+Where there is domestic violence in a family with a child under 12 months old
+(including an unborn child), a single incident triggers a child protection
+investigation. The clauses below follow `contracts/README.md` "Trigger semantics".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.decision import Decision, DecisionSubject, DecisionValue, Outcome
+from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
+from schemas.shared import Address
+from streams.matching import (
+    Match,
+    carer_identity,
+    compare_addresses,
+    compare_identities,
+    person_identity,
+    subject_identity,
+)
+from streams.register import CarerRecord, SubjectRecord
+from streams.register_index import RegisterView
+
+RULES_VERSION = "dvtrigger-rules/1.0 (exact matching, near matches to review)"
+
+
+class RulesConfig(BaseModel):
+    """The tunable parts of the rule; the defaults are the protocol's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trigger_score: float = Field(0.95, description="Evidence scoring at least this triggers.")
+    review_score: float = Field(0.5, description="Evidence scoring at least this asks for review.")
+    timezone: str = Field("Europe/London", description="Where the incident day is judged.")
+    gestation_days: int = Field(280, description="A pregnancy begins this long before its EDD.")
+    infant_age_years: int = Field(0, description="A reported `age_years` up to this is a baby.")
+
+
+#: The configuration `decide` uses unless given another.
+DEFAULT_CONFIG = RulesConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One piece of evidence, under one clause, that a subject's family is involved."""
+
+    clause: int
+    score: float
+    reason: str
+    person_ref: str | None = None
+
+
+def incident_day(incident: PoliceIncident, config: RulesConfig = DEFAULT_CONFIG) -> date:
+    """The local date (Europe/London by default) on which the incident happened."""
+    return incident.occurred_at.astimezone(ZoneInfo(config.timezone)).date()
+
+
+def first_anniversary(day: date) -> date:
+    """The first anniversary of a date; for 29 February it is 1 March."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return date(day.year + 1, 3, 1)
+
+
+def scope(
+    record: SubjectRecord, register: RegisterView, day: date, config: RulesConfig
+) -> str | None:
+    """Why a subject is in scope on `day` (the reason), or None when it is not."""
+    if record.withdrawn_on is not None and day >= record.withdrawn_on:
+        return None
+    if record.kind == "child":
+        born = record.date_of_birth or record.registered_on
+        if born is not None and born <= day < first_anniversary(born):
+            return "in scope: a child born on or before the incident day and under 12 months"
+        return None
+    return _unborn_scope(record, register, day, config)
+
+
+def _unborn_scope(
+    record: SubjectRecord, register: RegisterView, day: date, config: RulesConfig
+) -> str | None:
+    """Scope of an unborn subject: from EDD-280 days until its end, its child or EDD+1 year."""
+    edd = record.expected_delivery_date
+    if edd is not None and day < edd - timedelta(days=config.gestation_days):
+        return None
+    end = record.pregnancy_end
+    if end is not None and end.outcome in ("loss", "termination"):
+        ok = day <= end.on
+        return (
+            "in scope: an unborn child, pregnancy not ended before the incident day" if ok else None
+        )
+    child = register.child_of_pregnancy(record.subject_ref)
+    if child is not None:
+        handover = child.date_of_birth or (end.on if end else None)
+        ok = handover is None or day < handover
+        return "in scope: an unborn child, not yet born to its child record" if ok else None
+    if end is not None:
+        ok = day < first_anniversary(end.on)
+        return (
+            "in scope: live birth with no child record, judged as a child born on the end date"
+            if ok
+            else None
+        )
+    limit = edd or record.registered_on
+    if limit is None or day < first_anniversary(limit):
+        return "in scope: an unborn child with no recorded end, before the EDD's first anniversary"
+    return None
+
+
+def family(record: SubjectRecord, register: RegisterView) -> tuple[CarerRecord, ...]:
+    """The subject's carers with those of its linked pregnancy or child record."""
+    linked = [register.get(record.from_pregnancy_ref) if record.from_pregnancy_ref else None]
+    linked.append(register.child_of_pregnancy(record.subject_ref))
+    carers = {carer.person_ref: carer for carer in record.carers}
+    for other in filter(None, linked):
+        for carer in other.carers:
+            carers.setdefault(carer.person_ref, carer)
+    return tuple(carers.values())
+
+
+def home(record: SubjectRecord, register: RegisterView, day: date) -> Address | None:
+    """The subject's home on `day` (its pregnancy's when it has none of its own)."""
+    address = record.address_on(day)
+    if address is None and record.from_pregnancy_ref:
+        pregnancy = register.get(record.from_pregnancy_ref)
+        address = pregnancy.address_on(day) if pregnancy else None
+    return address
+
+
+def _role(person: PolicePerson) -> str:
+    """A person's role in words."""
+    return person.role.replace("_", " ")
+
+
+def involvement(
+    incident: PoliceIncident, day: date, carers: tuple[CarerRecord, ...], address: Address | None
+) -> list[Finding]:
+    """Every piece of evidence (clauses 1, 2 and 3) that the family is involved."""
+    involved = [p for p in incident.persons if p.role in INVOLVED_ROLES]
+    findings: list[Finding] = []
+    for person in involved:
+        identity = person_identity(person, day)
+        for carer in carers:
+            match = compare_identities(identity, carer_identity(carer))
+            what = f"carer {carer.person_ref} ({carer.relationship}) is the {_role(person)}"
+            findings.append(_finding(1, f"{what} {person.person_ref}", match, person))
+    if address is None:
+        return findings
+    at_home = compare_addresses(incident.location, address)
+    findings.append(_finding(2, "the incident happened at the subject's home", at_home))
+    for person in involved:
+        if person.address is not None:
+            lives = compare_addresses(person.address, address)
+            what = f"the {_role(person)} {person.person_ref} lives at the subject's home"
+            findings.append(_finding(3, what, lives, person))
+    return findings
+
+
+def _finding(clause: int, what: str, match: Match, person: PolicePerson | None = None) -> Finding:
+    """A finding for one clause from one comparison."""
+    how = "; ".join(match.evidence) or "nothing agrees"
+    ref = person.person_ref if person else None
+    return Finding(clause, match.score, f"clause {clause}: {what}: {how}", ref)
+
+
+def outcome_of(score: float, config: RulesConfig) -> Outcome | None:
+    """The outcome a score earns: trigger, review, or None."""
+    if score >= config.trigger_score:
+        return "trigger"
+    return "review" if score >= config.review_score else None
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A register subject's part of a decision, with the persons matched exactly to its carers."""
+
+    subject: DecisionSubject
+    record: SubjectRecord
+    carer_persons: frozenset[str]
+
+
+def judge(
+    incident: PoliceIncident, record: SubjectRecord, register: RegisterView, config: RulesConfig
+) -> Judged | None:
+    """The outcome for one register subject, or None when it is out of scope or not involved."""
+    day = incident_day(incident, config)
+    in_scope = scope(record, register, day, config)
+    if in_scope is None:
+        return None
+    findings = involvement(incident, day, family(record, register), home(record, register, day))
+    kept = sorted((f for f in findings if f.score >= config.review_score), key=lambda f: -f.score)
+    outcome = outcome_of(kept[0].score, config) if kept else None
+    if outcome is None:
+        return None
+    exact = {f.person_ref for f in kept if f.clause == 1 and f.score >= config.trigger_score}
+    subject = DecisionSubject.model_validate(
+        {
+            "basis": "register",
+            "kind": record.kind,
+            "subject_ref": record.subject_ref,
+            "outcome": outcome,
+            "score": kept[0].score,
+            "reasons": [in_scope, *(f.reason for f in kept)],
+            "local_authority": record.local_authority,
+        }
+    )
+    return Judged(subject, record, frozenset(r for r in exact if r))
+
+
+def _infant(person: PolicePerson, day: date, config: RulesConfig) -> str | None:
+    """How a `child` in the report is known to be under 12 months on `day`, or None."""
+    born = person.date_of_birth
+    if born is not None:
+        return "by date of birth" if born <= day < first_anniversary(born) else None
+    if person.age_years is not None and person.age_years <= config.infant_age_years:
+        return f"by age_years {person.age_years}"
+    return None
+
+
+def _report_basis(person: PolicePerson, day: date, config: RulesConfig) -> tuple[str, str] | None:
+    """The kind and reason of a police-report trigger for one person, or None."""
+    if person.role in INVOLVED_ROLES and person.pregnant is True:
+        return (
+            "unborn",
+            f"police report: the {_role(person)} {person.person_ref} is reported pregnant",
+        )
+    how = _infant(person, day, config) if person.role == "child" else None
+    if how is not None:
+        return "child", f"police report: the child {person.person_ref} is under 12 months {how}"
+    return None
+
+
+def _covered(
+    person: PolicePerson, kind: str, judged: list[Judged], day: date, config: RulesConfig
+) -> bool:
+    """Whether a register subject that triggers in this decision is already this baby."""
+    triggered = [j for j in judged if j.subject.outcome == "trigger"]
+    if kind == "unborn":
+        return any(
+            j.record.kind == "unborn" and person.person_ref in j.carer_persons for j in triggered
+        )
+    identity = person_identity(person, day)
+    return any(
+        j.record.kind == "child"
+        and compare_identities(identity, subject_identity(j.record)).score >= config.review_score
+        for j in triggered
+    )
+
+
+def report_subjects(
+    incident: PoliceIncident, judged: list[Judged], config: RulesConfig
+) -> list[DecisionSubject]:
+    """Triggers on the police report alone: a pregnant involved person, or a baby in the report."""
+    day = incident_day(incident, config)
+    subjects: list[DecisionSubject] = []
+    for person in incident.persons:
+        basis = _report_basis(person, day, config)
+        if basis is None or _covered(person, basis[0], judged, day, config):
+            continue
+        kind, reason = basis
+        subjects.append(
+            DecisionSubject.model_validate(
+                {
+                    "basis": "police_report",
+                    "kind": kind,
+                    "person_ref": person.person_ref,
+                    "outcome": "trigger",
+                    "score": 1.0,
+                    "reasons": [reason, "not covered by a register subject of this decision"],
+                    "local_authority": None,
+                }
+            )
+        )
+    return subjects
+
+
+def decide(
+    incident: PoliceIncident, register: RegisterView, config: RulesConfig = DEFAULT_CONFIG
+) -> Decision:
+    """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
+    candidates = register.candidates(incident)
+    judged = [j for j in (judge(incident, r, register, config) for r in candidates) if j]
+    subjects = [j.subject for j in judged] + report_subjects(incident, judged, config)
+    outcomes = {subject.outcome for subject in subjects}
+    decision: DecisionValue = (
+        "trigger" if "trigger" in outcomes else "review" if "review" in outcomes else "no_action"
+    )
+    counts = ", ".join(
+        f"{sum(s.outcome == o for s in subjects)} {o}" for o in ("trigger", "review")
+    )
+    return Decision(
+        incident_id=incident.incident_id,
+        revision=incident.revision,
+        decision=decision,
+        subjects=subjects,
+        reasons=[f"rules {RULES_VERSION}", f"{len(candidates)} register candidates; {counts}"],
+    )
