@@ -1,0 +1,204 @@
+"""The duty inbox's tasks in SQLite: one row per idempotency key, safe under concurrent requests.
+
+Every write runs in its own connection inside `BEGIN IMMEDIATE`, which takes SQLite's write lock
+before reading, so two requests with the same key cannot both see "no task yet". The database
+runs in WAL mode so pages can be read while a task is written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectors.case_system import TaskReceipt, TaskRecord, TaskStatus
+from schemas.task import RaiseTask
+
+DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id          TEXT PRIMARY KEY,
+    idempotency_key  TEXT NOT NULL UNIQUE,
+    revision         INTEGER NOT NULL,
+    created_revision INTEGER NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'closed')),
+    outcome          TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    revised_at       TEXT,
+    acknowledged_at  TEXT,
+    closed_at        TEXT,
+    body             TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
+"""
+
+_DUTY_ORDER = """
+ORDER BY CASE outcome WHEN 'trigger' THEN 0 WHEN 'review' THEN 1 ELSE 2 END,
+         coalesce(revised_at, created_at) DESC, rowid DESC
+"""
+
+
+class StoreError(Exception):
+    """Base of the store's refusals; messages carry task ids only."""
+
+
+class UnknownTask(StoreError):
+    """No task has this id."""
+
+
+class WrongTask(StoreError):
+    """The command's idempotency key belongs to another task."""
+
+
+class AlreadyClosed(StoreError):
+    """A closed task cannot be acknowledged."""
+
+
+class TaskStore:
+    """Tasks raised by dvtrigger, as the duty team works them."""
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB_PATH,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._path = Path(path)
+        self._clock = clock
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the database's write lock from its first read."""
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+
+    def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
+        """Create the task for this key, or update it when the revision is higher."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT task_id, revision FROM tasks WHERE idempotency_key = ?",
+                (cmd.idempotency_key,),
+            ).fetchone()
+            if row is None:
+                return self._insert(db, cmd)
+            return self._revise(db, row, cmd)
+
+    def revise(self, task_id: str, cmd: RaiseTask) -> TaskReceipt:
+        """Update one task when `cmd` has a higher revision; otherwise change nothing."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT task_id, revision, idempotency_key FROM tasks WHERE task_id = ?",
+                (task_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownTask(task_id)
+            if row["idempotency_key"] != cmd.idempotency_key:
+                raise WrongTask(task_id)
+            return self._revise(db, row, cmd)
+
+    def _insert(self, db: sqlite3.Connection, cmd: RaiseTask) -> TaskReceipt:
+        task_id = str(uuid.uuid4())
+        db.execute(
+            "INSERT INTO tasks (task_id, idempotency_key, revision, created_revision, status,"
+            " outcome, created_at, body) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)",
+            (
+                task_id,
+                cmd.idempotency_key,
+                cmd.revision,
+                cmd.revision,
+                cmd.outcome,
+                self._now(),
+                cmd.model_dump_json(by_alias=True),
+            ),
+        )
+        return TaskReceipt(task_id=task_id, created=True, updated=False, revision=cmd.revision)
+
+    def _revise(self, db: sqlite3.Connection, row: sqlite3.Row, cmd: RaiseTask) -> TaskReceipt:
+        """Apply a higher revision and reopen the task: a person must look at what changed."""
+        task_id: str = row["task_id"]
+        if cmd.revision <= row["revision"]:
+            return TaskReceipt(
+                task_id=task_id, created=False, updated=False, revision=row["revision"]
+            )
+        db.execute(
+            "UPDATE tasks SET revision = ?, outcome = ?, body = ?, revised_at = ?,"
+            " status = 'open' WHERE task_id = ?",
+            (cmd.revision, cmd.outcome, cmd.model_dump_json(by_alias=True), self._now(), task_id),
+        )
+        return TaskReceipt(task_id=task_id, created=False, updated=True, revision=cmd.revision)
+
+    def get(self, task_id: str) -> TaskRecord:
+        """One task; `UnknownTask` when there is none."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise UnknownTask(task_id)
+        return _record(row)
+
+    def list_tasks(self, status: TaskStatus | None = None, limit: int = 100) -> list[TaskRecord]:
+        """Tasks in duty order: trigger before review before withdrawn, then newest first."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                f"SELECT * FROM tasks WHERE (:status IS NULL OR status = :status) {_DUTY_ORDER}"
+                " LIMIT :limit",
+                {"status": status, "limit": limit},
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def acknowledge(self, task_id: str) -> TaskRecord:
+        """Mark an open task as in hand; acknowledging twice changes nothing."""
+        with self._write() as db:
+            status = _status(db, task_id)
+            if status == "closed":
+                raise AlreadyClosed(task_id)
+            if status == "open":
+                db.execute(
+                    "UPDATE tasks SET status = 'acknowledged', acknowledged_at = ?"
+                    " WHERE task_id = ?",
+                    (self._now(), task_id),
+                )
+        return self.get(task_id)
+
+    def close(self, task_id: str) -> TaskRecord:
+        """Close a task; closing twice changes nothing."""
+        with self._write() as db:
+            if _status(db, task_id) != "closed":
+                db.execute(
+                    "UPDATE tasks SET status = 'closed', closed_at = ? WHERE task_id = ?",
+                    (self._now(), task_id),
+                )
+        return self.get(task_id)
+
+
+def _status(db: sqlite3.Connection, task_id: str) -> str:
+    row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    if row is None:
+        raise UnknownTask(task_id)
+    return str(row["status"])
+
+
+def _record(row: sqlite3.Row) -> TaskRecord:
+    fields = dict(row)
+    fields["task"] = RaiseTask.model_validate_json(fields.pop("body"))
+    return TaskRecord.model_validate(fields)
