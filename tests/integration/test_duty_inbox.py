@@ -1,0 +1,87 @@
+"""HttpCaseSystem against a real duty inbox served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from connectors.case_system import CaseSystem, CaseSystemRejected, HttpCaseSystem
+from tests.contract.case_system_contract import CaseSystemContract
+from tests.support.duty_inbox import serve_duty_inbox
+from tests.support.samples import sample_raise_task
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def duty_inbox(tmp_path: Path) -> Iterator[str]:
+    with serve_duty_inbox(tmp_path / "duty-inbox.sqlite3") as base_url:
+        yield base_url
+
+
+class TestHttpCaseSystemOnDutyInbox(CaseSystemContract):
+    @pytest.fixture
+    async def case_system(self, duty_inbox: str) -> AsyncIterator[CaseSystem]:
+        client = HttpCaseSystem(duty_inbox, timeout=5.0)
+        yield client
+        await client.aclose()
+
+
+async def test_token_is_required_and_sent(tmp_path: Path) -> None:
+    token = SecretStr("s3cret-token")
+    with serve_duty_inbox(tmp_path / "db.sqlite3", token=token) as base_url:
+        anonymous = HttpCaseSystem(base_url)
+        with pytest.raises(CaseSystemRejected) as caught:
+            await anonymous.raise_task(sample_raise_task())
+        assert caught.value.status_code == 401
+        await anonymous.aclose()
+        client = HttpCaseSystem(base_url, token=token)
+        assert (await client.raise_task(sample_raise_task())).created
+        await client.aclose()
+
+
+async def test_the_page_lists_a_raised_task(duty_inbox: str) -> None:
+    client = HttpCaseSystem(duty_inbox)
+    receipt = await client.raise_task(sample_raise_task())
+    await client.aclose()
+    async with httpx.AsyncClient(base_url=duty_inbox) as browser:
+        page = await browser.get("/")
+        detail = await browser.get(f"/tasks/{receipt.task_id}")
+    assert page.status_code == 200 and receipt.task_id in page.text
+    assert "Wilhelmina Quarrington" in page.text
+    assert detail.status_code == 200 and "People named in the incident" in detail.text
+
+
+def test_module_serves_from_the_command_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "connectors.duty_inbox", "--port", str(port)]
+    command += ["--db", str(tmp_path / "cli.sqlite3")]
+    env = {**os.environ, "DUTY_INBOX_TOKEN": ""}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert _healthy(f"http://127.0.0.1:{port}/healthz")
+        assert (tmp_path / "cli.sqlite3").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _healthy(url: str, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url).json() == {"status": "ok"}
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
