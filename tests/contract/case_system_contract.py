@@ -75,8 +75,8 @@ class CaseSystemContract:
         self, case_system: CaseSystem
     ) -> None:
         ids = {}
-        for name, outcome in [("old-review", "review"), ("old-trigger", "trigger"),
-                              ("new-review", "review"), ("new-trigger", "trigger")]:  # fmt: skip
+        for name in ["old-review", "old-trigger", "new-review", "new-trigger"]:
+            outcome = "review" if name.endswith("review") else "trigger"
             cmd = sample_raise_task(incident_id=f"MPS-2026-{name}", outcome=outcome)
             ids[(await case_system.raise_task(cmd)).task_id] = name
             await asyncio.sleep(0.002)
