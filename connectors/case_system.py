@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -158,7 +159,8 @@ class HttpCaseSystem:
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """GET one task."""
-        return _parse(TaskRecord, await self._request("GET", f"/api/tasks/{task_id}"))
+        path = f"/api/tasks/{quote(task_id, safe='')}"
+        return _parse(TaskRecord, await self._request("GET", path))
 
     async def list_tasks(
         self, status: TaskStatus | None = None, limit: int = 100
@@ -182,6 +184,8 @@ class HttpCaseSystem:
             raise CaseSystemUnavailable(f"{where}: timed out", "timeout") from exc
         except httpx.TransportError as exc:
             raise CaseSystemUnavailable(f"{where}: {type(exc).__name__}", "connect") from exc
+        except httpx.RequestError as exc:  # undecodable body, too many redirects
+            raise CaseSystemBadResponse(f"{where}: {type(exc).__name__}") from exc
         _raise_for_status(where, response)
         return response
 

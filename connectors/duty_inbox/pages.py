@@ -50,8 +50,8 @@ def _now(request: Request) -> datetime:
 async def inbox(request: Request) -> HTMLResponse:
     """Open tasks, then acknowledged ones: urgent before review, newest first."""
     store = _store(request)
-    open_tasks = await run_in_threadpool(store.list_tasks, "open", 500)
-    in_hand = await run_in_threadpool(store.list_tasks, "acknowledged", 500)
+    open_tasks = await run_in_threadpool(store.list_tasks, "open", None)
+    in_hand = await run_in_threadpool(store.list_tasks, "acknowledged", None)
     now = _now(request)
     content = (
         f"<h1>Open tasks ({len(open_tasks)})</h1>"

@@ -156,13 +156,18 @@ class TaskStore:
             raise UnknownTask(task_id)
         return _record(row)
 
-    def list_tasks(self, status: TaskStatus | None = None, limit: int = 100) -> list[TaskRecord]:
-        """Tasks in duty order: trigger before review before withdrawn, then newest first."""
+    def list_tasks(
+        self, status: TaskStatus | None = None, limit: int | None = 100
+    ) -> list[TaskRecord]:
+        """Tasks in duty order: trigger before review before withdrawn, then newest first.
+
+        `limit=None` lists them all (the inbox page must never drop a task silently).
+        """
         with closing(self._connect()) as db:
             rows = db.execute(
                 f"SELECT * FROM tasks WHERE (:status IS NULL OR status = :status) {_DUTY_ORDER}"
                 " LIMIT :limit",
-                {"status": status, "limit": limit},
+                {"status": status, "limit": -1 if limit is None else limit},
             ).fetchall()
         return [_record(row) for row in rows]
 

@@ -146,3 +146,21 @@ async def test_errors_carry_no_personal_data(handler: Handler) -> None:
 def test_personal_data_check_can_fail() -> None:
     leaky = sample_raise_task(title="Investigation for Wilhelmina Quarrington, born 11/02/2026")
     assert personal_data_in(leaky.title, leaky) == ["11/02/2026", "Quarrington", "Wilhelmina"]
+
+
+async def test_an_undecodable_body_is_a_bad_response() -> None:
+    garbled = answer(200, {}, **{"Content-Encoding": "gzip"})
+    with pytest.raises(CaseSystemBadResponse):
+        await client(garbled).get_task("t-1")
+
+
+async def test_task_ids_are_quoted_into_the_path() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404)
+
+    with pytest.raises(TaskNotFound):
+        await client(handler).get_task("../healthz")
+    assert seen[0].url.raw_path == b"/api/tasks/..%2Fhealthz"
