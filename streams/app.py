@@ -1,0 +1,132 @@
+"""The composition root: settings, adapters and flows wired into one faust app.
+
+Tests call `build` with their own case system and metrics registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from connectors.case_system import CaseSystem, HttpCaseSystem
+from streams import decision_flow, ingest_flow, register_flow, task_flow
+from streams.metrics import Metrics
+from streams.rules import RULES_VERSION, RulesConfig
+from streams.settings import Settings
+from streams.tasks import TaskPolicy
+from streams.wiring import Topics, Wiring
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+def faust_app(settings: Settings) -> faust.App:
+    """A faust app configured for at-least-once processing with fast group joins."""
+    servers = settings.kafka_bootstrap_servers or "127.0.0.1:9092"
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in servers.split(",")],
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        processing_guarantee="at_least_once",  # Tansu refuses aiokafka's transactions
+        broker_session_timeout=6,  # a new group's join waits half of this
+        broker_heartbeat_interval=1,
+        producer_acks=-1,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        datadir=str(settings.data_dir / "faust" / settings.app_id),
+    )
+
+
+def _topics(app: faust.App, settings: Settings) -> Topics:
+    """The topics by role; bytes in, bytes out: parsing happens in the flows."""
+
+    def topic(role: str) -> Any:
+        return app.topic(settings.topic(role), key_type=bytes, value_type=bytes)
+
+    return Topics(
+        police_incidents=topic("police-incidents"),
+        register_events=topic("register-events"),
+        incidents=topic("incidents"),
+        decisions=topic("decisions"),
+        task_commands=topic("task-commands"),
+        dead_letter=topic("dead-letter"),
+        tasks_parked=topic("tasks-parked"),
+    )
+
+
+def build(
+    settings: Settings,
+    case_system: CaseSystem | None = None,
+    metrics: Metrics | None = None,
+) -> Wiring:
+    """Wire the whole worker: app, topics, tables, flows, metrics and the case system."""
+    app = faust_app(settings)
+    metrics = metrics or Metrics()
+    metrics.build.info({"version": VERSION, "rules_version": RULES_VERSION})
+    holder: dict[str, Wiring] = {}
+
+    async def on_changelog(event: Any) -> None:
+        await register_flow.on_changelog(holder["w"], event)
+
+    subjects = app.GlobalTable(
+        "register-subjects",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=1,  # faust's advice for GlobalTables shared by several workers
+        recovery_buffer_size=1,
+        use_partitioner=True,
+        on_changelog_event=on_changelog,
+    )
+    incident_state = app.Table("incident-state", key_type=bytes, value_type=bytes)
+    w = Wiring(
+        app=app,
+        settings=settings,
+        metrics=metrics,
+        case_system=case_system or http_case_system(settings),
+        topics=_topics(app, settings),
+        subjects=subjects,
+        incident_state=incident_state,
+        rules=RulesConfig(),
+        policy=TaskPolicy.from_hours(settings.trigger_due_hours, settings.review_due_hours),
+    )
+    holder["w"] = w
+    for flow in (ingest_flow, register_flow, decision_flow, task_flow):
+        flow.install(w)
+    _pages(w)
+    return w
+
+
+def http_case_system(settings: Settings) -> HttpCaseSystem:
+    """The case system adapter the settings name."""
+    return HttpCaseSystem(
+        settings.case_system_url,
+        timeout=settings.case_system_timeout_s,
+        token=settings.case_system_token,
+    )
+
+
+def _pages(w: Wiring) -> None:
+    """The worker's HTTP endpoints: Prometheus metrics and a health check."""
+
+    @w.app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(w.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @w.app.page("/healthz")
+    async def health_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "register_subjects": len(w.index)})
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker until SIGINT/SIGTERM."""
+    from faust import Worker
+
+    w = build(settings)
+    Worker(w.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

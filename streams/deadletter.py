@@ -1,0 +1,46 @@
+"""Dead-lettering: a message that can never be valid keeps its bytes and gains a reason.
+
+The original value and key are sent unchanged to the dead-letter topic; headers
+say where it came from and why it was refused, so that after a fix
+`dvtrigger dead-letter replay` can send it back to its source topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+H_REASON = "dvtrigger-reason"
+H_REASON_CLASS = "dvtrigger-reason-class"
+H_SOURCE_TOPIC = "dvtrigger-source-topic"
+H_SOURCE_PARTITION = "dvtrigger-source-partition"
+H_SOURCE_OFFSET = "dvtrigger-source-offset"
+
+
+def dead_letter_headers(
+    reason_class: str, reason: str, topic: str, partition: int | None, offset: int | None
+) -> list[tuple[str, bytes]]:
+    """Headers that explain a dead letter; the reason must already be free of personal data."""
+    return [
+        (H_REASON_CLASS, reason_class.encode()),
+        (H_REASON, reason.encode()[:2000]),
+        (H_SOURCE_TOPIC, topic.encode()),
+        (H_SOURCE_PARTITION, str(partition).encode()),
+        (H_SOURCE_OFFSET, str(offset).encode()),
+    ]
+
+
+async def send_dead_letter(
+    dead_letter_topic: Any, event: Any, reason_class: str, reason: str
+) -> None:
+    """Send the event's original key and value to the dead-letter topic with the reason."""
+    message = event.message
+    headers = dead_letter_headers(
+        reason_class, reason, message.topic, message.partition, message.offset
+    )
+    await dead_letter_topic.send(key=event.key, value=event.value, headers=headers)
+    log.warning(
+        "dead-lettered %s:%s@%s: %s", message.topic, message.partition, message.offset, reason
+    )

@@ -1,0 +1,61 @@
+"""Parse at the edge: bytes from a feed become a validated model, or a rejection with a reason.
+
+A rejection's reason names fields and error types only, never the offending
+value: it is logged, counted and put in dead-letter headers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.police import PoliceIncident
+from schemas.register import RegisterEvent
+
+M = TypeVar("M", bound=BaseModel)
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+class Rejected(Exception):
+    """A message that can never be valid as it stands: it goes to the dead-letter topic."""
+
+    def __init__(self, reason_class: str, detail: str) -> None:
+        super().__init__(f"{reason_class}: {detail}")
+        self.reason_class = reason_class
+        self.detail = detail
+
+
+def parse(model: type[M], raw: bytes | None) -> M:
+    """Validate one message against `model`, or raise `Rejected` with a PD-free reason."""
+    if not raw:
+        raise Rejected("empty", "message has no value")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise Rejected("oversize", f"message is {len(raw)} bytes, over {MAX_MESSAGE_BYTES}")
+    try:
+        json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Rejected("not_json", f"not a JSON document ({type(exc).__name__})") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise Rejected("schema", describe(exc)) from None
+
+
+def describe(exc: ValidationError, limit: int = 5) -> str:
+    """Field paths and error types of a validation error, without the input values."""
+    errors = exc.errors(include_input=False, include_url=False)
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}" for e in errors]
+    more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def parse_incident(raw: bytes | None) -> PoliceIncident:
+    """A police-incident/1 notification from its bytes."""
+    return parse(PoliceIncident, raw)
+
+
+def parse_register_event(raw: bytes | None) -> RegisterEvent:
+    """A register-event/1 event from its bytes."""
+    return parse(RegisterEvent, raw)

@@ -1,0 +1,79 @@
+"""Register: register events fold into subject records held in a GlobalTable on every worker.
+
+Every worker reads the whole table (its changelog) and keeps an in-memory
+index beside it for the matcher: updated on each local write, on each
+changelog event from other workers, and rebuilt after recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.deadletter import send_dead_letter
+from streams.ingest import Rejected, parse_register_event
+from streams.register import SubjectRecord, apply_event
+from streams.wiring import Wiring
+
+log = logging.getLogger(__name__)
+
+
+def install(w: Wiring) -> None:
+    """Add the register agent and the index upkeep to the app."""
+
+    @w.app.agent(w.topics.register_events, name="apply-register-events")
+    async def apply_register(stream: Any) -> None:
+        async for event in stream.events():
+            await apply(w, event)
+
+    w.subjects.on_recover(lambda: rebuild_index(w))
+
+
+async def apply(w: Wiring, event: Any) -> None:
+    """Fold one register event into its subject's record, or dead-letter it."""
+    try:
+        register_event = parse_register_event(event.value)
+    except Rejected as rejected:
+        w.metrics.register_events_rejected.labels(rejected.reason_class).inc()
+        await send_dead_letter(w.topics.dead_letter, event, rejected.reason_class, rejected.detail)
+        return
+    ref = register_event.subject.subject_ref
+    known = w.index.get(ref)
+    record = apply_event(known, register_event)
+    if record is known:
+        return
+    w.subjects[ref.encode()] = record.model_dump_json().encode()
+    w.index.upsert(record)
+    w.metrics.register_events_applied.labels(register_event.type).inc()
+    update_size(w)
+
+
+async def on_changelog(w: Wiring, event: Any) -> None:
+    """Keep the index in step with subject records written by any worker."""
+    if event.value is None:
+        w.index.remove(bytes(event.key).decode())
+        return
+    try:
+        w.index.upsert(SubjectRecord.model_validate_json(event.value))
+    except ValidationError:
+        log.error("unreadable subject record in the register changelog (key skipped)")
+    update_size(w)
+
+
+async def rebuild_index(w: Wiring) -> None:
+    """Rebuild the index from the table after recovery."""
+    for value in w.subjects.values():
+        try:
+            w.index.upsert(SubjectRecord.model_validate_json(value))
+        except ValidationError:
+            log.error("unreadable subject record in the register table (key skipped)")
+    update_size(w)
+    log.info("register index rebuilt: %d subjects", len(w.index))
+
+
+def update_size(w: Wiring) -> None:
+    """Publish the register's size by kind."""
+    for kind, count in w.index.counts_by_kind().items():
+        w.metrics.register_subjects.labels(kind).set(count)

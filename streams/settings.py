@@ -1,0 +1,62 @@
+"""Settings: one frozen, typed object read from the environment once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment variables are prefixed `DVTRIGGER_`,
+    except `KAFKA_BOOTSTRAP_SERVERS`, which Kafka tooling already knows."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DVTRIGGER_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="host:port[,host:port]; unset: `dvtrigger run` starts the embedded broker.",
+    )
+    app_id: str = Field("dvtrigger", description="Consumer group and table prefix.")
+    topic_prefix: str = Field("dvtrigger.", description="Prefix of every topic dvtrigger uses.")
+    topic_partitions: int = Field(
+        4, ge=1, description="Partitions of the topics dvtrigger creates."
+    )
+    topic_replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    web_host: str = Field("127.0.0.1", description="Worker HTTP (metrics, health) bind address.")
+    web_port: int = Field(6066, description="Worker HTTP port: /metrics, /healthz.")
+    data_dir: Path = Field(Path("var"), description="Local state: faust data, duty inbox db.")
+    case_system_url: str = Field(
+        "http://127.0.0.1:8081", description="Base URL of the case system's task API."
+    )
+    case_system_token: SecretStr | None = Field(None, description="Bearer token, if required.")
+    case_system_timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
+    task_retry_deadline_s: float = Field(
+        300.0, gt=0, description="How long one task is retried before it is parked."
+    )
+    trigger_due_hours: float = Field(24.0, gt=0, description="Due time of an investigation task.")
+    review_due_hours: float = Field(4.0, gt=0, description="Due time of a match-review task.")
+    duty_inbox_host: str = Field("127.0.0.1", description="Duty inbox bind address.")
+    duty_inbox_port: int = Field(8081, description="Duty inbox port.")
+    duty_inbox_db: Path = Field(Path("var/duty-inbox.sqlite3"), description="Duty inbox SQLite.")
+    log_level: str = Field("INFO", description="Log level of the worker.")
+
+    def topic(self, role: str) -> str:
+        """Full name of the topic with role `role` (e.g. `police-incidents`)."""
+        return f"{self.topic_prefix}{role}"
+
+
+#: Every topic dvtrigger uses, by role, with what flows on it.
+TOPIC_ROLES: dict[str, str] = {
+    "police-incidents": "police-incident/1 notifications as the forces publish them",
+    "register-events": "register-event/1 events from maternity, child health, children's services",
+    "incidents": "validated incidents, keyed by incident_id (internal)",
+    "decisions": "the decision log: one decision/1 record per incident revision",
+    "task-commands": "RaiseTask commands, keyed by idempotency key (internal)",
+    "dead-letter": "messages that can never be valid, with the reason in headers",
+    "tasks-parked": "tasks the case system would not take before the deadline",
+}

@@ -1,0 +1,44 @@
+"""What the flows share: the faust app, its topics and tables, the register, the ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from connectors.case_system import CaseSystem
+from streams.metrics import Metrics
+from streams.register_index import RegisterIndex
+from streams.rules import RulesConfig
+from streams.settings import Settings
+from streams.tasks import TaskPolicy
+
+
+@dataclass
+class Topics:
+    """The topics the flows read and write, by role."""
+
+    police_incidents: Any
+    register_events: Any
+    incidents: Any
+    decisions: Any
+    task_commands: Any
+    dead_letter: Any
+    tasks_parked: Any
+
+
+@dataclass
+class Wiring:
+    """Everything a flow needs, built once by the composition root (`streams.app`)."""
+
+    app: faust.App
+    settings: Settings
+    metrics: Metrics
+    case_system: CaseSystem
+    topics: Topics
+    subjects: Any
+    incident_state: Any
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    policy: TaskPolicy = field(default_factory=TaskPolicy)
+    index: RegisterIndex = field(default_factory=RegisterIndex)
