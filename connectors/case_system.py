@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from schemas.task import RaiseTask
 
 TaskStatus = Literal["open", "acknowledged", "closed"]
-ErrorKind = Literal["connect", "timeout", "5xx", "429", "409"]
+ErrorKind = Literal["connect", "timeout", "5xx", "429", "409", "bad_response"]
 
 #: The duty team reads trigger tasks before reviews, and a withdrawn task last.
 OUTCOME_RANK: dict[str, int] = {"trigger": 0, "review": 1, "withdrawn": 2}
@@ -101,8 +101,14 @@ class TaskNotFound(CaseSystemRejected):
     """No task has this id."""
 
 
-class CaseSystemBadResponse(CaseSystemError):
-    """The case system answered with a body that does not parse as the API's model."""
+class CaseSystemBadResponse(CaseSystemUnavailable):
+    """Retryable: the answer did not parse as the API's model (a proxy page, a garbled body).
+
+    Retrying is safe because every command is idempotent, and safer than dropping the task.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "bad_response")
 
 
 class CaseSystem(Protocol):

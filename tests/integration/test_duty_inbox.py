@@ -67,7 +67,7 @@ def test_module_serves_from_the_command_line(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "connectors.duty_inbox", "--port", str(port)]
     command += ["--db", str(tmp_path / "cli.sqlite3")]
-    env = {**os.environ, "DUTY_INBOX_TOKEN": ""}
+    env = {**os.environ, "DVTRIGGER_CASE_SYSTEM_TOKEN": ""}
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     try:
         assert _healthy(f"http://127.0.0.1:{port}/healthz")

@@ -114,9 +114,10 @@ async def test_transport_failures_are_unavailable(error: httpx.TransportError, k
     assert caught.value.kind == kind
 
 
-async def test_a_body_that_does_not_parse_is_a_bad_response() -> None:
-    with pytest.raises(CaseSystemBadResponse):
+async def test_a_body_that_does_not_parse_is_a_retryable_bad_response() -> None:
+    with pytest.raises(CaseSystemBadResponse) as caught:
         await client(answer(200, {"task_id": HOSTILE_NAME})).raise_task(CMD)
+    assert isinstance(caught.value, CaseSystemUnavailable) and caught.value.kind == "bad_response"
     with pytest.raises(CaseSystemBadResponse):
         await client(lambda r: httpx.Response(200, text="<html>proxy</html>")).get_task("t-1")
 
