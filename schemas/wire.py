@@ -57,6 +57,9 @@ def _date_time(value: object, info: ValidationInfo) -> object:
         return parsed
     if info.mode == "json":
         raise PydanticCustomError("datetime_type", "Input should be a date-time string")
+    offset = value.utcoffset() if isinstance(value, datetime) else None
+    if offset is not None and offset % timedelta(minutes=1):
+        raise PydanticCustomError("datetime_offset", "The UTC offset should be whole minutes")
     return value
 
 

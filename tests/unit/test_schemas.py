@@ -303,6 +303,7 @@ def test_python_callers_may_pass_dates_and_aware_datetimes() -> None:
     ("field", "value"),
     [
         ("occurred_at", datetime(2026, 3, 29, 0, 30)),  # no offset
+        ("occurred_at", datetime(2026, 3, 29, tzinfo=timezone(timedelta(seconds=30)))),
         ("occurred_at", date(2026, 3, 29)),
         ("revision", 1.5),
         ("summary", None),  # may be absent, not null
