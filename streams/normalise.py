@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas.shared import Address
 
@@ -55,6 +56,7 @@ class DwellingParts:
         return f"{self.flat or '-'}/{building}" if building else None
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
     """Upper-case ASCII text: accents removed, apostrophes dropped, other punctuation a space."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -63,6 +65,7 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^A-Z0-9/]+", " ", ascii_text).split())
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(name: str | None) -> str | None:
     """A name for exact comparison: case, accents, spaces, apostrophes and hyphens ignored."""
     if not name:
@@ -71,6 +74,7 @@ def name_key(name: str | None) -> str | None:
     return key or None
 
 
+@lru_cache(maxsize=1 << 16)
 def name_tokens(name: str | None) -> tuple[str, ...]:
     """The words of a name (for double-barrelled names and names written in parts)."""
     return tuple(fold(name).replace("/", " ").split()) if name else ()
@@ -101,7 +105,13 @@ def street_key(street: str) -> str:
 
 def dwelling_parts(address: Address) -> DwellingParts:
     """Split an address into flat, building number, street and postcode."""
-    text = ", ".join(fold(line) for line in address.lines)
+    return _dwelling_parts(tuple(address.lines), address.postcode)
+
+
+@lru_cache(maxsize=1 << 16)
+def _dwelling_parts(lines: tuple[str, ...], postcode: str | None) -> DwellingParts:
+    """`dwelling_parts` of an address's lines and postcode (cached: addresses repeat)."""
+    text = ", ".join(fold(part) for line in lines for part in line.split(","))
     flat_match = _FLAT.search(text)
     flat = flat_match.group(1) if flat_match else None
     if flat_match:
@@ -116,7 +126,7 @@ def dwelling_parts(address: Address) -> DwellingParts:
     if number is None:
         street = street_key(" ".join(parts))
     near = bool(_NEAR.search(text))
-    return DwellingParts(flat, number, street, postcode_key(address.postcode), near)
+    return DwellingParts(flat, number, street, postcode_key(postcode), near)
 
 
 def _split_part(part: str, flat: str | None) -> tuple[str | None, str, str] | None:
@@ -169,6 +179,24 @@ SHORT_FORMS: dict[str, tuple[str, ...]] = {
     "LENNY": ("LEONARD",), "CHARLIE": ("CHARLES", "CHARLOTTE"), "LOTTIE": ("CHARLOTTE",),
     "RON": ("RONALD",), "RONNIE": ("RONALD",), "DON": ("DONALD",), "GERRY": ("GERALD", "GERARD"),
 }  # fmt: skip
+
+
+def _related_forms() -> dict[str, frozenset[str]]:
+    """Each given name with its short forms, and each short form with its full forms."""
+    related: dict[str, set[str]] = {}
+    for short, fulls in SHORT_FORMS.items():
+        related.setdefault(short, set()).update(fulls)
+        for full in fulls:
+            related.setdefault(full, set()).add(short)
+    return {name: frozenset(forms) for name, forms in related.items()}
+
+
+_RELATED = _related_forms()
+
+
+def given_initials(key: str) -> frozenset[str]:
+    """The initial of a given-name key and of its known short or full forms."""
+    return frozenset({key[0], *(form[0] for form in _RELATED.get(key, ()))})
 
 
 def is_short_form(a: str, b: str) -> bool:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from schemas.shared import Address
-from streams.normalise import dwelling_parts, name_key, name_tokens
+from streams.normalise import dwelling_parts, given_initials, name_key, name_tokens
 from streams.register import CarerRecord, SubjectRecord
 
 
@@ -40,20 +40,33 @@ def address_keys(address: Address) -> set[str]:
     return keys
 
 
-def name_keys(names: Iterable[str | None]) -> set[str]:
-    """Blocking keys of names: each whole name and each word of it, normalised."""
+def _words(name: str) -> set[str]:
+    """A name whole and each word of it (for names written in parts), normalised."""
+    whole = name_key(name)
+    return ({whole} if whole else set()) | {w for w in name_tokens(name) if len(w) > 1}
+
+
+def name_keys(given_names: Iterable[str | None], family_names: Iterable[str | None]) -> set[str]:
+    """Blocking keys of a person's names: each name with the first or last letter of the other.
+
+    One name exact and the other a typing error (which never changes both its
+    first and last letter), a short form or a part of it still share a key;
+    matches that need the date of birth are found by the date.
+    """
     keys: set[str] = set()
-    for name in names:
-        whole = name_key(name)
-        if whole:
-            keys.add(f"name:{whole}")
-            keys |= {f"name:{word}" for word in name_tokens(name) if len(word) > 1}
+    for given in filter(None, given_names):
+        for family in filter(None, family_names):
+            for g in _words(given):
+                ends = {*given_initials(g), f"-{g[-1]}"}
+                keys |= {f"fg:{f}|{end}" for f in _words(family) for end in ends}
+            for f in _words(family):
+                keys |= {f"gf:{g}|{end}" for g in _words(given) for end in (f[0], f"-{f[-1]}")}
     return keys
 
 
 def carer_keys(carer: CarerRecord) -> set[str]:
-    """Blocking keys of a carer: every family and given name, date of birth and NHS number."""
-    keys = name_keys((*carer.family_names, *carer.given_names))
+    """Blocking keys of a carer: every spelling of their names, date of birth and NHS number."""
+    keys = name_keys(carer.given_names, carer.family_names)
     keys |= {f"dob:{dob.isoformat()}" for dob in carer.dates_of_birth}
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
     return keys
@@ -71,7 +84,8 @@ def record_keys(record: SubjectRecord) -> frozenset[str]:
 
 def person_keys(person: PolicePerson) -> set[str]:
     """Blocking keys of a person in an incident: names, date of birth, NHS number, address."""
-    keys = name_keys((person.family_name, person.given_name))
+    given, family = (person.given_name,), (person.family_name,)
+    keys = name_keys(given, family) | name_keys(family, given)
     if person.date_of_birth is not None:
         keys.add(f"dob:{person.date_of_birth.isoformat()}")
     if person.nhs_number:
@@ -98,7 +112,7 @@ class RegisterIndex:
         self._records: dict[str, SubjectRecord] = {}
         self._keys: dict[str, frozenset[str]] = {}
         self._postings: defaultdict[str, set[str]] = defaultdict(set)
-        self._children: dict[str, str] = {}
+        self._children: defaultdict[str, set[str]] = defaultdict(set)
         for record in records:
             self.upsert(record)
 
@@ -123,7 +137,7 @@ class RegisterIndex:
         for key in self._keys[ref]:
             self._postings[key].add(ref)
         if record.from_pregnancy_ref:
-            self._children[record.from_pregnancy_ref] = ref
+            self._children[record.from_pregnancy_ref].add(ref)
 
     def remove(self, subject_ref: str) -> None:
         """Forget one subject (nothing happens when it is unknown)."""
@@ -134,17 +148,19 @@ class RegisterIndex:
             if not refs:
                 del self._postings[key]
         pregnancy = record.from_pregnancy_ref if record else None
-        if pregnancy and self._children.get(pregnancy) == subject_ref:
-            del self._children[pregnancy]
+        if pregnancy and pregnancy in self._children:
+            self._children[pregnancy].discard(subject_ref)
+            if not self._children[pregnancy]:
+                del self._children[pregnancy]
 
     def counts_by_kind(self) -> dict[str, int]:
         """How many children and unborn children the register holds."""
         return dict(Counter(record.kind for record in self._records.values()))
 
     def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
-        """The child record that follows an unborn subject, or None."""
-        ref = self._children.get(pregnancy_ref)
-        return self._records.get(ref) if ref else None
+        """The child record that follows an unborn subject (of twins, the first ref), or None."""
+        refs = sorted(self._children.get(pregnancy_ref, ()))
+        return self._records.get(refs[0]) if refs else None
 
     def refs_for_key(self, key: str) -> frozenset[str]:
         """The subjects filed under one blocking key."""
@@ -163,6 +179,4 @@ class RegisterIndex:
         record = self._records[subject_ref]
         if record.from_pregnancy_ref:
             yield record.from_pregnancy_ref
-        child = self._children.get(subject_ref)
-        if child:
-            yield child
+        yield from self._children.get(subject_ref, ())

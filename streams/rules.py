@@ -69,49 +69,56 @@ def first_anniversary(day: date) -> date:
         return date(day.year + 1, 3, 1)
 
 
+_CHILD = "in scope: a child, born on or before the incident day and before its first birthday"
+_NO_BIRTH_DATE = "in scope: a child whose date of birth the register does not know"
+_UNBORN = "in scope: an unborn child, pregnancy begun (EDD - 280 days) and not ended before the day"
+_NOT_BORN_YET = "in scope: an unborn child, pregnancy begun and its child record not yet born"
+_LIVE_BIRTH = (
+    "in scope: pregnancy ended (live birth or outcome unknown) with no child record,"
+    " judged as a child born on the end date"
+)
+_NO_END = "in scope: an unborn child with no recorded end, before the EDD's first anniversary"
+
+
 def scope(
     record: SubjectRecord, register: RegisterView, day: date, config: RulesConfig
 ) -> str | None:
     """Why a subject is in scope on `day` (the reason), or None when it is not."""
     if record.withdrawn_on is not None and day >= record.withdrawn_on:
         return None
-    if record.kind == "child":
-        born = record.date_of_birth or record.registered_on
-        if born is not None and born <= day < first_anniversary(born):
-            return "in scope: a child born on or before the incident day and under 12 months"
-        return None
-    return _unborn_scope(record, register, day, config)
+    if record.kind == "unborn":
+        return _unborn_scope(record, register, day, config)
+    born = record.date_of_birth or record.registered_on
+    if born is None:
+        return _NO_BIRTH_DATE
+    if born <= day:
+        return _CHILD if day < first_anniversary(born) else None
+    return _UNBORN if _pregnancy_begun(record, day, config) else None
+
+
+def _pregnancy_begun(record: SubjectRecord, day: date, config: RulesConfig) -> bool:
+    """Whether the subject's pregnancy had begun by `day` (EDD minus 280 days); unknown EDD: no."""
+    edd = record.expected_delivery_date
+    return edd is not None and day >= edd - timedelta(days=config.gestation_days)
 
 
 def _unborn_scope(
     record: SubjectRecord, register: RegisterView, day: date, config: RulesConfig
 ) -> str | None:
     """Scope of an unborn subject: from EDD-280 days until its end, its child or EDD+1 year."""
-    edd = record.expected_delivery_date
-    if edd is not None and day < edd - timedelta(days=config.gestation_days):
+    if record.expected_delivery_date is not None and not _pregnancy_begun(record, day, config):
         return None
     end = record.pregnancy_end
     if end is not None and end.outcome in ("loss", "termination"):
-        ok = day <= end.on
-        return (
-            "in scope: an unborn child, pregnancy not ended before the incident day" if ok else None
-        )
+        return _UNBORN if day <= end.on else None
     child = register.child_of_pregnancy(record.subject_ref)
     if child is not None:
         handover = child.date_of_birth or (end.on if end else None)
-        ok = handover is None or day < handover
-        return "in scope: an unborn child, not yet born to its child record" if ok else None
+        return _NOT_BORN_YET if handover is None or day < handover else None
     if end is not None:
-        ok = day < first_anniversary(end.on)
-        return (
-            "in scope: live birth with no child record, judged as a child born on the end date"
-            if ok
-            else None
-        )
-    limit = edd or record.registered_on
-    if limit is None or day < first_anniversary(limit):
-        return "in scope: an unborn child with no recorded end, before the EDD's first anniversary"
-    return None
+        return _LIVE_BIRTH if day < first_anniversary(end.on) else None
+    limit = record.expected_delivery_date or record.registered_on
+    return _NO_END if limit is None or day < first_anniversary(limit) else None
 
 
 def family(record: SubjectRecord, register: RegisterView) -> tuple[CarerRecord, ...]:
