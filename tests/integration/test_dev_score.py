@@ -1,0 +1,69 @@
+"""Replay the shared dev set and score it with the project's scorer (../shared/tools/score.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from connectors.replay import replay
+
+SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or Path(__file__).parents[2].parent / "shared")
+DEV = SHARED / "data" / "dev"
+SCORER = SHARED / "tools" / "score.py"
+
+#: Floors the dev set must keep: precision of triggers, must-trigger pairs caught or reviewed,
+#: and caught outright (exact matching triggers; near matches go to review).
+MIN_TRIGGER_PRECISION = 0.99
+MIN_SAFETY_RECALL = 0.99
+MIN_AUTO_RECALL = 0.9
+
+pytestmark = pytest.mark.shared
+
+
+def _scorer() -> ModuleType:
+    """The shared scorer, imported from its path."""
+    spec = importlib.util.spec_from_file_location("dvtrigger_shared_score", SCORER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The scorer's figures for a replay of the dev set."""
+    needed = [DEV / "register.jsonl", DEV / "incidents.jsonl", DEV / "truth.jsonl", SCORER]
+    missing = [str(path) for path in needed if not path.is_file()]
+    if missing:
+        pytest.skip(f"shared dev data absent ({', '.join(missing)}); set DVTRIGGER_SHARED_DIR")
+    out = tmp_path_factory.mktemp("replay") / "decisions.jsonl"
+    replay(DEV / "register.jsonl", DEV / "incidents.jsonl", out)
+    scorer = _scorer()
+    result: dict[str, Any] = scorer.score(
+        scorer.load(str(DEV / "truth.jsonl")), scorer.load(str(out))
+    )
+    print("\ndev set:", json.dumps(result, indent=1))
+    return result
+
+
+def test_every_incident_gets_a_decision(figures: dict[str, Any]) -> None:
+    assert figures["no_decision"] == 0
+
+
+def test_trigger_precision(figures: dict[str, Any]) -> None:
+    assert figures["trigger_precision"] >= MIN_TRIGGER_PRECISION, figures["false_by_kind"]
+
+
+def test_no_must_trigger_pair_is_missed(figures: dict[str, Any]) -> None:
+    assert figures["safety_recall"] >= MIN_SAFETY_RECALL, figures["missed_by_kind"]
+    assert figures["missed"] == 0, figures["missed_by_kind"]
+
+
+def test_most_must_trigger_pairs_trigger_without_review(figures: dict[str, Any]) -> None:
+    assert figures["auto_recall"] >= MIN_AUTO_RECALL
