@@ -214,6 +214,16 @@ def test_live_birth_hands_the_pregnancy_over_to_its_child(day: str, subject: str
 
 
 @pytest.mark.parametrize(
+    ("day", "expected"), [("2025-11-24", "no_action"), ("2026-05-29", "trigger")]
+)
+def test_a_pregnancy_registered_as_a_child_under_its_own_ref_was_unborn_before_birth(
+    day: str, expected: str
+) -> None:
+    born = child("U1", dob="2026-05-30")
+    assert at_home(day, pregnancy(edd="2026-09-01"), born).decision == expected
+
+
+@pytest.mark.parametrize(
     ("day", "expected"), [("2027-05-29", "trigger"), ("2027-05-30", "no_action")]
 )
 def test_live_birth_without_child_record_is_a_child_born_on_the_end_date(
@@ -280,6 +290,14 @@ def test_clause_1_a_carer_in_an_involved_role_triggers_anywhere(role: str, expec
             and "given name agrees exactly; family name agrees exactly; date of birth agrees" in r
             for r in reasons
         )
+
+
+@pytest.mark.parametrize("place", [NEIGHBOUR, ELSEWHERE])
+def test_a_witness_alone_never_brings_the_family_in(place: dict[str, Any]) -> None:
+    victim = person("P9", "victim", given_name="Ann", family_name="Lee")
+    witness = carer_as(MOTHER, "witness", address=HOME, nhs_number=MOTHER["nhs_number"])
+    found = decide(incident("2026-03-01", victim, witness, at=place), register(child()))
+    assert found.decision == "no_action"
 
 
 def test_clause_1_names_are_compared_after_normalisation() -> None:
@@ -475,6 +493,12 @@ def test_a_child_under_12_months_in_the_report_triggers(
 def test_a_pregnant_mother_of_a_triggering_unborn_subject_is_covered() -> None:
     found = decide(incident("2026-03-01", carer_as(MOTHER, pregnant=True)), register(pregnancy()))
     assert outcomes(found) == {"U1": "trigger"}
+
+
+def test_a_pregnant_stranger_is_not_covered_by_the_unborn_subject_at_the_place() -> None:
+    stranger = person(given_name="Ann", family_name="Lee", pregnant=True)
+    found = decide(incident("2026-03-01", stranger, at=HOME), register(pregnancy()))
+    assert outcomes(found) == {"U1": "trigger", "person:P1": "trigger"}
 
 
 def test_a_pregnant_person_only_nearly_matched_is_not_covered() -> None:
