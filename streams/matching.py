@@ -102,8 +102,8 @@ def nhs_number_valid(number: str) -> bool:
 
 def compare_identities(police: Identity, register: Identity) -> Match:
     """How far a person in a police report is the same human being as one the register knows."""
-    valid = {n for n in police.nhs_numbers if nhs_number_valid(n)}
-    if valid & {n for n in register.nhs_numbers if nhs_number_valid(n)}:
+    nhs = _nhs_level(police, register)
+    if nhs == "agree":
         return Match(EXACT, ("NHS number agrees exactly and is checksum-valid",))
     given = _name_level("given name", police.given_names, register.given_names, short_forms=True)
     family = _name_level("family name", police.family_names, register.family_names)
@@ -112,10 +112,20 @@ def compare_identities(police: Identity, register: Identity) -> Match:
         given, family = (swapped, swapped) if swapped else (given, family)
     dob = _dob_level(police, register)
     score = _score(given.level, family.level, dob.level)
-    if score == NONE:
-        return NO_MATCH
     words = (given.words,) if given is family else (given.words, family.words)
-    return Match(score, (*words, dob.words))
+    if nhs == "conflict":  # two valid NHS numbers: two people, unless one was written wrong
+        score = NEAR if score >= EXACT else NONE
+        words = (*words, "but the NHS numbers differ (both checksum-valid)")
+    return Match(score, (*words, dob.words)) if score > NONE else NO_MATCH
+
+
+def _nhs_level(police: Identity, register: Identity) -> str | None:
+    """Checksum-valid NHS numbers on both sides: "agree", "conflict"; else None."""
+    left = {n for n in police.nhs_numbers if nhs_number_valid(n)}
+    right = {n for n in register.nhs_numbers if nhs_number_valid(n)}
+    if not left or not right:
+        return None
+    return "agree" if left & right else "conflict"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from datetime import date
 from typing import Protocol
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
@@ -26,6 +27,26 @@ class RegisterView(Protocol):
     def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
         """The subjects an incident may involve, by blocking keys: a superset of the matches."""
         ...
+
+
+def family_carers(register: RegisterView, record: SubjectRecord) -> tuple[CarerRecord, ...]:
+    """A subject's carers with those of its linked pregnancy or child records."""
+    linked = [register.get(record.from_pregnancy_ref) if record.from_pregnancy_ref else None]
+    linked.append(register.child_of_pregnancy(record.subject_ref))
+    carers = {carer.person_ref: carer for carer in record.carers}
+    for other in filter(None, linked):
+        for carer in other.carers:
+            carers.setdefault(carer.person_ref, carer)
+    return tuple(carers.values())
+
+
+def home_on(register: RegisterView, record: SubjectRecord, day: date) -> Address | None:
+    """A subject's home on `day` (its pregnancy's when it has no address of its own)."""
+    address = record.address_on(day)
+    if address is None and record.from_pregnancy_ref:
+        pregnancy = register.get(record.from_pregnancy_ref)
+        address = pregnancy.address_on(day) if pregnancy else None
+    return address
 
 
 def address_keys(address: Address) -> set[str]:

@@ -25,7 +25,7 @@ from streams.matching import (
     subject_identity,
 )
 from streams.register import CarerRecord, SubjectRecord
-from streams.register_index import RegisterView
+from streams.register_index import RegisterView, family_carers, home_on
 
 RULES_VERSION = "dvtrigger-rules/1.0 (exact matching, near matches to review)"
 
@@ -121,26 +121,6 @@ def _unborn_scope(
     return _NO_END if limit is None or day < first_anniversary(limit) else None
 
 
-def family(record: SubjectRecord, register: RegisterView) -> tuple[CarerRecord, ...]:
-    """The subject's carers with those of its linked pregnancy or child record."""
-    linked = [register.get(record.from_pregnancy_ref) if record.from_pregnancy_ref else None]
-    linked.append(register.child_of_pregnancy(record.subject_ref))
-    carers = {carer.person_ref: carer for carer in record.carers}
-    for other in filter(None, linked):
-        for carer in other.carers:
-            carers.setdefault(carer.person_ref, carer)
-    return tuple(carers.values())
-
-
-def home(record: SubjectRecord, register: RegisterView, day: date) -> Address | None:
-    """The subject's home on `day` (its pregnancy's when it has none of its own)."""
-    address = record.address_on(day)
-    if address is None and record.from_pregnancy_ref:
-        pregnancy = register.get(record.from_pregnancy_ref)
-        address = pregnancy.address_on(day) if pregnancy else None
-    return address
-
-
 def _role(person: PolicePerson) -> str:
     """A person's role in words."""
     return person.role.replace("_", " ")
@@ -201,7 +181,8 @@ def judge(
     in_scope = scope(record, register, day, config)
     if in_scope is None:
         return None
-    findings = involvement(incident, day, family(record, register), home(record, register, day))
+    carers, home = family_carers(register, record), home_on(register, record, day)
+    findings = involvement(incident, day, carers, home)
     kept = sorted((f for f in findings if f.score >= config.review_score), key=lambda f: -f.score)
     outcome = outcome_of(kept[0].score, config) if kept else None
     if outcome is None:

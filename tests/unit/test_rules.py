@@ -409,6 +409,7 @@ def test_clause_3_an_involved_person_who_lives_at_the_home(role: str, expected: 
         {"given_name": None},
         {"family_name": "Smith"},
         {"given_name": "Merve", "family_name": "Ford-Smith", "date_of_birth": None},
+        {"nhs_number": "4010232137"},  # names and date agree, two valid NHS numbers do not
     ],
 )
 def test_near_matches_are_reviewed(changes: dict[str, Any]) -> None:
@@ -423,6 +424,7 @@ def test_near_matches_are_reviewed(changes: dict[str, Any]) -> None:
         {"date_of_birth": "1979-02-14"},  # a namesake
         {"date_of_birth": None, "age_years": 58},  # a reported age that cannot be hers
         {"given_name": "Ann", "date_of_birth": None},
+        {"date_of_birth": None, "nhs_number": "4010232137"},
     ],
 )
 def test_clear_disagreement_rules_a_person_out(changes: dict[str, Any]) -> None:
