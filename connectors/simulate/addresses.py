@@ -103,6 +103,8 @@ class Gazetteer:
         if first_street + self._count > total:
             raise OverflowError("the invented gazetteer has no streets that far")
         self._used: set[int] = set()
+        self._names: dict[int, tuple[str, int, Town]] = {}
+        self._postcodes: dict[int, str] = {}
 
     def _next_building(self, rng: Random) -> tuple[int, int]:
         """An unused (street, house number) of this gazetteer's streets."""
@@ -116,7 +118,13 @@ class Gazetteer:
         raise OverflowError("this gazetteer's streets are full")
 
     def _street_of(self, street: int) -> tuple[str, int, Town]:
-        """Stem, street type and town of a street number."""
+        """Stem, street type and town of a street number (remembered: streets repeat)."""
+        known = self._names.get(street)
+        if known is None:
+            known = self._names[street] = self._name_street(street)
+        return known
+
+    def _name_street(self, street: int) -> tuple[str, int, Town]:
         town = street % _TOWNS
         code = ((street // _TOWNS) * _STRIDE + self._offsets[town]) % _CAPACITY
         code, street_type = divmod(code, len(_TYPES))
@@ -124,12 +132,12 @@ class Gazetteer:
         return _STEMS[stem] + _ENDS[end], street_type, self.towns[town]
 
     def _postcode(self, street: int, number: int, town: Town) -> str:
-        """A postcode unique to one street and a block of its numbers."""
-        code = (street // _TOWNS) * 8 + number // 16
-        code, unit = divmod(code, len(_UNIT) ** 2)
-        district, sector = divmod(code, 10)
-        letters = _UNIT[unit // len(_UNIT)] + _UNIT[unit % len(_UNIT)]
-        return f"{town.area}{district + 1} {sector}{letters}"
+        """A postcode unique to one street and a block of its numbers (remembered)."""
+        block = street * 8 + number // 16
+        known = self._postcodes.get(block)
+        if known is None:
+            known = self._postcodes[block] = _postcode(street, number, town)
+        return known
 
     def dwelling(self, rng: Random, *, flat_share: float = 0.3) -> Dwelling:
         """A new home nobody else has been given: a house or one flat of a new building."""
@@ -150,6 +158,15 @@ class Gazetteer:
             ((f"Outside {number} {name}",), ("Car park", name), (f"Bus stop, {name}",))
         )
         return PublicPlace(lines, town, self._postcode(street, number, town))
+
+
+def _postcode(street: int, number: int, town: Town) -> str:
+    """A postcode unique to one street and a block of 16 of its numbers."""
+    code = (street // _TOWNS) * 8 + number // 16
+    code, unit = divmod(code, len(_UNIT) ** 2)
+    district, sector = divmod(code, 10)
+    letters = _UNIT[unit // len(_UNIT)] + _UNIT[unit % len(_UNIT)]
+    return f"{town.area}{district + 1} {sector}{letters}"
 
 
 def neighbour(home: Dwelling, rng: Random) -> Dwelling:

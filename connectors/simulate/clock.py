@@ -42,12 +42,21 @@ def is_summer_time(day: date) -> bool:
     return _noon_offset(day) == "+01:00"
 
 
+_OFFICE_MINUTES = tuple(f"T{m // 60:02d}:{m % 60:02d}:" for m in range(8 * 60, 18 * 60))
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
+
+
+@lru_cache(maxsize=8192)
+def _day_text(day: date) -> tuple[str, str]:
+    """`day` in ISO 8601 and London's offset at noon on it."""
+    return day.isoformat(), _noon_offset(day)
+
+
 def office_stamp(rng: Random, day: date) -> str:
     """A working-hours local time on `day` with its London offset (register `recorded_at`)."""
-    seconds = 8 * 3600 + int(rng.random() * 36000)
-    hh, rest = divmod(seconds, 3600)
-    mm, ss = divmod(rest, 60)
-    return f"{day.isoformat()}T{hh:02d}:{mm:02d}:{ss:02d}{_noon_offset(day)}"
+    text, offset = _day_text(day)
+    minute = _OFFICE_MINUTES[int(rng.random() * len(_OFFICE_MINUTES))]
+    return text + minute + _SECONDS[int(rng.random() * 60)] + offset
 
 
 def utc_stamp(moment: datetime) -> str:

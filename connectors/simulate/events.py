@@ -27,17 +27,19 @@ def head(rng: Random, source: str, kind: str) -> Event:
 
 def carers(family: Family) -> list[Event]:
     """The register's carers of a family's subjects: the mother, and the father when known."""
-    return [
-        {
-            "person_ref": carer.ref,
-            "relationship": relationship,
-            "given_name": carer.given,
-            "family_name": carer.family_name,
-            "date_of_birth": carer.dob.isoformat(),
-            "nhs_number": carer.nhs,
-        }
-        for carer, relationship in zip(family.carers, ("mother", "father"), strict=False)
-    ]
+    if not family.carer_dicts:
+        family.carer_dicts = [
+            {
+                "person_ref": carer.ref,
+                "relationship": relationship,
+                "given_name": carer.given,
+                "family_name": carer.family_name,
+                "date_of_birth": carer.dob.isoformat(),
+                "nhs_number": carer.nhs,
+            }
+            for carer, relationship in zip(family.carers, ("mother", "father"), strict=False)
+        ]
+    return [dict(carer) for carer in family.carer_dicts]
 
 
 def pregnancy_registered(rng: Random, family: Family, unborn: Subject) -> Event:

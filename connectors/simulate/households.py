@@ -107,11 +107,16 @@ class Households:
             family.others.append(adult)
         return family
 
-    def person(self, sex: str, dob: date, *, household: Family | None = None) -> Person:
-        """A new person (invented name) born on `dob`, living with `household` if given."""
+    def person(
+        self, sex: str, dob: date, *, household: Family | None = None, known: float = 0.85
+    ) -> Person:
+        """A new person (invented name) born on `dob`, living with `household` if given.
+
+        `known` is the chance that records hold the person's NHS number.
+        """
         self._people += 1
         rng = self.rng
-        nhs = nhs_number(self._people, self._nhs_offset) if rng.random() < 0.85 else None
+        nhs = nhs_number(self._people, self._nhs_offset) if rng.random() < known else None
         surname = family_name(rng)
         if household is not None and household.carers and rng.random() < 0.4:
             surname = household.mother.family_name
@@ -144,9 +149,8 @@ class Households:
         rng = self.rng
         sex = pick(rng, ("female", "male"))
         subject = Subject(self._ref("CH"), "child", dob=born)
-        baby = self.person(sex, born, household=family)
+        baby = self.person(sex, born, household=family, known=0.95)
         baby.family_name = (family.father or family.mother).family_name
-        baby.nhs = nhs_number(baby.pid, self._nhs_offset) if rng.random() < 0.95 else None
         baby.subject, subject.person = subject, baby
         family.subjects.append(subject)
         return subject

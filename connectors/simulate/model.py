@@ -78,10 +78,13 @@ class Family:
     others: list[Person] = field(default_factory=list)
     subjects: list[Subject] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    carer_dicts: list[dict[str, Any]] = field(default_factory=list)
 
     def home_on(self, day: date) -> Dwelling:
         """The family's dwelling on `day` (a move counts from its effective date)."""
         current = self.homes[0][1]
+        if len(self.homes) == 1:
+            return current
         for since, home in self.homes:
             if since <= day:
                 current = home

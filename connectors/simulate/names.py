@@ -43,14 +43,19 @@ def between(rng: Random, lo: int, hi: int) -> int:
     return lo + int(rng.random() * (hi - lo + 1))
 
 
+_GIVEN = {sex: tuple(a + b for a in _GIVEN_START for b in ends) for sex, ends in _GIVEN_END.items()}
+_FAMILY = tuple(a + b for a in _FAMILY_START for b in _FAMILY_END)
+
+
 def given_name(rng: Random, sex: str) -> str:
     """An invented given name for `female` or `male`."""
-    return pick(rng, _GIVEN_START) + pick(rng, _GIVEN_END[sex])
+    names = _GIVEN[sex]
+    return names[int(rng.random() * len(names))]
 
 
 def family_name(rng: Random) -> str:
     """An invented family name."""
-    return pick(rng, _FAMILY_START) + pick(rng, _FAMILY_END)
+    return _FAMILY[int(rng.random() * len(_FAMILY))]
 
 
 def nhs_number(serial: int, offset: int = 0) -> str | None:
