@@ -73,8 +73,12 @@ def household_other_adults(w: World) -> Case | None:
 
 def neighbour_flat(w: World) -> Case | None:
     """Strangers in another flat of the building where the family has its flat."""
-    family = w.family(None, lambda f: len(f.homes) == 1 and f.homes[0][1].flat is not None)
-    if family is None or not w.has_span(family):
+
+    def in_a_flat(family: Family) -> bool:
+        return len(family.homes) == 1 and family.homes[0][1].flat is not None
+
+    family = w.family(None, lambda f: in_a_flat(f) and w.has_span(f))
+    if family is None:
         return None
     day = w.span_day(family)
     next_door = neighbour(family.home_on(day), w.rng)
