@@ -1,16 +1,15 @@
-"""The simulator: deterministic, valid by the models and the contracts, labelled by the contract.
+"""The simulator: deterministic, valid by the models and the contracts, its truth well-founded.
 
 Every message is validated against the pydantic models and, when `../shared` is present,
-against the contract JSON Schemas; every kind of the trigger semantics is generated, ids
-are unique, and each truth line points at subjects and persons that exist.
+against the contract JSON Schemas; ids are unique, and each truth line points at subjects
+and persons that exist. The labels themselves are tested in `test_simulate_labels.py`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from connectors.simulate import (
     INCIDENT,
-    KINDS,
     REGISTER,
     iter_demo,
     iter_register_events,
@@ -28,19 +26,9 @@ from connectors.simulate import (
     simulate,
     write_scenario,
 )
-from connectors.simulate.clock import first_birthday, local_day
-from connectors.simulate.kinds import plan_cases
-from connectors.simulate.model import Subject, Window, in_scope
-from connectors.simulate.police import render_case
-from connectors.simulate.scenario import (
-    DEFAULT_START,
-    Scenario,
-    households_for,
-    make_families,
-    seeded,
-)
+from connectors.simulate.clock import local_day
+from connectors.simulate.scenario import Scenario
 from connectors.simulate.stream import CHUNK
-from connectors.simulate.world import World
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 
@@ -139,55 +127,6 @@ def test_timestamps_carry_an_offset(scenario: Scenario) -> None:
         assert datetime.fromisoformat(stamp).tzinfo is not None, stamp
 
 
-# -- coverage and labels -----------------------------------------------------------------------
-
-
-def test_every_kind_is_present(scenario: Scenario) -> None:
-    kinds = Counter(line["kind"] for line in scenario.truth)
-    assert set(kinds) == set(KINDS)
-
-
-def test_most_kinds_carry_both_labels() -> None:
-    truth = simulate(SEED, 300, 1500).truth
-    labels = {(line["kind"], bool(line["must"])) for line in truth}
-    two_sided = {
-        "birthday_boundary", "pregnancy_lost", "pregnancy_live_birth_handover",
-        "no_end_recorded", "pregnancy_not_yet_begun", "moved_away", "withdrawn",
-        "infant_in_report", "revised_incident",
-    }  # fmt: skip
-    for kind in two_sided:
-        assert {(kind, True), (kind, False)} <= labels, kind
-    for kind in ("carer_at_home", "carer_elsewhere", "household_other_adults", "pregnant_known"):
-        assert (kind, False) not in labels, kind
-    for kind in ("neighbour_flat", "namesake", "witness_only", "no_family"):
-        assert (kind, True) not in labels, kind
-
-
-def test_pregnant_known_allows_the_report_and_pregnant_unknown_requires_it(
-    scenario: Scenario,
-) -> None:
-    for line in scenario.truth:
-        persons = [m for m in line["must"] if "person_ref" in m]
-        if line["kind"] == "pregnant_known":
-            assert line["also_ok"] and not persons
-        if line["kind"] == "pregnant_unknown":
-            assert persons and not line["also_ok"]
-
-
-def test_a_revision_two_replaces_the_facts(scenario: Scenario) -> None:
-    revised = {line["incident_id"] for line in scenario.truth if line["kind"] == "revised_incident"}
-    revisions = Counter(m["incident_id"] for m in scenario.incidents if m["revision"] == 2)
-    assert revised and set(revisions) == revised
-    for message in scenario.incidents:
-        if message["revision"] == 2:
-            first = next(
-                m
-                for m in scenario.incidents
-                if m["incident_id"] == message["incident_id"] and m["revision"] == 1
-            )
-            assert first["reported_at"] < message["reported_at"]
-
-
 # -- ids and references ------------------------------------------------------------------------
 
 
@@ -254,61 +193,6 @@ def test_police_report_persons_are_pregnant_or_infants(scenario: Scenario) -> No
                 assert person["age_years"] == 0 or date.fromisoformat(born) <= day
             else:
                 assert person["pregnant"] is True
-
-
-# -- semantics the labels rest on ----------------------------------------------------------------
-
-
-def test_a_child_born_on_29_february_is_in_scope_until_28_february() -> None:
-    child = Subject("c", "child", dob=date(2024, 2, 29))
-    assert first_birthday(date(2024, 2, 29)) == date(2025, 3, 1)
-    assert in_scope(child, date(2024, 2, 29))
-    assert in_scope(child, date(2025, 2, 28))
-    assert not in_scope(child, date(2025, 3, 1))
-
-
-def test_unborn_scope_follows_the_contract() -> None:
-    edd = date(2025, 6, 30)
-    begin = date(2024, 9, 23)  # 280 days before
-    no_end = Subject("u", "unborn", edd=edd)
-    assert not in_scope(no_end, date(2024, 9, 22)) and in_scope(no_end, begin)
-    assert in_scope(no_end, date(2026, 6, 29)) and not in_scope(no_end, date(2026, 6, 30))
-    lost = Subject("u", "unborn", edd=edd, end=date(2025, 1, 10), outcome="loss")
-    assert in_scope(lost, date(2025, 1, 10)) and not in_scope(lost, date(2025, 1, 11))
-    born = Subject("c", "child", dob=date(2025, 6, 20))
-    followed = Subject("u", "unborn", edd=edd, end=date(2025, 6, 20), outcome="live_birth")
-    followed.child = born
-    assert in_scope(followed, date(2025, 6, 19)) and not in_scope(followed, date(2025, 6, 20))
-    alone = Subject("u", "unborn", edd=edd, end=date(2025, 6, 20), outcome="live_birth")
-    assert in_scope(alone, date(2026, 6, 19)) and not in_scope(alone, date(2026, 6, 20))
-
-
-def test_incident_days_are_london_days_and_some_differ_from_utc() -> None:
-    households = households_for(SEED, Window(DEFAULT_START, 365), 200)
-    world = World(seeded(SEED, "incidents"), households, make_families(households, 120))
-    differ = 0
-    for number, case in enumerate(plan_cases(world, 400)):
-        for plan, message in zip(
-            case.revisions, render_case(case, world.rng, f"X-{number}", "XX"), strict=True
-        ):
-            assert local_day(message["occurred_at"]) == plan.day
-            utc = datetime.fromisoformat(message["occurred_at"]).astimezone(UTC).date()
-            differ += utc != plan.day
-    assert differ >= 5
-
-
-def test_police_noise_is_present(scenario: Scenario) -> None:
-    persons = [p for m in scenario.incidents for p in m["persons"]]
-    addresses = [m["location"] for m in scenario.incidents]
-    addresses += [p["address"] for p in persons if p["address"]]
-    assert any(p["given_name"].isupper() for p in persons)
-    assert any(p["date_of_birth"] is None and p["age_years"] is not None for p in persons)
-    assert any(a["postcode"] and " " not in a["postcode"] for a in addresses)
-    assert any(a["postcode"] and a["postcode"].islower() for a in addresses)
-    assert any(", " in line for a in addresses for line in a["lines"])
-    assert any(line.endswith(" Rd") for a in addresses for line in a["lines"])
-    offsets = {m["occurred_at"][-6:] for m in scenario.incidents}
-    assert {"+00:00", "+01:00"} <= offsets
 
 
 # -- demo feed and command line ------------------------------------------------------------------
