@@ -146,6 +146,8 @@ def _name_level(
         return Level("missing", f"{field} missing on one side")
     if left & right:
         return Level("exact", f"{field} agrees exactly")
+    if short_forms and _first_forename(police, register):
+        return Level("exact", f"{field} agrees exactly on the first forename")
     pairs = [(a, b) for a in left for b in right]
     if any(_one_typo(a, b) for a, b in pairs):
         return Level("close", f"{field} differs by one typing error")
@@ -165,6 +167,12 @@ def _swapped(police: Identity, register: Identity) -> Level | None:
             "exact", "given name and family name agree exactly, written the other way round"
         )
     return None
+
+
+def _first_forename(police: tuple[str, ...], register: tuple[str, ...]) -> bool:
+    """The first forename agrees, other forenames written on one side only."""
+    firsts = {name_tokens(n)[:1] for n in police} & {name_tokens(n)[:1] for n in register}
+    return bool(firsts - {()})
 
 
 def _initial(a: str, b: str) -> bool:

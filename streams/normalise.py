@@ -19,6 +19,12 @@ _NEAR = re.compile(r"\b(?:OUTSIDE|NEAR|NEARBY|OPPOSITE|OPP|BEHIND|REAR OF|CORNER
 #: "3/12 HIGH ROAD", "3 12 HIGH ROAD", "B 12 HIGH ROAD": flat, then building number, then street.
 _FLAT_THEN_NUMBER = re.compile(rf"^({_FLAT_ID})\s*[/ ]\s*({_NUMBER})\s+(\D.*)$")
 _NUMBER_STREET = re.compile(rf"^({_NUMBER})(?:\s*-\s*{_NUMBER})?\s+(\D.*)$")
+_LONE_ID = re.compile(rf"^(?:{_FLAT_ID})$")
+_FLOOR = re.compile(
+    r"\b(BASEMENT|LOWER GROUND|GROUND|FIRST|SECOND|THIRD|FOURTH|TOP|1ST|2ND|3RD|4TH)"
+    r"(?:\s+FLOOR)?\s+FLAT\b|\b(BASEMENT|LOWER GROUND|GROUND|FIRST|SECOND|THIRD|TOP)\s+FLOOR\b"
+)
+_ORDINALS = {"1ST": "FIRST", "2ND": "SECOND", "3RD": "THIRD", "4TH": "FOURTH"}
 #: Street-type abbreviations, written out; "ST" is handled apart (Street at the end, else Saint).
 STREET_TYPES: dict[str, str] = {
     "RD": "ROAD", "ST": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "AVE.": "AVENUE",
@@ -65,19 +71,22 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^A-Z0-9/]+", " ", ascii_text).split())
 
 
+#: Titles police sometimes write into a name field; dropped when a name remains.
+TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "DR", "MASTER", "SIR", "DAME", "REV", "PROF"})
+
+
 @lru_cache(maxsize=1 << 16)
 def name_key(name: str | None) -> str | None:
-    """A name for exact comparison: case, accents, spaces, apostrophes and hyphens ignored."""
-    if not name:
-        return None
-    key = re.sub(r"[^A-Z0-9]", "", fold(name))
-    return key or None
+    """A name for exact comparison: case, accents, spaces, apostrophes, hyphens, titles ignored."""
+    return "".join(name_tokens(name)) or None
 
 
 @lru_cache(maxsize=1 << 16)
 def name_tokens(name: str | None) -> tuple[str, ...]:
-    """The words of a name (for double-barrelled names and names written in parts)."""
-    return tuple(fold(name).replace("/", " ").split()) if name else ()
+    """The words of a name, titles dropped (for names written in parts, double-barrelled)."""
+    words = fold(name).replace("/", " ").split() if name else []
+    kept = tuple(word for word in words if word not in TITLES)
+    return kept or tuple(words)
 
 
 def postcode_key(postcode: str | None) -> str | None:
@@ -112,21 +121,42 @@ def dwelling_parts(address: Address) -> DwellingParts:
 def _dwelling_parts(lines: tuple[str, ...], postcode: str | None) -> DwellingParts:
     """`dwelling_parts` of an address's lines and postcode (cached: addresses repeat)."""
     text = ", ".join(fold(part) for line in lines for part in line.split(","))
-    flat_match = _FLAT.search(text)
-    flat = flat_match.group(1) if flat_match else None
-    if flat_match:
-        text = text[: flat_match.start()] + text[flat_match.end() :]
+    flat, text = _take_flat(text)
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    number, street = None, ""
-    for part in parts:
-        split = _split_part(part, flat)
-        if split is not None:
-            flat, number, street = split
-            break
-    if number is None:
-        street = street_key(" ".join(parts))
+    located = _locate(parts, flat)
     near = bool(_NEAR.search(text))
+    if located is None:
+        return DwellingParts(flat, None, street_key(" ".join(parts)), postcode_key(postcode), near)
+    flat, number, street = located
     return DwellingParts(flat, number, street, postcode_key(postcode), near)
+
+
+def _take_flat(text: str) -> tuple[str | None, str]:
+    """The flat named by a word ("Flat 3", "Apt B", "Ground floor flat") and the text without it."""
+    match = _FLAT.search(text)
+    if match:
+        return match.group(1), text[: match.start()] + text[match.end() :]
+    floor = _FLOOR.search(text)
+    if floor:
+        word = floor.group(1) or floor.group(2)
+        return f"{_ORDINALS.get(word, word)} FLOOR", text[: floor.start()] + text[floor.end() :]
+    return None, text
+
+
+def _locate(parts: list[str], flat: str | None) -> tuple[str | None, str, str] | None:
+    """Flat, building number and street from the parts of an address, when it has a number."""
+    pending = flat
+    for i, part in enumerate(parts):
+        following = parts[i + 1] if i + 1 < len(parts) else ""
+        if _LONE_ID.match(part) and following:
+            if part[0].isdigit() and not _NUMBER_STREET.match(following):
+                return pending, part, street_key(following)  # "12, High Road"
+            pending = pending or part  # "3, 12 High Road"
+            continue
+        split = _split_part(part, pending)
+        if split is not None:
+            return split
+    return None
 
 
 def _split_part(part: str, flat: str | None) -> tuple[str | None, str, str] | None:

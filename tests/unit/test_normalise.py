@@ -49,6 +49,8 @@ def test_postcode_canonical_form(raw: str | None, canonical: str | None) -> None
         ("Zoë", "ZOE"),
         ("Renée", "renee"),
         ("St. John", "st john"),
+        ("Mrs Merve", "MERVE"),
+        ("Dr. Ann", "ann"),
     ],
 )
 def test_name_key_ignores_case_spacing_punctuation(a: str, b: str) -> None:
@@ -57,6 +59,7 @@ def test_name_key_ignores_case_spacing_punctuation(a: str, b: str) -> None:
 
 def test_name_key_keeps_different_names_apart() -> None:
     assert name_key("Ann") != name_key("Anna")
+    assert name_key("Miss") == "MISS"  # a title alone is all there is
     assert name_key("") is None
     assert name_key("  -  ") is None
 
@@ -77,6 +80,8 @@ def test_name_tokens_split_double_barrelled_names() -> None:
         ("Apartment 3", "12 High Rd."),
         ("flat 3 12 high road",),
         ("FLT 3, 12 HIGH RD",),
+        ("3", "12 High Road"),
+        ("3, 12 High Road",),
     ],
 )
 def test_flat_forms_give_one_dwelling_key(lines: tuple[str, ...]) -> None:
@@ -94,6 +99,25 @@ def test_flat_letters_and_building_without_flat() -> None:
         "B/190 HARRINGAY GARDENS"
     )
     assert dwelling_parts(address("12A High Road")).dwelling_key == "-/12A HIGH ROAD"
+
+
+def test_a_lone_number_before_the_street_is_the_building() -> None:
+    assert dwelling_parts(address("12", "High Road")).dwelling_key == "-/12 HIGH ROAD"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ("Ground Floor Flat, 12 High Road",),
+        ("ground floor", "12 High Rd"),
+        ("Ground Flat", "12 High Rd"),
+    ],
+)
+def test_floor_flats(lines: tuple[str, ...]) -> None:
+    assert dwelling_parts(address(*lines)).dwelling_key == "GROUND FLOOR/12 HIGH ROAD"
+    first = dwelling_parts(address("1st Floor Flat", "12 High Road"))
+    assert first.dwelling_key == "FIRST FLOOR/12 HIGH ROAD"
+    assert dwelling_parts(address("12 First Avenue")).dwelling_key == "-/12 FIRST AVENUE"
 
 
 def test_flats_in_one_building_are_different_dwellings() -> None:

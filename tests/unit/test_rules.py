@@ -300,11 +300,18 @@ def test_a_witness_alone_never_brings_the_family_in(place: dict[str, Any]) -> No
     assert found.decision == "no_action"
 
 
-def test_clause_1_names_are_compared_after_normalisation() -> None:
-    shouting = carer_as(MOTHER, given_name="  MERVE ", family_name="FORD")
-    assert outcomes(decide(incident("2026-03-01", shouting), register(child()))) == {
-        "C1": "trigger"
-    }
+@pytest.mark.parametrize(
+    "names",
+    [
+        {"given_name": "  MERVE ", "family_name": "FORD"},
+        {"given_name": "Mrs Merve"},
+        {"given_name": "Merve Ayse"},  # a middle name on one side
+        {"given_name": "Ford", "family_name": "Merve"},  # written the other way round
+    ],
+)
+def test_clause_1_names_are_compared_after_normalisation(names: dict[str, str]) -> None:
+    police = carer_as(MOTHER, **names)
+    assert outcomes(decide(incident("2026-03-01", police), register(child()))) == {"C1": "trigger"}
 
 
 def test_clause_1_a_checksum_valid_nhs_number_alone_is_enough() -> None:
