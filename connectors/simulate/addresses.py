@@ -30,7 +30,7 @@ _TOWN_END = ("bury", "minster", "wich", "port", "borough", "ford", "caster", "by
 _UNIT = "ABDEFGHJLNPQRSTUWXYZ"
 _LETTERS = "ABCDEFGHJKLMNOPRSTUWY"
 _CAPACITY = len(_STEMS) * len(_ENDS) * len(_TYPES)
-_STRIDE = 4801  # coprime with _CAPACITY: a permutation of street names within a town
+_STRIDE = 4801  # coprime with _CAPACITY (and 8 times it): permutes street names and postcodes
 _TOWNS = 48
 _MAX_NUMBER = 127
 UPRN_BASE = 100_000_000_000
@@ -162,7 +162,7 @@ class Gazetteer:
 
 def _postcode(street: int, number: int, town: Town) -> str:
     """A postcode unique to one street and a block of 16 of its numbers."""
-    code = (street // _TOWNS) * 8 + number // 16
+    code = ((street // _TOWNS) * 8 + number // 16) * _STRIDE % (_CAPACITY * 8)
     code, unit = divmod(code, len(_UNIT) ** 2)
     district, sector = divmod(code, 10)
     letters = _UNIT[unit // len(_UNIT)] + _UNIT[unit % len(_UNIT)]
