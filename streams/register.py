@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,6 +13,8 @@ from schemas.shared import Address
 
 PregnancyOutcome = Literal["live_birth", "loss", "termination"]
 _T = TypeVar("_T")
+#: Register dates, like incident days, are judged in the local time of England.
+LONDON = ZoneInfo("Europe/London")
 
 
 class RecordModel(BaseModel):
@@ -81,6 +84,11 @@ class SubjectRecord(RecordModel):
         return current
 
 
+def effective_day(event: RegisterEvent) -> date:
+    """When the change happened: `effective_date`, else the London date of `recorded_at`."""
+    return event.effective_date or event.recorded_at.astimezone(LONDON).date()
+
+
 def apply_event(record: SubjectRecord | None, event: RegisterEvent) -> SubjectRecord:
     """Fold one event into a subject's record; applying the same event twice changes nothing."""
     if record is not None and event.event_id in record.event_ids:
@@ -93,7 +101,7 @@ def apply_event(record: SubjectRecord | None, event: RegisterEvent) -> SubjectRe
         "event_ids": (*base.event_ids, event.event_id),
     }
     if event.address is not None:
-        update["addresses"] = _add_span(base.addresses, event.effective_on, event.address)
+        update["addresses"] = _add_span(base.addresses, effective_day(event), event.address)
     if base.last_recorded_at is None or event.recorded_at >= base.last_recorded_at:
         update["last_event_id"] = event.event_id
         update["last_recorded_at"] = event.recorded_at
@@ -118,7 +126,7 @@ def _subject_update(base: SubjectRecord, event: RegisterEvent) -> dict[str, obje
 
 def _lifecycle_update(base: SubjectRecord, event: RegisterEvent) -> dict[str, object]:
     """Registration, end of pregnancy and withdrawal dates an event records."""
-    day = event.effective_on
+    day = effective_day(event)
     if event.type in ("pregnancy_registered", "birth_registered"):
         first = day if base.registered_on is None else min(base.registered_on, day)
         return {"registered_on": first}

@@ -154,6 +154,13 @@ def test_end_and_withdrawal_dates() -> None:
     assert fold(registered(), gone).withdrawn_on == date(2026, 3, 5)  # defaults to recorded_at
 
 
+def test_effective_date_defaults_to_the_london_date_of_recorded_at() -> None:
+    late_evening = event("U1", "subject_withdrawn", "2026-06-30T23:30:00+00:00")
+    assert fold(registered(), late_evening).withdrawn_on == date(2026, 7, 1)  # BST
+    winter = event("U1", "subject_withdrawn", "2026-01-30T23:30:00+00:00")
+    assert fold(registered(), winter).withdrawn_on == date(2026, 1, 30)
+
+
 def test_null_fields_keep_what_was_known() -> None:
     record = fold(
         registered(), event("U1", "pregnancy_ended", outcome="live_birth", local_authority=None)
