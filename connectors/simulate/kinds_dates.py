@@ -49,14 +49,14 @@ def birthday_boundary(w: World) -> Case | None:
     def born_in_window(family: Family) -> bool:
         return window.start <= _dob(_child(family)) < window.end
 
+    stories = ("child", "twins", "handover", "handover_no_end")
     variant = pick(w.rng, ("eve", "eve", "eve", "birthday", "birthday", "birth"))
     family = None
-    if variant == "birth":
-        family = w.family(("child", "twins"), born_in_window)
+    if variant == "birth":  # a child followed from a pregnancy is judged as the child that day
+        family = w.family(stories, born_in_window)
         variant = "birth" if family else "eve"
     elif w.rng.random() < 0.3:
         family = w.family(("leap",), _always)
-    stories = ("child", "twins", "handover", "handover_no_end")
     family = family or w.family(stories, birthday_in_window)
     if family is None:
         return None
