@@ -44,9 +44,8 @@ def chunk_events(seed: int, chunk: int, subjects: int, start: date, days: int) -
             story = households.any_story()
             if story == "twins" and made + 2 > subjects:
                 continue
-            family = households.family(story)
-            made += sum(1 for s in family.subjects if s.kind == "child" or s.child is None)
-            events.extend(family.events)
+            events.extend(households.family(story).events)
+            made += 2 if story == "twins" else 1
     return events
 
 

@@ -102,6 +102,15 @@ def test_streamed_events_validate_against_the_model() -> None:
         RegisterEvent.model_validate_json(json.dumps(event))
 
 
+def test_the_stream_holds_the_subjects_asked_for() -> None:
+    """A pregnancy and the child born of it count once."""
+    events = list(iter_register_events(8, 1500))
+    refs = {e["subject"]["subject_ref"]: e["subject"]["kind"] for e in events}
+    followed = {e["subject"].get("from_pregnancy_ref") for e in events} - {None}
+    assert len(refs) - len(followed) == 1500
+    assert len({e["event_id"] for e in events}) == len(events)
+
+
 @NEEDS_SHARED
 @pytest.mark.shared
 @pytest.mark.parametrize(
