@@ -8,6 +8,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
@@ -26,41 +29,51 @@ class ReplayStats:
     incidents: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     subjects_by_kind: dict[str, int] = field(default_factory=dict)
+    #: Lines that are not valid messages of their contract (file name and line number).
+    rejected: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line of counts, no personal data."""
         decided = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
         return (
             f"{self.register_events} register events -> {self.subjects} subjects; "
-            f"{self.incident_messages} incident messages -> {self.incidents} incidents: {decided}"
+            f"{self.incident_messages} incident messages -> {self.incidents} incidents: "
+            f"{decided}; {len(self.rejected)} invalid lines skipped"
         )
 
 
-def _lines(path: Path) -> Iterator[str]:
-    """The non-blank lines of a JSON-lines file."""
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _messages(path: Path, model: type[_M], rejected: list[str]) -> Iterator[_M]:
+    """The valid messages of a JSON-lines file; each invalid line is noted (never its content)."""
     with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield line
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield model.model_validate_json(line)
+            except ValidationError as error:
+                rejected.append(f"{path.name}:{number}: {error.error_count()} validation errors")
 
 
-def load_register(path: Path) -> tuple[RegisterIndex, int]:
+def load_register(path: Path, rejected: list[str] | None = None) -> tuple[RegisterIndex, int]:
     """Apply every register event of a file, in file order; the index and the event count."""
     index = RegisterIndex()
     count = 0
-    for line in _lines(path):
-        event = RegisterEvent.model_validate_json(line)
+    for event in _messages(path, RegisterEvent, [] if rejected is None else rejected):
         index.upsert(apply_event(index.get(event.subject.subject_ref), event))
         count += 1
     return index, count
 
 
-def latest_incidents(path: Path) -> tuple[list[PoliceIncident], int]:
+def latest_incidents(
+    path: Path, rejected: list[str] | None = None
+) -> tuple[list[PoliceIncident], int]:
     """The latest revision of each incident (a later message wins a tie), in first-seen order."""
     latest: dict[str, PoliceIncident] = {}
     count = 0
-    for line in _lines(path):
-        incident = PoliceIncident.model_validate_json(line)
+    for incident in _messages(path, PoliceIncident, [] if rejected is None else rejected):
         known = latest.get(incident.incident_id)
         if known is None or incident.revision >= known.revision:
             latest[incident.incident_id] = incident
@@ -75,9 +88,10 @@ def replay(
     config: RulesConfig = DEFAULT_CONFIG,
 ) -> ReplayStats:
     """Decide every incident against the whole register and write one decision/1 line each."""
-    index, events = load_register(Path(register_path))
-    incidents, messages = latest_incidents(Path(incidents_path))
-    stats = ReplayStats(events, len(index), messages, len(incidents))
+    rejected: list[str] = []
+    index, events = load_register(Path(register_path), rejected)
+    incidents, messages = latest_incidents(Path(incidents_path), rejected)
+    stats = ReplayStats(events, len(index), messages, len(incidents), rejected=rejected)
     stats.subjects_by_kind = index.counts_by_kind()
     with Path(out_path).open("w", encoding="utf-8") as out:
         for incident in incidents:
@@ -96,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--out", required=True, type=Path, help="where the decision/1 lines go")
     args = parser.parse_args(argv)
     stats = replay(args.register, args.incidents, args.out)
+    for line in stats.rejected:
+        print(f"invalid: {line}", file=sys.stderr)
     print(stats.summary(), file=sys.stderr)
     return 0
 

@@ -109,6 +109,17 @@ def test_replay_lines_carry_every_decision_field(tmp_path: Path) -> None:
     assert subject["local_authority"] == "E09000014"
 
 
+def test_invalid_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    register, incidents = files(tmp_path)
+    with incidents.open("a", encoding="utf-8") as f:
+        f.write('{"schema": "police-incident/1", "incident_id": "D"}\nnot json\n')
+    stats = replay(register, incidents, tmp_path / "out.jsonl")
+    assert [r.split(": ")[0] for r in stats.rejected] == ["incidents.jsonl:7", "incidents.jsonl:8"]
+    assert all("validation errors" in r for r in stats.rejected)  # never the line's content
+    assert stats.incidents == 3
+    assert "2 invalid lines skipped" in stats.summary()
+
+
 def test_main_runs_from_the_command_line(tmp_path: Path, capsys: Any) -> None:
     register, incidents = files(tmp_path)
     out = tmp_path / "cli.jsonl"
