@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from connectors.case_system import CaseSystem, HttpCaseSystem
 from streams import decision_flow, ingest_flow, register_flow, task_flow
@@ -21,6 +21,8 @@ from streams.wiring import Topics, Wiring
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
+#: Prometheus text format; aiohttp wants the charset apart from the content type.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -38,6 +40,7 @@ def faust_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=1,
         producer_acks=-1,
         web_host=settings.web_host,
+        web_bind=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
         datadir=str(settings.data_dir / "faust" / settings.app_id),
@@ -48,7 +51,13 @@ def _topics(app: faust.App, settings: Settings) -> Topics:
     """The topics by role; bytes in, bytes out: parsing happens in the flows."""
 
     def topic(role: str) -> Any:
-        return app.topic(settings.topic(role), key_type=bytes, value_type=bytes)
+        return app.topic(
+            settings.topic(role),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
 
     return Topics(
         police_incidents=topic("police-incidents"),
@@ -117,7 +126,7 @@ def _pages(w: Wiring) -> None:
 
     @w.app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(w.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return web.bytes(generate_latest(w.metrics.registry), content_type=METRICS_CONTENT_TYPE)
 
     @w.app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
@@ -128,5 +137,6 @@ def run_worker(settings: Settings) -> None:
     """Run one worker until SIGINT/SIGTERM."""
     from faust import Worker
 
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     w = build(settings)
     Worker(w.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

@@ -8,6 +8,7 @@ say where it came from and why it was refused, so that after a fix
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -44,3 +45,20 @@ async def send_dead_letter(
     log.warning(
         "dead-lettered %s:%s@%s: %s", message.topic, message.partition, message.offset, reason
     )
+
+
+async def guarded(
+    handle: Callable[[], Awaitable[None]], dead_letter_topic: Any, event: Any, counter: Any
+) -> None:
+    """Run one event's handler; on an unexpected error dead-letter the event, never drop it.
+
+    faust acks an event whose agent raised, so an exception must not escape:
+    the event goes to the dead-letter topic (reason: the exception's type only,
+    its message may carry personal data) and `counter` is incremented.
+    """
+    try:
+        await handle()
+    except Exception as exc:
+        log.exception("processing failed; the message is dead-lettered")
+        counter.inc()
+        await send_dead_letter(dead_letter_topic, event, "processing_error", type(exc).__name__)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
-from streams.deadletter import send_dead_letter
+from streams.deadletter import guarded
 from streams.rules import RULES_VERSION, decide
 from streams.tasks import subject_key, task_commands
 from streams.wiring import Wiring
@@ -41,14 +42,8 @@ def install(w: Wiring) -> None:
     @w.app.agent(w.topics.incidents, name="decide-incidents")
     async def decide_incidents(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                await handle(w, event)
-            except Exception as exc:  # an agent exception would ack the event: dead-letter it
-                log.exception("decision failed for a message; dead-lettered")
-                w.metrics.incidents_rejected.labels("processing_error").inc()
-                await send_dead_letter(
-                    w.topics.dead_letter, event, "processing_error", type(exc).__name__
-                )
+            failed = w.metrics.incidents_rejected.labels("processing_error")
+            await guarded(partial(handle, w, event), w.topics.dead_letter, event, failed)
 
 
 def duplicate_kind(state: IncidentState, incident: PoliceIncident) -> str | None:

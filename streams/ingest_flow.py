@@ -6,9 +6,10 @@ one incident is decided in order by one worker.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from streams.deadletter import send_dead_letter
+from streams.deadletter import guarded, send_dead_letter
 from streams.ingest import Rejected, parse_incident
 from streams.wiring import Wiring
 
@@ -19,7 +20,8 @@ def install(w: Wiring) -> None:
     @w.app.agent(w.topics.police_incidents, name="ingest-police-incidents")
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
-            await receive(w, event)
+            failed = w.metrics.incidents_rejected.labels("processing_error")
+            await guarded(partial(receive, w, event), w.topics.dead_letter, event, failed)
 
 
 async def receive(w: Wiring, event: Any) -> None:

@@ -255,7 +255,7 @@ def compare_addresses(incident: Address, home: Address) -> Match:
 def _compare_parts(a: DwellingParts, b: DwellingParts) -> Match:
     """Compare two addresses written in words."""
     if a.building_key is None or a.building_key != b.building_key:
-        return NO_MATCH
+        return _near_street(a, b)
     postcode = _postcodes(a.postcode, b.postcode)
     if postcode is None:
         return NO_MATCH
@@ -272,6 +272,15 @@ def _compare_parts(a: DwellingParts, b: DwellingParts) -> Match:
     if a.approximate or b.approximate:
         score, postcode = WEAK, f"{postcode}; the place is only near the dwelling"
     return Match(score, (f"{words} after normalisation", postcode))
+
+
+def _near_street(a: DwellingParts, b: DwellingParts) -> Match:
+    """Same flat, number and postcode on a street spelt a typing error or two apart: review."""
+    same = a.number and (a.number, a.flat, a.postcode) == (b.number, b.flat, b.postcode)
+    if not same or a.postcode is None or DamerauLevenshtein.distance(a.street, b.street) > 2:
+        return NO_MATCH
+    words = "flat, building number and postcode agree" if a.flat else "number and postcode agree"
+    return Match(WEAK, (words, "the street differs by a typing error"))
 
 
 def _postcodes(a: str | None, b: str | None) -> str | None:

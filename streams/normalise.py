@@ -52,12 +52,14 @@ class DwellingParts:
 
     @property
     def building_key(self) -> str | None:
-        """Building number and street: the building, whatever flat; None without a number."""
-        return f"{self.number} {self.street}" if self.number and self.street else None
+        """Building number and street (or a building's name): the building, whatever flat."""
+        if self.number:
+            return f"{self.number} {self.street}" if self.street else None
+        return self.street or None
 
     @property
     def dwelling_key(self) -> str | None:
-        """Flat (or "-"), building number and street: one dwelling; None without a number."""
+        """Flat (or "-") and building: one dwelling; None when the building is unknown."""
         building = self.building_key
         return f"{self.flat or '-'}/{building}" if building else None
 

@@ -8,11 +8,12 @@ changelog event from other workers, and rebuilt after recovery.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
 
-from streams.deadletter import send_dead_letter
+from streams.deadletter import guarded, send_dead_letter
 from streams.ingest import Rejected, parse_register_event
 from streams.register import SubjectRecord, apply_event
 from streams.wiring import Wiring
@@ -26,7 +27,8 @@ def install(w: Wiring) -> None:
     @w.app.agent(w.topics.register_events, name="apply-register-events")
     async def apply_register(stream: Any) -> None:
         async for event in stream.events():
-            await apply(w, event)
+            failed = w.metrics.register_events_rejected.labels("processing_error")
+            await guarded(partial(apply, w, event), w.topics.dead_letter, event, failed)
 
     w.subjects.on_recover(lambda: rebuild_index(w))
 
