@@ -149,11 +149,16 @@ def test_saint_and_apostrophes_in_addresses() -> None:
     assert a.dwelling_key == b.dwelling_key == "-/241 SAINT ANNS ROAD"
 
 
-def test_places_without_a_number_have_no_dwelling_key() -> None:
-    parts = dwelling_parts(address("The Swan public house, Tottenham High Road", postcode=None))
-    assert parts.dwelling_key is None
-    assert parts.building_key is None
-    assert parts.postcode is None
+def test_a_building_without_a_number_is_known_by_its_name() -> None:
+    parts = dwelling_parts(address("Flat 3", "Rose Court"))
+    assert (parts.number, parts.dwelling_key, parts.building_key) == (
+        None,
+        "3/ROSE COURT",
+        "ROSE COURT",
+    )
+    place = dwelling_parts(address("The Swan public house, Tottenham High Road", postcode=None))
+    assert place.building_key == "THE SWAN PUBLIC HOUSE TOTTENHAM HIGH ROAD"
+    assert place.postcode is None
 
 
 def test_a_place_near_a_building_is_approximate() -> None:

@@ -373,8 +373,25 @@ def test_clause_2_a_uprn_that_agrees_is_the_same_dwelling() -> None:
     )
 
 
-def test_clause_2_a_different_flat_in_the_same_building_is_a_different_dwelling() -> None:
-    assert decide(incident("2026-03-01", at=NEIGHBOUR), register(child())).decision == "no_action"
+def test_clause_2_a_named_building_without_a_number() -> None:
+    court = {"uprn": None, "lines": ["Flat 3, Rose Court"], "postcode": "N8 7DW"}
+    events = (child(address=court),)
+    assert decide(incident("2026-03-01", at=court), register(*events)).decision == "trigger"
+    elsewhere = {**court, "lines": ["Flat 3, Lily Court"]}
+    assert decide(incident("2026-03-01", at=elsewhere), register(*events)).decision == "no_action"
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        NEIGHBOUR,
+        {"lines": ["Flat 4, 12 Hihg Road"], "postcode": "N8 7DW"},
+        {"lines": ["Flat 3, 12 High Road"], "postcode": "N15 7DW"},
+        {"lines": ["Flat 3, 14 High Road"], "postcode": "N8 7DW"},
+    ],
+)
+def test_clause_2_a_different_dwelling_is_not_the_home(place: dict[str, Any]) -> None:
+    assert decide(incident("2026-03-01", at=place), register(child())).decision == "no_action"
 
 
 @pytest.mark.parametrize(
@@ -383,6 +400,8 @@ def test_clause_2_a_different_flat_in_the_same_building_is_a_different_dwelling(
         {"lines": ["12 High Road"], "postcode": "N8 7DW"},  # no flat on the incident side
         {"lines": ["Flat 3, 12 High Road"], "postcode": None},  # no postcode
         {"lines": ["outside Flat 3, 12 High Road"], "postcode": "N8 7DW"},
+        {"lines": ["Flat 3, 12 Hihg Road"], "postcode": "N8 7DW"},  # the street mistyped
+        {"lines": ["Flat 3, 12 High Road"], "postcode": "N8 7DV"},  # the postcode mistyped
     ],
 )
 def test_clause_2_a_dwelling_known_only_approximately_is_review(place: dict[str, Any]) -> None:
