@@ -12,7 +12,6 @@ date of birth or a reported age that clearly disagrees rules a person out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -27,7 +26,6 @@ from streams.normalise import (
     is_short_form,
     name_key,
     name_tokens,
-    postcode_key,
 )
 from streams.register import CarerRecord, SubjectRecord
 
@@ -294,16 +292,6 @@ def _postcodes(a: str | None, b: str | None) -> str | None:
     return None
 
 
-def postcode_of(address: Address | None) -> str | None:
-    """The canonical postcode of an address, if any."""
-    return postcode_key(address.postcode) if address else None
-
-
 def _some(value: _T | None) -> tuple[_T, ...]:
     """A one-element tuple, or an empty one for None."""
     return () if value is None else (value,)
-
-
-def best(matches: Iterable[Match]) -> Match:
-    """The strongest of several matches."""
-    return max(matches, key=lambda m: m.score, default=NO_MATCH)

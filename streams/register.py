@@ -112,7 +112,7 @@ def _subject_update(base: SubjectRecord, event: RegisterEvent) -> dict[str, obje
     """The subject fields an event gives: a non-null value replaces, a null keeps what was known."""
     subject = event.subject
     given = {
-        "kind": subject.kind,
+        "kind": "child" if base.kind == "child" else subject.kind,  # once born, always a child
         "local_authority": event.local_authority,
         "given_name": subject.given_name,
         "family_name": subject.family_name,

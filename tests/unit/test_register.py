@@ -145,6 +145,12 @@ def test_carers_merge_by_person_ref_keeping_every_spelling() -> None:
     assert record.date_of_birth == date(2026, 5, 30)
 
 
+def test_a_subject_once_born_stays_a_child() -> None:
+    born = event("U1", "birth_registered", kind="child", subject={"date_of_birth": "2026-05-30"})
+    late_end = event("U1", "pregnancy_ended", effective_date="2026-05-30", outcome="live_birth")
+    assert fold(registered(), born, late_end).kind == "child"
+
+
 def test_end_and_withdrawal_dates() -> None:
     ended = event("U1", "pregnancy_ended", effective_date="2026-02-10", outcome="loss")
     record = fold(registered(), ended)
