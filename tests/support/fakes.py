@@ -1,0 +1,237 @@
+"""Fakes for the worker's flows: topics that record what is sent, tables, events, a Wiring.
+
+Also small builders for register events and a register, shared by the flow tests.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from connectors.case_system import CaseSystem, InMemoryCaseSystem
+from schemas.register import RegisterEvent
+from streams.metrics import Metrics
+from streams.register import SubjectRecord, apply_event
+from streams.register_index import RegisterIndex
+from streams.settings import TOPIC_ROLES, Settings
+from streams.wiring import Topics, Wiring
+
+LA = "E09000014"
+
+
+@dataclass
+class Sent:
+    """One message a fake topic was asked to send; `acked` once its future was awaited."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+    acked: bool = False
+
+    def header(self, name: str) -> str | None:
+        """The decoded value of one header, or None."""
+        return next((v.decode() for k, v in self.headers or () if k == name), None)
+
+
+class FakeFuture:
+    """What faust's `Topic.send` returns: awaiting it waits for the broker's ack."""
+
+    def __init__(self, message: Sent, error: Exception | None = None) -> None:
+        self.message = message
+        self.error = error
+
+    def __await__(self) -> Generator[Any, None, Sent]:
+        return self._ack().__await__()
+
+    async def _ack(self) -> Sent:
+        if self.error is not None:
+            raise self.error
+        self.message.acked = True
+        return self.message
+
+
+class FakeTopic:
+    """A topic that records every send; `fail` makes every ack raise."""
+
+    def __init__(self, name: str, fail: Exception | None = None) -> None:
+        self.name = name
+        self.fail = fail
+        self.sent: list[Sent] = []
+
+    async def send(
+        self,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> FakeFuture:
+        """Record the message and return its future."""
+        message = Sent(key, value, headers)
+        self.sent.append(message)
+        return FakeFuture(message, self.fail)
+
+
+def fake_topics() -> Topics:
+    """Every role's topic as a FakeTopic named as the default settings name it."""
+    names = {role.replace("-", "_"): f"dvtrigger.{role}" for role in TOPIC_ROLES}
+    return Topics(**{attr: FakeTopic(name) for attr, name in names.items()})
+
+
+def all_sent(topics: Topics) -> list[Sent]:
+    """Every message sent on any topic."""
+    return [m for topic in vars(topics).values() for m in topic.sent]
+
+
+class RecordingTable(dict[bytes, bytes]):
+    """A dict table that notes, at each write, what `observe` says about the world."""
+
+    def __init__(self, observe: Callable[[], Any] = lambda: None) -> None:
+        super().__init__()
+        self.observe = observe
+        self.writes: list[tuple[bytes, Any]] = []
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes.append((key, self.observe()))
+        super().__setitem__(key, value)
+
+
+def fake_event(
+    value: bytes | None,
+    key: bytes | None = None,
+    topic: str = "dvtrigger.police-incidents",
+    offset: int = 1,
+) -> SimpleNamespace:
+    """A faust event as the flows read it: key, value and where the message came from."""
+    message = SimpleNamespace(topic=topic, partition=0, offset=offset)
+    return SimpleNamespace(key=key, value=value, message=message)
+
+
+def make_wiring(
+    settings: Settings | None = None,
+    case_system: CaseSystem | None = None,
+    index: RegisterIndex | None = None,
+    subjects: dict[bytes, bytes] | None = None,
+    incident_state: dict[bytes, bytes] | None = None,
+    topics: Topics | None = None,
+) -> Wiring:
+    """A Wiring with fake topics, dict tables, fresh metrics and an in-memory case system."""
+    return Wiring(
+        app=SimpleNamespace(app=None),  # type: ignore[arg-type]  # the handlers never use it
+        settings=settings or Settings(),
+        metrics=Metrics(CollectorRegistry()),
+        case_system=case_system or InMemoryCaseSystem(),
+        topics=topics or fake_topics(),
+        subjects=subjects if subjects is not None else {},
+        incident_state=incident_state if incident_state is not None else {},
+        index=RegisterIndex() if index is None else index,
+    )
+
+
+def sample_value(w: Wiring, name: str, **labels: str) -> float:
+    """The current value of one metric sample (0.0 when it was never touched)."""
+    return w.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+# --- register builders ----------------------------------------------------------------------
+
+HOME = {"lines": ["Flat 2", "14 Quarry Mews"], "town": "London", "postcode": "N4 2QQ"}
+NEW_HOME = {"uprn": "4242", "lines": ["9 Larch Close"], "town": "London", "postcode": "E17 3LC"}
+MOTHER = {
+    "person_ref": "H0000257",
+    "relationship": "mother",
+    "given_name": "Imelda",
+    "family_name": "Quarrington",
+    "date_of_birth": "1996-03-14",
+}
+FATHER = {
+    "person_ref": "H0000258",
+    "relationship": "father",
+    "given_name": "Barnaby",
+    "family_name": "Ulverstone",
+    "date_of_birth": "1991-11-02",
+}
+STRANGER = {
+    "person_ref": "H0000999",
+    "relationship": "mother",
+    "given_name": "Ottoline",
+    "family_name": "Pemberton-Vask",
+    "date_of_birth": "1988-05-05",
+}
+
+
+def register_body(ref: str, type_: str, kind: str = "child", **kw: Any) -> dict[str, Any]:
+    """A register-event/1 body as the feed sends it."""
+    return {
+        "schema": "register-event/1",
+        "event_id": kw.pop("event_id", str(uuid.uuid4())),
+        "source": "child_health",
+        "local_authority": kw.pop("local_authority", LA),
+        "recorded_at": kw.pop("recorded_at", "2026-02-12T09:00:00+00:00"),
+        "type": type_,
+        "subject": {"subject_ref": ref, "kind": kind, **kw.pop("subject", {})},
+        **kw,
+    }
+
+
+def register_event(ref: str, type_: str, kind: str = "child", **kw: Any) -> RegisterEvent:
+    """A register event parsed from its JSON."""
+    return RegisterEvent.model_validate_json(json.dumps(register_body(ref, type_, kind, **kw)))
+
+
+def birth(
+    ref: str = "C1", carers: Iterable[dict[str, Any]] = (MOTHER,), **kw: Any
+) -> RegisterEvent:
+    """A child born 2026-02-11 registered at HOME (unless told otherwise)."""
+    subject = {
+        "given_name": "Zebedee",
+        "family_name": "Quuxley",
+        "date_of_birth": "2026-02-11",
+        "nhs_number": "4857773456",
+        **kw.pop("subject", {}),
+    }
+    kw.setdefault("address", HOME)
+    kw.setdefault("effective_date", "2026-02-11")
+    return register_event(ref, "birth_registered", subject=subject, carers=list(carers), **kw)
+
+
+def moved(ref: str, on: str, address: dict[str, Any] = NEW_HOME) -> RegisterEvent:
+    """A move of a subject to `address`, effective `on`."""
+    return register_event(ref, "subject_moved", effective_date=on, address=address)
+
+
+def register_of(*events: RegisterEvent) -> RegisterIndex:
+    """The register the events make, applied in order."""
+    records: dict[str, SubjectRecord] = {}
+    for event in events:
+        ref = event.subject.subject_ref
+        records[ref] = apply_event(records.get(ref), event)
+    return RegisterIndex(records.values())
+
+
+@dataclass
+class Captured:
+    """Messages a fake producer was asked to send, and whether it was flushed."""
+
+    sent: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    flushed: int = 0
+
+
+class FakeProducer:
+    """A kafka-python producer stand-in: `send` returns a future with `.get(timeout)`."""
+
+    def __init__(self) -> None:
+        self.captured = Captured()
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> SimpleNamespace:
+        """Record one message; its future resolves at once."""
+        self.captured.sent.append((topic, key, value))
+        return SimpleNamespace(get=lambda timeout=None: SimpleNamespace(topic=topic))
+
+    def flush(self) -> None:
+        """Count flushes."""
+        self.captured.flushed += 1

@@ -1,0 +1,239 @@
+"""From a decision to its task commands: identity, titles, priority, council, address, revisions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from schemas.decision import Decision, DecisionSubject
+from schemas.police import PoliceIncident
+from schemas.task import RaiseTask
+from streams.register_index import RegisterIndex
+from streams.rules import decide
+from streams.tasks import TaskPolicy, task_commands
+from tests.support.fakes import (
+    FATHER,
+    HOME,
+    MOTHER,
+    NEW_HOME,
+    STRANGER,
+    birth,
+    moved,
+    register_of,
+)
+from tests.support.samples import personal_data_in, sample_incident
+
+INCIDENT_ID = "MPS-2026-000001"
+UNRELATED = [
+    {
+        "person_ref": "P9",
+        "role": "victim",
+        "given_name": "Hortense",
+        "family_name": "Blackwood",
+        "date_of_birth": "1979-09-09",
+    }
+]
+
+
+def family_register() -> RegisterIndex:
+    """C1 (mother is the victim), C2 (father is the suspect, another council), C3 unrelated."""
+    return register_of(
+        birth("C1"),
+        birth("C2", carers=(FATHER,), local_authority="E09000002", subject={"given_name": "Ada"}),
+        birth("C3", carers=(STRANGER,), address=NEW_HOME),
+    )
+
+
+def commands_for(
+    incident: PoliceIncident,
+    register: RegisterIndex,
+    previous: dict[str, str] | None = None,
+    policy: TaskPolicy | None = None,
+) -> dict[str, RaiseTask]:
+    """The commands for an incident, decided against `register`, by subject ref or person ref."""
+    decision = decide(incident, register)
+    commands = task_commands(decision, incident, register, previous or {}, policy or TaskPolicy())
+    return {c.subject.subject_ref or f"person:{c.subject.person_ref}": c for c in commands}
+
+
+def test_one_command_per_named_subject() -> None:
+    commands = commands_for(sample_incident(), family_register())
+    assert set(commands) == {"C1", "C2"}
+    assert {c.task_type for c in commands.values()} == {"child_protection_investigation"}
+    assert {c.incident_id for c in commands.values()} == {INCIDENT_ID}
+    assert all(c.incident == sample_incident() for c in commands.values())
+
+
+def test_a_decision_naming_no_one_commands_nothing() -> None:
+    register = register_of(birth("C3", carers=(STRANGER,), address=NEW_HOME))
+    assert commands_for(sample_incident(), register) == {}
+
+
+def test_idempotency_key_is_the_incident_and_the_subject_only() -> None:
+    register = family_register()
+    first = commands_for(sample_incident(revision=1), register)
+    resent = commands_for(
+        sample_incident(revision=1, notification_id="0f0f0f0f-0000-4000-8000-000000000001"),
+        register,
+    )
+    later = commands_for(
+        sample_incident(revision=2, reported_at="2026-07-31T12:00:00+00:00"),
+        register,
+        previous={"subject:C1": "trigger", "subject:C2": "trigger"},
+    )
+    for ref in ("C1", "C2"):
+        assert first[ref].idempotency_key == resent[ref].idempotency_key
+        assert first[ref].idempotency_key == later[ref].idempotency_key
+        assert INCIDENT_ID in first[ref].idempotency_key
+    assert later["C1"].revision == 2
+    assert first["C1"].idempotency_key != first["C2"].idempotency_key
+    other = commands_for(sample_incident("MPS-2026-000002"), register)
+    assert other["C1"].idempotency_key != first["C1"].idempotency_key
+
+
+def pregnant_victim() -> PoliceIncident:
+    """The sample incident with its victim reported pregnant (a police-report subject)."""
+    persons = [p.model_dump(mode="json") for p in sample_incident().persons]
+    persons[0]["pregnant"] = True
+    return sample_incident(persons=persons)
+
+
+@pytest.mark.parametrize(
+    ("incident", "previous"),
+    [
+        (sample_incident(), {}),
+        (pregnant_victim(), {}),
+        (sample_incident(revision=2, persons=UNRELATED), {"subject:C1": "trigger"}),
+    ],
+    ids=["register", "police_report", "withdrawn"],
+)
+def test_title_carries_no_personal_data(incident: PoliceIncident, previous: dict[str, str]) -> None:
+    register = register_of(birth("C1", carers=(MOTHER, FATHER)))
+    commands = commands_for(incident, register, previous)
+    assert commands
+    for command in commands.values():
+        assert personal_data_in(command.title, command) == []
+        for word in ("Zebedee", "Quuxley", "Imelda", "Quarrington", "Barnaby", "Ulverstone"):
+            assert word not in command.title
+        assert INCIDENT_ID in command.title
+
+
+def test_register_subject_details_travel_in_the_subject_not_the_title() -> None:
+    command = commands_for(sample_incident(), register_of(birth("C1")))["C1"]
+    subject = command.subject
+    assert (subject.basis, subject.kind, subject.given_name) == ("register", "child", "Zebedee")
+    assert (subject.date_of_birth, subject.nhs_number) == (date(2026, 2, 11), "4857773456")
+    assert [(c.person_ref, c.given_name) for c in subject.carers] == [("H0000257", "Imelda")]
+
+
+def review_register() -> RegisterIndex:
+    """C1 whose mother's date of birth is one day off the victim's: a near match."""
+    return register_of(birth("C1", carers=({**MOTHER, "date_of_birth": "1996-03-15"},)))
+
+
+def test_trigger_is_urgent_and_due_in_a_day() -> None:
+    incident = sample_incident()
+    command = commands_for(incident, register_of(birth("C1")))["C1"]
+    assert (command.outcome, command.priority) == ("trigger", "urgent")
+    assert command.task_type == "child_protection_investigation"
+    assert command.due_by == incident.reported_at + timedelta(hours=24)
+
+
+def test_review_is_high_and_due_in_four_hours() -> None:
+    incident = sample_incident()
+    command = commands_for(incident, review_register())["C1"]
+    assert (command.outcome, command.priority, command.task_type) == (
+        "review",
+        "high",
+        "match_review",
+    )
+    assert command.due_by == incident.reported_at + timedelta(hours=4)
+    assert command.score is not None and command.score < 0.95
+
+
+def test_due_times_follow_the_policy() -> None:
+    incident, policy = sample_incident(), TaskPolicy.from_hours(2, 0.5)
+    trigger = commands_for(incident, register_of(birth("C1")), policy=policy)["C1"]
+    review = commands_for(incident, review_register(), policy=policy)["C1"]
+    assert trigger.due_by == incident.reported_at + timedelta(hours=2)
+    assert review.due_by == incident.reported_at + timedelta(minutes=30)
+
+
+def test_local_authority_is_the_subjects_register_council() -> None:
+    commands = commands_for(sample_incident(), family_register())
+    assert commands["C1"].local_authority == "E09000014"
+    assert commands["C2"].local_authority == "E09000002"
+
+
+def test_local_authority_comes_from_the_register_record_when_the_decision_omits_it() -> None:
+    register = register_of(birth("C1", local_authority="E06000001"))
+    incident = sample_incident()
+    bare = DecisionSubject(basis="register", kind="child", subject_ref="C1", outcome="trigger")
+    decision = Decision(incident_id=INCIDENT_ID, revision=1, decision="trigger", subjects=[bare])
+    (command,) = task_commands(decision, incident, register, {})
+    assert command.local_authority == "E06000001"
+
+
+def test_a_police_report_subject_has_no_council_and_is_described_from_the_report() -> None:
+    command = commands_for(pregnant_victim(), RegisterIndex())["person:P1"]
+    assert command.local_authority is None
+    assert (command.subject.basis, command.subject.kind) == ("police_report", "unborn")
+    assert (command.subject.person_ref, command.subject.family_name) == ("P1", "Quarrington")
+    assert INCIDENT_ID in command.idempotency_key and "P1" in command.idempotency_key
+
+
+@pytest.mark.parametrize(
+    ("move_on", "expected"),
+    [("2026-05-01", NEW_HOME), ("2026-07-30", NEW_HOME), ("2026-08-15", HOME)],
+    ids=["moved_before", "moved_that_day", "moved_after"],
+)
+def test_address_is_the_subjects_on_the_incident_day(move_on: str, expected: Any) -> None:
+    register = register_of(birth("C1"), moved("C1", move_on))
+    command = commands_for(sample_incident(), register)["C1"]
+    assert command.subject.address is not None
+    assert command.subject.address.lines == expected["lines"]
+    assert command.subject.address.postcode == expected["postcode"]
+
+
+@pytest.mark.parametrize("before", ["trigger", "review"])
+def test_a_revision_that_no_longer_names_a_subject_withdraws_its_task(before: str) -> None:
+    register = register_of(birth("C1"))
+    first = commands_for(sample_incident(), register)["C1"]
+    commands = commands_for(
+        sample_incident(revision=2, persons=UNRELATED), register, {"subject:C1": before}
+    )
+    withdrawn = commands["C1"]
+    assert withdrawn.outcome == "withdrawn"
+    assert withdrawn.idempotency_key == first.idempotency_key
+    assert withdrawn.revision == 2
+    assert withdrawn.score is None
+    assert any("no longer names" in r and before in r for r in withdrawn.reasons)
+    assert withdrawn.changes == withdrawn.reasons
+    assert withdrawn.local_authority == "E09000014"
+
+
+def test_a_subject_with_no_earlier_task_is_not_withdrawn() -> None:
+    commands = commands_for(
+        sample_incident(revision=2, persons=UNRELATED), register_of(birth("C1")), {}
+    )
+    assert commands == {}
+
+
+def test_revision_1_has_no_changes() -> None:
+    assert commands_for(sample_incident(), register_of(birth("C1")))["C1"].changes == []
+
+
+@pytest.mark.parametrize(
+    ("previous", "expected"),
+    [
+        ({"subject:C1": "trigger"}, "revision 2 received; outcome still trigger"),
+        ({"subject:C1": "review"}, "revision 2: outcome changed from review to trigger"),
+        ({}, "first named in revision 2"),
+    ],
+)
+def test_revision_2_says_what_changed(previous: dict[str, str], expected: str) -> None:
+    command = commands_for(sample_incident(revision=2), register_of(birth("C1")), previous)["C1"]
+    assert command.changes == [expected]
+    assert command.revision == 2
