@@ -35,7 +35,7 @@ def parse(model: type[M], raw: bytes | None) -> M:
         raise Rejected("oversize", f"message is {len(raw)} bytes, over {MAX_MESSAGE_BYTES}")
     try:
         json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise Rejected("not_json", f"not a JSON document ({type(exc).__name__})") from None
     try:
         return model.model_validate_json(raw)
@@ -46,9 +46,17 @@ def parse(model: type[M], raw: bytes | None) -> M:
 def describe(exc: ValidationError, limit: int = 5) -> str:
     """Field paths and error types of a validation error, without the input values."""
     errors = exc.errors(include_input=False, include_url=False)
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}" for e in errors]
+    parts = [f"{_path(e['loc'], e['type'])}: {e['type']}" for e in errors]
     more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
     return "; ".join(parts[:limit]) + more
+
+
+def _path(loc: tuple[int | str, ...], error_type: str) -> str:
+    """A field path; an unknown key is the sender's text (it may be a name), so it is hidden."""
+    parts = [str(p) for p in loc]
+    if error_type == "extra_forbidden" and parts:
+        parts[-1] = "<unknown field>"
+    return ".".join(parts) or "<root>"
 
 
 def parse_incident(raw: bytes | None) -> PoliceIncident:

@@ -56,6 +56,7 @@ async def on_changelog(w: Wiring, event: Any) -> None:
     """Keep the index in step with subject records written by any worker."""
     if event.value is None:
         w.index.remove(bytes(event.key).decode())
+        update_size(w)
         return
     try:
         w.index.upsert(SubjectRecord.model_validate_json(event.value))
@@ -77,5 +78,6 @@ async def rebuild_index(w: Wiring) -> None:
 
 def update_size(w: Wiring) -> None:
     """Publish the register's size by kind."""
-    for kind, count in w.index.counts_by_kind().items():
-        w.metrics.register_subjects.labels(kind).set(count)
+    counts = w.index.counts_by_kind()
+    for kind in ("child", "unborn"):
+        w.metrics.register_subjects.labels(kind).set(counts.get(kind, 0))

@@ -42,7 +42,7 @@ def install(w: Wiring) -> None:
 def backoff(attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry `attempt` (1-based): exponential, capped, full jitter."""
     return float(
-        (rng or random).uniform(0, min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (attempt - 1)))
+        (rng or random).uniform(0, min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** min(attempt - 1, 32)))
     )
 
 

@@ -122,7 +122,7 @@ def _withdrawn(
         kind=record.kind if record else "child",
         subject_ref=ref if basis == "subject" else None,
         person_ref=ref if basis == "person" else None,
-        outcome="review",
+        outcome="trigger" if before == "trigger" else "review",
     )
     command = _command(incident, subject, register, policy, [])
     reason = f"revision {incident.revision} no longer names this subject (was {before})"

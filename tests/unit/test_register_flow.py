@@ -139,11 +139,6 @@ async def test_a_tombstone_removes_the_subject_from_the_index() -> None:
     assert len(w.index) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on_changelog returns before update_size on a tombstone, and update_size never "
-    "sets a kind whose count fell to zero: the subjects gauge stays at its old value",
-)
 async def test_a_tombstone_updates_the_subjects_gauge() -> None:
     w = wiring()
     await send(w, raw(birth("C1")))
