@@ -1,0 +1,154 @@
+"""A running dvtrigger for integration tests: one worker process against a real broker and inbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from connectors.broker import free_port
+from connectors.publish import producer, publish_dicts
+from connectors.topics import ensure_topics
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll `check` until it is true; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.25)
+
+
+@dataclass
+class Stack:
+    """One worker with its own topics (unique prefix) on the session's broker."""
+
+    settings: Settings
+    bootstrap: str
+    inbox_url: str
+    worker: subprocess.Popen[bytes]
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.web_url}{path}", timeout=5) as response:
+            return json.loads(response.read())
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"{self.web_url}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one sample on /metrics (0 when absent)."""
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        key = f"{name}{{{wanted}}}" if labels else name
+        for line in self.metrics_text().splitlines():
+            if line.startswith(key + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def register_size(self) -> int:
+        return int(self.get_json("/healthz")["register_subjects"])
+
+    def publish(self, feed: str, messages: Iterable[dict[str, Any]]) -> int:
+        """Validate and produce messages to the feed's topic; how many were produced."""
+        role = "police-incidents" if feed == "incidents" else "register-events"
+        kafka = producer(self.bootstrap)
+        try:
+            report = publish_dicts(feed, messages, self.settings.topic(role), kafka)  # type: ignore[arg-type]
+        finally:
+            kafka.close()
+        assert not report.rejected, report.rejected
+        return report.produced
+
+    def produce_raw(self, role: str, value: bytes, key: bytes | None = None) -> None:
+        """Produce bytes as they are, bypassing the publisher's validation."""
+        kafka = producer(self.bootstrap)
+        kafka.send(self.settings.topic(role), key=key, value=value).get(timeout=30)
+        kafka.close()
+
+    def read_topic(self, role: str) -> list[Any]:
+        """Every record now on a topic, from the beginning (no consumer group)."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        topic = self.settings.topic(role)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        records: list[Any] = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        consumer.close()
+        return records
+
+
+def _worker_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVTRIGGER_")}
+    return {**env, **settings_env, "PYTHONPATH": str(ROOT)}
+
+
+@contextmanager
+def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) -> Iterator[Stack]:
+    """Start a worker with a unique app id and topic prefix; stop it on exit."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DVTRIGGER_APP_ID": name,
+        "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
+        "DVTRIGGER_WEB_PORT": str(free_port()),
+        "DVTRIGGER_DATA_DIR": str(data_dir),
+        "DVTRIGGER_CASE_SYSTEM_URL": inbox_url,
+        "DVTRIGGER_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    settings = Settings.model_validate(
+        {"app_id": name, "topic_prefix": f"{name}.", "web_port": int(env["DVTRIGGER_WEB_PORT"])}
+    )
+    ensure_topics(settings, bootstrap)
+    log = (data_dir / f"{name}-worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "connectors.cli", "worker"],
+        env=_worker_env(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=data_dir,
+    )
+    stack = Stack(settings=settings, bootstrap=bootstrap, inbox_url=inbox_url, worker=worker)
+    try:
+        wait_for("the worker's /healthz", lambda: _answers(stack), timeout=60)
+        yield stack
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def _answers(stack: Stack) -> bool:
+    if stack.worker.poll() is not None:
+        raise AssertionError(f"worker exited with {stack.worker.returncode}")
+    try:
+        stack.register_size()
+        return True
+    except OSError:
+        return False
