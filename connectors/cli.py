@@ -111,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `dvtrigger` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("kafka", "aiokafka", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if argv and argv[0] in PASSTHROUGH:
         sys.argv = ["dvtrigger", *argv]
         return _passthrough(PASSTHROUGH[argv[0]])

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +125,19 @@ def _start_inbox(settings: Settings, env: dict[str, str]) -> subprocess.Popen[by
 def demo_feed(settings: Settings, bootstrap: str, stop: threading.Event, seed: int = 7) -> None:
     """Publish the synthetic register first, then incidents at a steady pace."""
     from connectors.publish import producer, publish_dicts
-    from connectors.simulate import iter_demo
+    from connectors.simulate import REGISTER, iter_demo
 
     kafka = producer(bootstrap)
     register: list[dict[str, Any]] = []
     incidents: list[dict[str, Any]] = []
-    for role, message in iter_demo(seed):
-        (register if "register" in role else incidents).append(message)
+    start = date.today() - timedelta(days=365)
+    for role, message in iter_demo(seed, start=start, days=365):
+        (register if role == REGISTER else incidents).append(message)
     publish_dicts("register", register, settings.topic("register-events"), kafka)
-    time.sleep(2.0)  # let the worker fold the register before the first incident
+    subjects = len({event["subject"]["subject_ref"] for event in register})
+    health = f"http://{settings.web_host}:{settings.web_port}/healthz"
+    while not stop.wait(0.5) and _wait_http(health)["register_subjects"] < subjects:
+        pass  # the first incidents should meet a loaded register
     for message in incidents:
         if stop.wait(1.0 / DEMO_INCIDENTS_PER_SECOND):
             break
