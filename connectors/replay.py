@@ -109,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--incidents", required=True, type=Path, help="police-incident/1 JSON lines")
     add("--out", required=True, type=Path, help="where the decision/1 lines go")
     args = parser.parse_args(argv)
-    stats = replay(args.register, args.incidents, args.out)
+    from streams.settings import Settings
+
+    stats = replay(args.register, args.incidents, args.out, config=Settings().rules)
     for line in stats.rejected:
         print(f"invalid: {line}", file=sys.stderr)
     print(stats.summary(), file=sys.stderr)

@@ -14,7 +14,7 @@ from prometheus_client import generate_latest
 from connectors.case_system import CaseSystem, HttpCaseSystem
 from streams import decision_flow, ingest_flow, register_flow, task_flow
 from streams.metrics import Metrics
-from streams.rules import RULES_VERSION, RulesConfig
+from streams.rules import RULES_VERSION
 from streams.settings import Settings
 from streams.tasks import TaskPolicy
 from streams.wiring import Topics, Wiring
@@ -102,7 +102,7 @@ def build(
         topics=_topics(app, settings),
         subjects=subjects,
         incident_state=incident_state,
-        rules=RulesConfig(),
+        rules=settings.rules,
         policy=TaskPolicy.from_hours(settings.trigger_due_hours, settings.review_due_hours),
     )
     holder["w"] = w

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.rules import RulesConfig
+
 
 class Settings(BaseSettings):
     """Everything an operator can set. Environment variables are prefixed `DVTRIGGER_`,
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
     duty_inbox_port: int = Field(8081, description="Duty inbox port.")
     duty_inbox_db: Path = Field(Path("var/duty-inbox.sqlite3"), description="Duty inbox SQLite.")
     log_level: str = Field("INFO", description="Log level of the worker.")
+    rules: RulesConfig = Field(
+        default_factory=RulesConfig,
+        description="Thresholds of the rule, e.g. DVTRIGGER_RULES__REVIEW_SCORE=0.5.",
+    )
 
     def topic(self, role: str) -> str:
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""
