@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.replay import replay
+from tests.conftest import record_figures
 
 SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or Path(__file__).parents[2].parent / "shared")
 DEV = SHARED / "data" / "dev"
@@ -36,7 +36,9 @@ def _scorer() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def figures(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> dict[str, Any]:
     """The scorer's figures for a replay of the dev set."""
     needed = [DEV / "register.jsonl", DEV / "incidents.jsonl", DEV / "truth.jsonl", SCORER]
     missing = [str(path) for path in needed if not path.is_file()]
@@ -48,7 +50,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result: dict[str, Any] = scorer.score(
         scorer.load(str(DEV / "truth.jsonl")), scorer.load(str(out))
     )
-    print("\ndev set:", json.dumps(result, indent=1))
+    record_figures(pytestconfig, "dev set (replay, scored by shared/tools/score.py)", result)
     return result
 
 
