@@ -30,7 +30,10 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
     """Start a child process with its output in a log file."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = log_path.open("ab")
-    return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    # A session of its own: Ctrl-C reaches the supervisor only, which stops children in order.
+    return subprocess.Popen(
+        args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _wait_http(url: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -80,6 +83,7 @@ def run_all(settings: Settings, demo: bool = True) -> int:
         broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log").start()
         bootstrap = broker.bootstrap
     children: list[subprocess.Popen[bytes]] = []
+    feed: threading.Thread | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -108,6 +112,8 @@ def run_all(settings: Settings, demo: bool = True) -> int:
         return 0
     finally:
         stop.set()
+        if feed is not None:
+            feed.join(timeout=10)
         for child in reversed(children):
             _stop(child)
         if broker is not None:
