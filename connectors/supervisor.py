@@ -85,7 +85,8 @@ def run_all(settings: Settings, demo: bool = True) -> int:
     children: list[subprocess.Popen[bytes]] = []
     feed: threading.Thread | None = None
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(signum, lambda *_: stop.set())
     try:
         ensure_topics(settings, bootstrap)
         inbox = f"http://{settings.duty_inbox_host}:{settings.duty_inbox_port}"
