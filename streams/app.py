@@ -93,7 +93,11 @@ def build(
         use_partitioner=True,
         on_changelog_event=on_changelog,
     )
-    incident_state = app.Table("incident-state", key_type=bytes, value_type=bytes)
+    # Written after a batch, not inside one event: the partitioner places each key, as it
+    # placed the same key on the incidents topic (same bytes, same partition count).
+    incident_state = app.Table(
+        "incident-state", key_type=bytes, value_type=bytes, use_partitioner=True
+    )
     w = Wiring(
         app=app,
         settings=settings,
