@@ -6,7 +6,6 @@ value: it is logged, counted and put in dead-letter headers.
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -34,13 +33,13 @@ def parse(model: type[M], raw: bytes | None) -> M:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise Rejected("oversize", f"message is {len(raw)} bytes, over {MAX_MESSAGE_BYTES}")
     try:
-        json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise Rejected("not_json", f"not a JSON document ({type(exc).__name__})") from None
-    try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise Rejected("not_json", "not a JSON document") from None
         raise Rejected("schema", describe(exc)) from None
+    except RecursionError:
+        raise Rejected("not_json", "nested too deeply") from None
 
 
 def describe(exc: ValidationError, limit: int = 5) -> str:
