@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import TypeVar
 
 from rapidfuzz.distance import DamerauLevenshtein
@@ -89,6 +90,7 @@ def subject_identity(record: SubjectRecord) -> Identity:
     )
 
 
+@lru_cache(maxsize=1 << 16)
 def nhs_number_valid(number: str) -> bool:
     """Whether a ten-digit NHS number passes its modulus 11 check digit."""
     if len(number) != 10 or not number.isdigit():
@@ -103,12 +105,14 @@ def compare_identities(police: Identity, register: Identity) -> Match:
     nhs = _nhs_level(police, register)
     if nhs == "agree":
         return Match(EXACT, ("NHS number agrees exactly and is checksum-valid",))
+    dob = _dob_level(police, register)
+    if dob.level in _RULED_OUT:  # the score is 0 whatever the names: skip comparing them
+        return NO_MATCH
     given = _name_level("given name", police.given_names, register.given_names, short_forms=True)
     family = _name_level("family name", police.family_names, register.family_names)
     if given.level != "exact" or family.level != "exact":
         swapped = _swapped(police, register)
         given, family = (swapped, swapped) if swapped else (given, family)
-    dob = _dob_level(police, register)
     score = _score(given.level, family.level, dob.level)
     words = (given.words,) if given is family else (given.words, family.words)
     if nhs == "conflict":  # two valid NHS numbers: two people, unless one was written wrong
@@ -219,6 +223,8 @@ def _near_date(a: date, b: date) -> bool:
     return sum((a.year != b.year, a.month != b.month, a.day != b.day)) == 1
 
 
+#: Date-of-birth levels that rule a person out (`_score` gives 0 for them).
+_RULED_OUT = frozenset({"differ", "conflict"})
 #: Score of both names agreeing exactly, by how the dates of birth agree.
 _BOTH_NAMES = {"exact": EXACT, "near": NEAR, "age": NEAR, "missing": WEAK}
 
