@@ -1,12 +1,11 @@
 """Person and dwelling comparison: a score in [0, 1] and the evidence behind it; pure.
 
-Scores: 1.0 (EXACT) is the same person or dwelling beyond reasonable doubt: a
-checksum-valid NHS number, or given name, family name and date of birth all
-agreeing exactly after normalisation; UPRN, or flat, number, street and
-postcode. 0.8 (NEAR) and 0.6 (WEAK) are near matches a person should check:
-one name a typing error or short form away, a date of birth one field off or
-missing (a reported age that agrees counts for more), a postcode missing. A
-date of birth or a reported age that clearly disagrees rules a person out.
+Scores: 1.0 (EXACT) is the same person or dwelling beyond reasonable doubt: a checksum-valid
+NHS number, or given name, family name and date of birth all agreeing exactly after
+normalisation; UPRN, or flat, number, street and postcode. 0.8 (NEAR) and 0.6 (WEAK) are near
+matches a person should check: one name a typing error or short form away, a date of birth one
+field off or missing (a reported age that agrees counts for more), a postcode missing. A date of
+birth or a reported age that clearly disagrees rules a person out (so names are not compared).
 0.0 is nothing plausible. Evidence names fields and how they agreed, never values.
 """
 
@@ -106,7 +105,7 @@ def compare_identities(police: Identity, register: Identity) -> Match:
     if nhs == "agree":
         return Match(EXACT, ("NHS number agrees exactly and is checksum-valid",))
     dob = _dob_level(police, register)
-    if dob.level in _RULED_OUT:  # the score is 0 whatever the names: skip comparing them
+    if dob.level in ("differ", "conflict"):  # `_score` is 0 whatever the names: skip them
         return NO_MATCH
     given = _name_level("given name", police.given_names, register.given_names, short_forms=True)
     family = _name_level("family name", police.family_names, register.family_names)
@@ -202,8 +201,7 @@ def _dob_level(police: Identity, register: Identity) -> Level:
     if police.dates_of_birth and register.dates_of_birth:
         if set(police.dates_of_birth) & set(register.dates_of_birth):
             return Level("exact", "date of birth agrees exactly")
-        pairs = [(a, b) for a in police.dates_of_birth for b in register.dates_of_birth]
-        if any(_near_date(a, b) for a, b in pairs):
+        if any(_near_date(a, b) for a in police.dates_of_birth for b in register.dates_of_birth):
             return Level(
                 "near", "date of birth differs in one of day, month or year, or day/month swapped"
             )
@@ -223,8 +221,6 @@ def _near_date(a: date, b: date) -> bool:
     return sum((a.year != b.year, a.month != b.month, a.day != b.day)) == 1
 
 
-#: Date-of-birth levels that rule a person out (`_score` gives 0 for them).
-_RULED_OUT = frozenset({"differ", "conflict"})
 #: Score of both names agreeing exactly, by how the dates of birth agree.
 _BOTH_NAMES = {"exact": EXACT, "near": NEAR, "age": NEAR, "missing": WEAK}
 

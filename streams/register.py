@@ -84,6 +84,14 @@ class SubjectRecord(RecordModel):
         return current
 
 
+def first_anniversary(day: date) -> date:
+    """The first anniversary of a date; for 29 February it is 1 March."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return date(day.year + 1, 3, 1)
+
+
 def effective_day(event: RegisterEvent) -> date:
     """When the change happened: `effective_date`, else the London date of `recorded_at`."""
     return event.effective_date or event.recorded_at.astimezone(LONDON).date()

@@ -17,6 +17,8 @@ from schemas.decision import Decision, DecisionSubject, DecisionValue, Outcome
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from schemas.shared import Address
 from streams.matching import (
+    NO_MATCH,
+    Identity,
     Match,
     carer_identity,
     compare_addresses,
@@ -24,7 +26,7 @@ from streams.matching import (
     person_identity,
     subject_identity,
 )
-from streams.register import CarerRecord, SubjectRecord
+from streams.register import CarerRecord, SubjectRecord, first_anniversary
 from streams.register_index import RegisterView, family_carers, home_on
 
 RULES_VERSION = "dvtrigger-rules/1.0 (exact matching, near matches to review)"
@@ -59,14 +61,6 @@ class Finding:
 def incident_day(incident: PoliceIncident, config: RulesConfig = DEFAULT_CONFIG) -> date:
     """The local date (Europe/London by default) on which the incident happened."""
     return incident.occurred_at.astimezone(ZoneInfo(config.timezone)).date()
-
-
-def first_anniversary(day: date) -> date:
-    """The first anniversary of a date; for 29 February it is 1 March."""
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:
-        return date(day.year + 1, 3, 1)
 
 
 _CHILD = "in scope: a child, born on or before the incident day and before its first birthday"
@@ -126,25 +120,40 @@ def _role(person: PolicePerson) -> str:
     return person.role.replace("_", " ")
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """An incident on its day, with each involved person's identity worked out once."""
+
+    incident: PoliceIncident
+    day: date
+    involved: tuple[tuple[PolicePerson, Identity], ...]
+
+
+def seen_on(incident: PoliceIncident, day: date) -> Seen:
+    """The incident as judged on `day`: its involved persons and their identities."""
+    persons = (p for p in incident.persons if p.role in INVOLVED_ROLES)
+    return Seen(incident, day, tuple((p, person_identity(p, day)) for p in persons))
+
+
 def involvement(
-    incident: PoliceIncident, day: date, carers: tuple[CarerRecord, ...], address: Address | None
+    seen: Seen, carers: tuple[CarerRecord, ...], address: Address | None, floor: float = 0.0
 ) -> list[Finding]:
-    """Every piece of evidence (clauses 1, 2 and 3) that the family is involved."""
-    involved = [p for p in incident.persons if p.role in INVOLVED_ROLES]
+    """Every piece of evidence (clauses 1, 2 and 3), scoring at least `floor`, of involvement."""
     findings: list[Finding] = []
-    for person in involved:
-        identity = person_identity(person, day)
+    for person, identity in seen.involved:
         for carer in carers:
             match = compare_identities(identity, carer_identity(carer))
-            what = f"carer {carer.person_ref} ({carer.relationship}) is the {_role(person)}"
-            findings.append(_finding(1, f"{what} {person.person_ref}", match, person))
+            if match.score >= floor:  # below it, the words are never read: not built
+                what = f"carer {carer.person_ref} ({carer.relationship}) is the {_role(person)}"
+                findings.append(_finding(1, f"{what} {person.person_ref}", match, person))
     if address is None:
         return findings
-    at_home = compare_addresses(incident.location, address)
-    findings.append(_finding(2, "the incident happened at the subject's home", at_home))
-    for person in involved:
-        if person.address is not None:
-            lives = compare_addresses(person.address, address)
+    at_home = compare_addresses(seen.incident.location, address)
+    if at_home.score >= floor:
+        findings.append(_finding(2, "the incident happened at the subject's home", at_home))
+    for person, _ in seen.involved:
+        lives = NO_MATCH if person.address is None else compare_addresses(person.address, address)
+        if person.address is not None and lives.score >= floor:
             what = f"the {_role(person)} {person.person_ref} lives at the subject's home"
             findings.append(_finding(3, what, lives, person))
     return findings
@@ -174,16 +183,14 @@ class Judged:
 
 
 def judge(
-    incident: PoliceIncident, record: SubjectRecord, register: RegisterView, config: RulesConfig
+    seen: Seen, record: SubjectRecord, register: RegisterView, config: RulesConfig
 ) -> Judged | None:
     """The outcome for one register subject, or None when it is out of scope or not involved."""
-    day = incident_day(incident, config)
-    in_scope = scope(record, register, day, config)
+    in_scope = scope(record, register, seen.day, config)
     if in_scope is None:
         return None
-    carers, home = family_carers(register, record), home_on(register, record, day)
-    findings = involvement(incident, day, carers, home)
-    kept = sorted((f for f in findings if f.score >= config.review_score), key=lambda f: -f.score)
+    carers, home = family_carers(register, record), home_on(register, record, seen.day)
+    kept = sorted(involvement(seen, carers, home, config.review_score), key=lambda f: -f.score)
     outcome = outcome_of(kept[0].score, config) if kept else None
     if outcome is None:
         return None
@@ -242,13 +249,10 @@ def _covered(
     )
 
 
-def report_subjects(
-    incident: PoliceIncident, judged: list[Judged], config: RulesConfig
-) -> list[DecisionSubject]:
+def report_subjects(seen: Seen, judged: list[Judged], config: RulesConfig) -> list[DecisionSubject]:
     """Triggers on the police report alone: a pregnant involved person, or a baby in the report."""
-    day = incident_day(incident, config)
-    subjects: list[DecisionSubject] = []
-    for person in incident.persons:
+    day, subjects = seen.day, list[DecisionSubject]()
+    for person in seen.incident.persons:
         basis = _report_basis(person, day, config)
         if basis is None or _covered(person, basis[0], judged, day, config):
             continue
@@ -274,8 +278,9 @@ def decide(
 ) -> Decision:
     """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
     candidates = register.candidates(incident)
-    judged = [j for j in (judge(incident, r, register, config) for r in candidates) if j]
-    subjects = [j.subject for j in judged] + report_subjects(incident, judged, config)
+    seen = seen_on(incident, incident_day(incident, config))
+    judged = [j for j in (judge(seen, r, register, config) for r in candidates) if j]
+    subjects = [j.subject for j in judged] + report_subjects(seen, judged, config)
     outcomes = {subject.outcome for subject in subjects}
     decision: DecisionValue = (
         "trigger" if "trigger" in outcomes else "review" if "review" in outcomes else "no_action"
