@@ -226,6 +226,7 @@ def _related_forms() -> dict[str, frozenset[str]]:
 _RELATED = _related_forms()
 
 
+@lru_cache(maxsize=1 << 16)
 def given_initials(key: str) -> frozenset[str]:
     """The initial of a given-name key and of its known short or full forms."""
     return frozenset({key[0], *(form[0] for form in _RELATED.get(key, ()))})

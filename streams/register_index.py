@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date
+from functools import lru_cache
 from typing import Protocol
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
@@ -61,10 +62,11 @@ def address_keys(address: Address) -> set[str]:
     return keys
 
 
-def _words(name: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def _words(name: str) -> frozenset[str]:
     """A name whole and each word of it (for names written in parts), normalised."""
     whole = name_key(name)
-    return ({whole} if whole else set()) | {w for w in name_tokens(name) if len(w) > 1}
+    return frozenset(({whole} if whole else set()) | {w for w in name_tokens(name) if len(w) > 1})
 
 
 def name_keys(given_names: Iterable[str | None], family_names: Iterable[str | None]) -> set[str]:
