@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and latency of the worker against the limits of its clients."""
