@@ -46,7 +46,9 @@ async def apply(w: Wiring, event: Any) -> None:
     record = apply_event(known, register_event)
     if record is known:
         return
-    w.subjects[ref.encode()] = record.model_dump_json().encode()
+    key, value = ref.encode(), record.model_dump_json().encode()
+    w.subjects[key] = value
+    w.own_writes[key] = value
     w.index.upsert(record)
     w.metrics.register_events_applied.labels(register_event.type).inc()
     update_size(w)
@@ -54,7 +56,16 @@ async def apply(w: Wiring, event: Any) -> None:
 
 async def on_changelog(w: Wiring, event: Any) -> None:
     """Keep the index in step with subject records written by any worker."""
+    key = bytes(event.key)
+    pending = w.own_writes.get(key)
+    if pending is not None and event.value is not None:
+        # This worker's own write coming back, already indexed. The changelog has one
+        # partition, so an earlier write of ours may echo first: it is older, skip it too.
+        if bytes(event.value) == pending:
+            del w.own_writes[key]
+        return
     if event.value is None:
+        w.own_writes.pop(key, None)
         w.index.remove(bytes(event.key).decode())
         update_size(w)
         return

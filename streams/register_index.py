@@ -136,6 +136,7 @@ class RegisterIndex:
         self._keys: dict[str, frozenset[str]] = {}
         self._postings: defaultdict[str, set[str]] = defaultdict(set)
         self._children: defaultdict[str, set[str]] = defaultdict(set)
+        self._kinds: Counter[str] = Counter()
         for record in records:
             self.upsert(record)
 
@@ -156,6 +157,7 @@ class RegisterIndex:
         self.remove(record.subject_ref)
         ref = record.subject_ref
         self._records[ref] = record
+        self._kinds[record.kind] += 1
         self._keys[ref] = record_keys(record)
         for key in self._keys[ref]:
             self._postings[key].add(ref)
@@ -165,6 +167,8 @@ class RegisterIndex:
     def remove(self, subject_ref: str) -> None:
         """Forget one subject (nothing happens when it is unknown)."""
         record = self._records.pop(subject_ref, None)
+        if record is not None:
+            self._kinds[record.kind] -= 1
         for key in self._keys.pop(subject_ref, frozenset()):
             refs = self._postings[key]
             refs.discard(subject_ref)
@@ -178,7 +182,7 @@ class RegisterIndex:
 
     def counts_by_kind(self) -> dict[str, int]:
         """How many children and unborn children the register holds."""
-        return dict(Counter(record.kind for record in self._records.values()))
+        return {kind: count for kind, count in self._kinds.items() if count}
 
     def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
         """The child record that follows an unborn subject (of twins, the first ref), or None."""

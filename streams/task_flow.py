@@ -78,7 +78,7 @@ def record_delivery(w: Wiring, command: RaiseTask, receipt: TaskReceipt) -> None
     if receipt.created:
         lag = (datetime.now(UTC) - command.incident.reported_at).total_seconds()
         w.metrics.seconds_to_task.observe(max(0.0, lag))
-    log.info("task %s %s (revision %d)", receipt.task_id, result, receipt.revision)
+    log.debug("task %s %s (revision %d)", receipt.task_id, result, receipt.revision)
 
 
 async def park(w: Wiring, event: Any, reason_class: str, reason: str) -> None:

@@ -42,3 +42,5 @@ class Wiring:
     rules: RulesConfig = field(default_factory=RulesConfig)
     policy: TaskPolicy = field(default_factory=TaskPolicy)
     index: RegisterIndex = field(default_factory=RegisterIndex)
+    #: Subject records this worker wrote and has not yet seen come back on the changelog.
+    own_writes: dict[bytes, bytes] = field(default_factory=dict)

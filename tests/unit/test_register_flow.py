@@ -164,3 +164,21 @@ async def test_rebuild_index_reads_every_record_of_the_table() -> None:
     assert {r.subject_ref for r in w.index} == {"C1", "U1"}
     assert sample_value(w, "dvtrigger_register_subjects", kind="child") == 1
     assert sample_value(w, "dvtrigger_register_subjects", kind="unborn") == 1
+
+
+async def test_own_writes_echoed_by_the_changelog_leave_the_newer_record_indexed() -> None:
+    w = wiring()
+    await send(w, raw(birth("C1")))
+    first = w.subjects[b"C1"]
+    await send(w, raw(moved("C1", "2026-05-01")), offset=4)
+    newest = w.index.get("C1")
+    assert newest is not None and len(newest.event_ids) == 2
+    await on_changelog(w, fake_event(first, key=b"C1"))  # the older write echoes first
+    assert w.index.get("C1") == newest
+    assert w.own_writes == {b"C1": w.subjects[b"C1"]}
+    await on_changelog(w, fake_event(w.subjects[b"C1"], key=b"C1"))
+    assert w.index.get("C1") == newest
+    assert w.own_writes == {}
+    later = record(birth("C1"), moved("C1", "2026-05-01"), moved("C1", "2026-06-01"))
+    await on_changelog(w, fake_event(later.model_dump_json().encode(), key=b"C1"))
+    assert w.index.get("C1") == later  # once echoed, other workers' writes apply again
