@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -59,8 +58,3 @@ class RegisterEvent(ContractModel):
     carers: list[Carer] = Field(default_factory=list, max_length=10)
     address: Omittable[Address] = None
     outcome: Literal["live_birth", "loss", "termination"] | None = None
-
-    @property
-    def effective_on(self) -> date:
-        """When the change happened in the world: `effective_date`, else `recorded_at`'s date."""
-        return self.effective_date or self.recorded_at.date()
