@@ -47,6 +47,15 @@ async def send_dead_letter(
     )
 
 
+def where(exc: BaseException) -> str:
+    """The exception's type and innermost code location, never its message (it may hold PD)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    place = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+    return f"{type(exc).__name__} ({place})"
+
+
 async def guarded(
     handle: Callable[[], Awaitable[None]], dead_letter_topic: Any, event: Any, counter: Any
 ) -> None:
@@ -59,6 +68,6 @@ async def guarded(
     try:
         await handle()
     except Exception as exc:
-        log.exception("processing failed; the message is dead-lettered")
+        log.error("processing failed at %s; the message is dead-lettered", where(exc))
         counter.inc()
         await send_dead_letter(dead_letter_topic, event, "processing_error", type(exc).__name__)

@@ -18,7 +18,7 @@ from typing import Any
 
 from connectors.case_system import CaseSystemRejected, CaseSystemUnavailable, TaskReceipt
 from schemas.task import RaiseTask
-from streams.deadletter import send_dead_letter
+from streams.deadletter import send_dead_letter, where
 from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def install(w: Wiring) -> None:
             try:
                 await deliver(w, event)
             except Exception as exc:  # an agent exception would ack the event: park it
-                log.exception("task delivery failed unexpectedly; parked")
+                log.error("task delivery failed at %s; parked", where(exc))
                 await park(w, event, "processing_error", type(exc).__name__)
 
 

@@ -143,3 +143,14 @@ async def test_a_failure_to_forward_is_dead_lettered_not_dropped() -> None:
         "processing_error",
         "ConnectionError",
     )
+
+
+def test_where_names_type_and_place_but_not_the_message() -> None:
+    from streams.deadletter import where
+
+    try:
+        raise ValueError("Zebedee Quuxley 1990-01-01")
+    except ValueError as exc:
+        text = where(exc)
+    assert text.startswith("ValueError (") and "test_ingest_flow.py" in text
+    assert "Zebedee" not in text and "1990" not in text
