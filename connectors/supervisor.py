@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.broker import EmbeddedBroker
+from connectors.broker import EmbeddedBroker, stop_process
 from connectors.topics import ensure_topics
 from streams.settings import Settings
 
@@ -47,16 +47,6 @@ def _wait_http(url: str, timeout: float = 60.0) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM a child, then SIGKILL it if it does not stop within 15 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _banner(settings: Settings, bootstrap: str, inbox: str, demo: bool) -> None:
@@ -116,7 +106,7 @@ def run_all(settings: Settings, demo: bool = True) -> int:
         if feed is not None:
             feed.join(timeout=10)
         for child in reversed(children):
-            _stop(child)
+            stop_process(child)
         if broker is not None:
             broker.stop()
         print("dvtrigger stopped.", flush=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from connectors.broker import stop_process
+
 
 class Children:
     """Every process the bench starts; leaving the `with` block stops them, newest first.
@@ -42,13 +44,7 @@ class Children:
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         """SIGTERM one child, SIGKILL it if it lingers, and forget it."""
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout)
         if proc in self._procs:
             self._procs.remove(proc)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.broker import free_port
+from connectors.broker import free_port, stop_process
 from connectors.publish import producer, publish_dicts
 from connectors.topics import ensure_topics
 from streams.settings import Settings
@@ -136,11 +136,7 @@ def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) 
         wait_for("the worker's /healthz", lambda: _answers(stack), timeout=60)
         yield stack
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_process(worker, timeout=20)
         log.close()
 
 
