@@ -23,7 +23,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run one stream worker."""
     from streams.app import run_worker
 
-    run_worker(settings)
+    run_worker(settings, role=args.role)
     return 0
 
 
@@ -78,7 +78,15 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="dvtrigger", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("worker", help="run one stream worker").set_defaults(func=cmd_worker)
+    worker = sub.add_parser("worker", help="run one stream worker")
+    worker.add_argument(
+        "--role",
+        choices=("all", "decide", "deliver"),
+        default="all",
+        help="all flows (default); decide: ingest, register and decisions; deliver: tasks to"
+        " the case system, in a consumer group of its own (DVTRIGGER_DELIVER_WEB_PORT)",
+    )
+    worker.set_defaults(func=cmd_worker)
     run = sub.add_parser("run", help="broker (embedded by default), worker, duty inbox, demo")
     run.add_argument("--no-demo", action="store_true", help="do not start the demo feed")
     run.set_defaults(func=cmd_run)

@@ -1,7 +1,8 @@
 """`dvtrigger run`: everything on one machine, started in order and stopped cleanly.
 
 Broker (embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS is set), topics, the duty
-inbox, one worker and, by default, a demo feed of synthetic register events and
+inbox, a worker in two processes (decide: ingest, register and decisions; deliver:
+tasks to the case system) and, by default, a demo feed of synthetic register events and
 incidents. Ctrl-C stops them in reverse order.
 """
 
@@ -55,9 +56,11 @@ def _banner(settings: Settings, bootstrap: str, inbox: str, demo: bool) -> None:
     print(
         "\n dvtrigger is running\n"
         f"   duty inbox   {inbox}/\n"
-        f"   metrics      http://{settings.web_host}:{settings.web_port}/metrics\n"
+        f"   metrics      http://{settings.web_host}:{settings.web_port}/metrics (decide),"
+        f" http://{settings.web_host}:{settings.deliver_web_port}/metrics (deliver)\n"
         f"   broker       {bootstrap}\n"
-        f"   logs         {var}/worker.log, {var}/duty-inbox.log, {var}/broker.log\n"
+        f"   logs         {var}/worker.log, {var}/deliver.log, {var}/duty-inbox.log,"
+        f" {var}/broker.log\n"
         f"   demo feed    {'on' if demo else 'off (--no-demo)'}\n"
         " Ctrl-C stops everything.\n",
         flush=True,
@@ -87,9 +90,11 @@ def run_all(settings: Settings, demo: bool = True) -> int:
         }
         children.append(_start_inbox(settings, env))
         _wait_http(f"{inbox}/healthz")
-        worker = [sys.executable, "-m", "connectors.cli", "worker"]
-        children.append(_spawn(worker, env, settings.data_dir / "worker.log"))
+        worker = [sys.executable, "-m", "connectors.cli", "worker", "--role"]
+        children.append(_spawn([*worker, "decide"], env, settings.data_dir / "worker.log"))
+        children.append(_spawn([*worker, "deliver"], env, settings.data_dir / "deliver.log"))
         _wait_http(f"http://{settings.web_host}:{settings.web_port}/healthz")
+        _wait_http(f"http://{settings.web_host}:{settings.deliver_web_port}/healthz")
         _banner(settings, bootstrap, inbox, demo)
         if demo:
             feed = threading.Thread(target=demo_feed, args=(settings, bootstrap, stop), daemon=True)

@@ -6,7 +6,7 @@ Tests call `build` with their own case system and metrics registry.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from prometheus_client import generate_latest
@@ -23,6 +23,29 @@ log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 #: Prometheus text format; aiohttp wants the charset apart from the content type.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+Role = Literal["all", "decide", "deliver"]
+#: What a worker of each role runs. `decide` and `deliver` split one worker in two processes
+#: (as `dvtrigger run` does), so slow case-system calls never take the decisions' event loop.
+ROLE_FLOWS: dict[Role, tuple[Any, ...]] = {
+    "all": (ingest_flow, register_flow, decision_flow, task_flow),
+    "decide": (ingest_flow, register_flow, decision_flow),
+    "deliver": (task_flow,),
+}
+#: The deliver role's consumer group is its own: it reads only the task commands.
+DELIVER_SUFFIX = "-deliver"
+
+
+def role_settings(settings: Settings, role: Role) -> Settings:
+    """The settings a worker of `role` runs with: the deliver role's app id and port."""
+    if role != "deliver":
+        return settings
+    return settings.model_copy(
+        update={
+            "app_id": settings.app_id + DELIVER_SUFFIX,
+            "web_port": settings.deliver_web_port,
+        }
+    )
 
 
 def faust_app(settings: Settings) -> faust.App:
@@ -76,8 +99,10 @@ def build(
     settings: Settings,
     case_system: CaseSystem | None = None,
     metrics: Metrics | None = None,
+    role: Role = "all",
 ) -> Wiring:
-    """Wire the whole worker: app, topics, tables, flows, metrics and the case system."""
+    """Wire a worker of `role`: app, topics, tables, flows, metrics and the case system."""
+    settings = role_settings(settings, role)
     app = faust_app(settings)
     metrics = metrics or Metrics()
     metrics.build.info({"version": VERSION, "rules_version": RULES_VERSION})
@@ -86,25 +111,34 @@ def build(
     async def on_changelog(event: Any) -> None:
         await register_flow.on_changelog(holder["w"], event)
 
-    subjects = app.GlobalTable(
-        "register-subjects",
-        key_type=bytes,
-        value_type=bytes,
-        partitions=1,  # faust's advice for GlobalTables shared by several workers
-        recovery_buffer_size=1,
-        use_partitioner=True,
-        on_changelog_event=on_changelog,
+    flows = ROLE_FLOWS[role]
+    tables = register_flow in flows
+    subjects = (
+        None
+        if not tables
+        else app.GlobalTable(
+            "register-subjects",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=1,  # faust's advice for GlobalTables shared by several workers
+            recovery_buffer_size=1,
+            use_partitioner=True,
+            on_changelog_event=on_changelog,
+        )
     )
     # Written after a batch, not inside one event: the partitioner places each key, as it
     # placed the same key on the incidents topic (same bytes, same partition count).
-    incident_state = app.Table(
-        "incident-state", key_type=bytes, value_type=bytes, use_partitioner=True
+    incident_state = (
+        None
+        if not tables
+        else app.Table("incident-state", key_type=bytes, value_type=bytes, use_partitioner=True)
     )
     w = Wiring(
         app=app,
         settings=settings,
         metrics=metrics,
         case_system=case_system or http_case_system(settings),
+        role=role,
         topics=_topics(app, settings),
         subjects=subjects,
         incident_state=incident_state,
@@ -112,7 +146,7 @@ def build(
         policy=TaskPolicy.from_hours(settings.trigger_due_hours, settings.review_due_hours),
     )
     holder["w"] = w
-    for flow in (ingest_flow, register_flow, decision_flow, task_flow):
+    for flow in flows:
         flow.install(w)
     _pages(w)
     return w
@@ -136,13 +170,13 @@ def _pages(w: Wiring) -> None:
 
     @w.app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "register_subjects": len(w.index)})
+        return web.json({"status": "ok", "role": w.role, "register_subjects": len(w.index)})
 
 
-def run_worker(settings: Settings) -> None:
-    """Run one worker until SIGINT/SIGTERM."""
+def run_worker(settings: Settings, role: Role = "all") -> None:
+    """Run one worker of `role` until SIGINT/SIGTERM."""
     from faust import Worker
 
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    w = build(settings)
+    w = build(settings, role=role)
     Worker(w.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -72,15 +73,29 @@ async def handle(w: Wiring, event: Any) -> None:
 
 
 async def handle_batch(w: Wiring, events: list[Any]) -> None:
+    """Decide a batch of events from the incidents topic (validated by ingest, parsed here)."""
+    await decide_parsed(w, [(event, None) for event in events])
+
+
+async def decide_parsed(w: Wiring, items: Sequence[tuple[Any, PoliceIncident | None]]) -> None:
     """Decide a batch in order; wait for every send to be acknowledged, then write the states.
 
     One acknowledgement round trip per batch instead of per incident. An event
-    that fails is dead-lettered on its own and does not hold up the others.
+    that fails is dead-lettered on its own and does not hold up the others. The
+    ingest and decide agents share one lock, so an incident's state is never
+    read by one batch while another has it in flight.
     """
+    async with w.decide_lock:
+        await _decide_batch(w, items)
+
+
+async def _decide_batch(w: Wiring, items: Sequence[tuple[Any, PoliceIncident | None]]) -> None:
+    """`decide_parsed`, under the lock."""
     batch = Batch()
     failed = w.metrics.incidents_rejected.labels("processing_error")
-    for event in events:
-        await guarded(partial(_decide_one, w, event, batch), w.topics.dead_letter, event, failed)
+    for event, incident in items:
+        decide_one = partial(_decide_one, w, event, batch, incident)
+        await guarded(decide_one, w.topics.dead_letter, event, failed)
     await asyncio.gather(*batch.sends)
     for key, state in batch.states.items():
         w.incident_state[key] = state.model_dump_json().encode()
@@ -91,9 +106,11 @@ async def handle_batch(w: Wiring, events: list[Any]) -> None:
         w.metrics.seconds_to_decision.observe(max(0.0, lag))
 
 
-async def _decide_one(w: Wiring, event: Any, batch: Batch) -> None:
+async def _decide_one(
+    w: Wiring, event: Any, batch: Batch, incident: PoliceIncident | None = None
+) -> None:
     """Decide one notification into the batch (its state as the batch left it)."""
-    incident = PoliceIncident.model_validate_json(event.value)
+    incident = incident or PoliceIncident.model_validate_json(event.value)
     key = incident.incident_id.encode()
     state = batch.states.get(key) or _stored_state(w, key)
     kind = duplicate_kind(state, incident)
@@ -126,7 +143,7 @@ def next_state(state: IncidentState, incident: PoliceIncident, decision: Decisio
 
 def log_record(decision: Decision) -> bytes:
     """The decision/1 record for the decision log, with when and under which rules."""
-    record = decision.model_dump(mode="json")
-    record["decided_at"] = datetime.now(UTC).isoformat()
-    record["rules_version"] = RULES_VERSION
-    return Decision.model_validate(record).model_dump_json().encode()
+    stamped = decision.model_copy(
+        update={"decided_at": datetime.now(UTC).isoformat(), "rules_version": RULES_VERSION}
+    )
+    return stamped.model_dump_json().encode()

@@ -26,6 +26,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.incidents_routed = Counter(
+            "dvtrigger_incidents_routed",
+            "Valid notifications decided where they arrived (in_place: keyed by incident_id)"
+            " or re-keyed onto the incidents topic (re_keyed).",
+            ["path"],
+            registry=r,
+        )
         self.incidents_duplicate = Counter(
             "dvtrigger_incidents_duplicate",
             "Notifications already decided (same notification_id, or an older revision).",

@@ -76,6 +76,14 @@ def name_keys(given_names: Iterable[str | None], family_names: Iterable[str | No
     first and last letter), a short form or a part of it still share a key;
     matches that need the date of birth are found by the date.
     """
+    return set(_name_keys(tuple(given_names), tuple(family_names)))
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_keys(
+    given_names: tuple[str | None, ...], family_names: tuple[str | None, ...]
+) -> frozenset[str]:
+    """`name_keys`, cached: the same names come back in incident after incident."""
     keys: set[str] = set()
     for given in filter(None, given_names):
         for family in filter(None, family_names):
@@ -84,7 +92,7 @@ def name_keys(given_names: Iterable[str | None], family_names: Iterable[str | No
                 keys |= {f"fg:{f}|{end}" for f in _words(family) for end in ends}
             for f in _words(family):
                 keys |= {f"gf:{g}|{end}" for g in _words(given) for end in (f[0], f"-{f[-1]}")}
-    return keys
+    return frozenset(keys)
 
 
 def carer_keys(carer: CarerRecord) -> set[str]:

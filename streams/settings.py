@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1, description="Replication factor of created topics.")
     web_host: str = Field("127.0.0.1", description="Worker HTTP (metrics, health) bind address.")
     web_port: int = Field(6066, description="Worker HTTP port: /metrics, /healthz.")
+    deliver_web_port: int = Field(
+        6067, description="HTTP port of a `worker --role deliver` (its own /metrics, /healthz)."
+    )
     data_dir: Path = Field(Path("var"), description="Local state: faust data, duty inbox db.")
     case_system_url: str = Field(
         "http://127.0.0.1:8081", description="Base URL of the case system's task API."

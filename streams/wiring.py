@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,5 +43,9 @@ class Wiring:
     rules: RulesConfig = field(default_factory=RulesConfig)
     policy: TaskPolicy = field(default_factory=TaskPolicy)
     index: RegisterIndex = field(default_factory=RegisterIndex)
+    #: Held while a batch of incidents is decided (ingest and decide agents both decide).
+    decide_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Which flows this worker runs (`streams.app.ROLE_FLOWS`).
+    role: str = "all"
     #: Subject records this worker wrote and has not yet seen come back on the changelog.
     own_writes: dict[bytes, bytes] = field(default_factory=dict)

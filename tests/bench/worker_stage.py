@@ -1,5 +1,8 @@
 """Stage C: a real dvtrigger worker, with a real duty inbox as its case system.
 
+The worker runs as `make run` runs it: one `--role decide` process (ingest,
+register, decisions) and one `--role deliver` process (tasks to the inbox).
+
 The register is published and folded first: the worker's /healthz counts its
 subjects, and then the worker must fall idle (it reads its own register changelog
 back after counting). Then the stage is measured like baseline B, on the decision log.
@@ -33,6 +36,7 @@ COUNTED = {
     "dvtrigger_tasks",
     "dvtrigger_tasks_parked",
     "dvtrigger_incidents_rejected",
+    "dvtrigger_incidents_routed",
 }
 
 
@@ -50,9 +54,19 @@ def pipeline(
     too: what the worker sustains, since it decides and delivers on one event loop.
     """
     inbox = start_duty_inbox(children, data_dir / "pipeline")
-    s = stage(run_id, "pipeline", bootstrap, data_dir, DVTRIGGER_CASE_SYSTEM_URL=inbox)
-    worker = children.python("worker", ["-m", "connectors.cli", "worker"], s.env)
+    s = stage(
+        run_id,
+        "pipeline",
+        bootstrap,
+        data_dir,
+        DVTRIGGER_CASE_SYSTEM_URL=inbox,
+        DVTRIGGER_DELIVER_WEB_PORT=str(free_port()),
+    )
+    worker_args = ["-m", "connectors.cli", "worker", "--role"]
+    worker = children.python("worker", [*worker_args, "decide"], s.env)
+    children.python("deliver", [*worker_args, "deliver"], s.env)
     wait_json(s.health_url, children=children)
+    wait_json(deliver_url(s, "healthz"), children=children)
     loaded_in = load_register(s, work, children)
     settled_in = wait_idle(worker.pid, REGISTER_TIMEOUT_S)
     load: dict[str, Any] = {}
@@ -73,7 +87,7 @@ def pipeline(
         "register_loaded_in_s": round(loaded_in, 2),
         "register_settled_after_s": round(settled_in, 2),
         "worker": load,
-        "worker_metrics": metric_totals(s),
+        "worker_metrics": {**metric_totals(s), **metric_totals(s, deliver=True)},
     }
     return replace(result, notes=notes), tasks
 
@@ -106,9 +120,16 @@ def load_register(s: Stage, work: Workload, children: Children) -> float:
     return time.monotonic() - start
 
 
-def metric_totals(s: Stage) -> dict[str, int]:
-    """The worker's counters of decisions, tasks and dead letters, by their one label."""
-    url = f"http://127.0.0.1:{s.settings.web_port}/metrics"
+def deliver_url(s: Stage, page: str) -> str:
+    """A page of the deliver-role worker."""
+    return f"http://127.0.0.1:{s.settings.deliver_web_port}/{page}"
+
+
+def metric_totals(s: Stage, deliver: bool = False) -> dict[str, int]:
+    """A worker's non-zero counters of decisions, tasks and dead letters, by their one label."""
+    url = (
+        deliver_url(s, "metrics") if deliver else f"http://127.0.0.1:{s.settings.web_port}/metrics"
+    )
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
     counts: dict[str, int] = {}
@@ -117,7 +138,8 @@ def metric_totals(s: Stage) -> dict[str, int]:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     label = next(iter(sample.labels.values()), "")
-                    counts[f"{family.name}{{{label}}}"] = int(sample.value)
+                    if sample.value:
+                        counts[f"{family.name}{{{label}}}"] = int(sample.value)
     return counts
 
 
@@ -125,7 +147,7 @@ def wait_tasks_delivered(s: Stage, commands: int, children: Children) -> float:
     """Wait until the worker has delivered or parked `commands` task commands; when (epoch)."""
     deadline = time.monotonic() + TASKS_TIMEOUT_S
     while True:
-        totals = metric_totals(s)
+        totals = metric_totals(s, deliver=True)
         done = sum(n for name, n in totals.items() if name.startswith("dvtrigger_tasks"))
         if done >= commands:
             return time.time()

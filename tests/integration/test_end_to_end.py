@@ -106,9 +106,13 @@ async def test_incidents_become_exactly_the_expected_tasks(stack: Stack, tmp_pat
     extra = set(by_key) - set(_expected_tasks(expected))
     assert all(by_key[key].task.outcome == "withdrawn" for key in extra)
 
-    # The same messages published a second time raise nothing new.
-    again = stack.publish("incidents", scenario.incidents)
+    # The same messages a second time, keyed as some forces key them (not by incident), take
+    # the re-keyed path through the incidents topic and raise nothing new.
+    raw = [json.dumps(message).encode() for message in scenario.incidents]
+    again = stack.produce_many("police-incidents", raw, key=b"force-batch-7")
     await _settled(stack, sent + again)
+    assert stack.metric("dvtrigger_incidents_routed_total", path="in_place") == sent
+    assert stack.metric("dvtrigger_incidents_routed_total", path="re_keyed") == again
     assert sorted(t.task_id for t in await _tasks(stack)) == sorted(t.task_id for t in tasks)
     assert stack.metric("dvtrigger_tasks_total", result="created") == len(tasks)
 

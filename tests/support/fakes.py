@@ -75,6 +75,26 @@ class FakeTopic:
         self.sent.append(message)
         return FakeFuture(message, self.fail)
 
+    def get_topic_name(self) -> str:
+        """The topic's name, as faust's topics give it."""
+        return self.name
+
+
+class FakeCluster:
+    """faust's consumer as the ingest flow asks it: partition counts by topic, a partitioner."""
+
+    def __init__(self, counts: dict[str, int], partition_of: Callable[[bytes], int]) -> None:
+        self.counts = counts
+        self.partition_of = partition_of
+
+    def topic_partitions(self, topic: str) -> int | None:
+        """How many partitions `topic` has, or None when the metadata does not know it."""
+        return self.counts.get(topic)
+
+    def key_partition(self, topic: str, key: bytes) -> int:
+        """Where the default partitioner puts `key` on `topic`."""
+        return self.partition_of(key)
+
 
 def fake_topics() -> Topics:
     """Every role's topic as a FakeTopic named as the default settings name it."""
@@ -105,9 +125,10 @@ def fake_event(
     key: bytes | None = None,
     topic: str = "dvtrigger.police-incidents",
     offset: int = 1,
+    partition: int = 0,
 ) -> SimpleNamespace:
     """A faust event as the flows read it: key, value and where the message came from."""
-    message = SimpleNamespace(topic=topic, partition=0, offset=offset)
+    message = SimpleNamespace(topic=topic, partition=partition, offset=offset, key=key)
     return SimpleNamespace(key=key, value=value, message=message)
 
 

@@ -1,4 +1,7 @@
-"""A running dvtrigger for integration tests: one worker process against a real broker and inbox."""
+"""A running dvtrigger for integration tests: a worker against a real broker and inbox.
+
+The worker runs as `make run` runs it: a `--role decide` and a `--role deliver` process.
+"""
 
 from __future__ import annotations
 
@@ -36,33 +39,44 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> Non
 
 @dataclass
 class Stack:
-    """One worker with its own topics (unique prefix) on the session's broker."""
+    """One worker (decide and deliver processes) with its own topics on the session's broker."""
 
     settings: Settings
     bootstrap: str
     inbox_url: str
-    worker: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
 
     @property
     def web_url(self) -> str:
+        """The decide process's pages."""
         return f"http://127.0.0.1:{self.settings.web_port}"
+
+    @property
+    def web_urls(self) -> list[str]:
+        """The pages of both processes."""
+        return [self.web_url, f"http://127.0.0.1:{self.settings.deliver_web_port}"]
 
     def get_json(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.web_url}{path}", timeout=5) as response:
             return json.loads(response.read())
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"{self.web_url}/metrics", timeout=5) as response:
-            return str(response.read().decode())
+        """Both processes' /metrics, one after the other."""
+        texts = []
+        for url in self.web_urls:
+            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+                texts.append(response.read().decode())
+        return "\n".join(texts)
 
     def metric(self, name: str, **labels: str) -> float:
-        """The value of one sample on /metrics (0 when absent)."""
+        """The sum of one sample over both processes' /metrics (0 when absent)."""
         wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         key = f"{name}{{{wanted}}}" if labels else name
-        for line in self.metrics_text().splitlines():
-            if line.startswith(key + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in self.metrics_text().splitlines()
+            if line.startswith(key + " ")
+        )
 
     def register_size(self) -> int:
         return int(self.get_json("/healthz")["register_subjects"])
@@ -80,9 +94,18 @@ class Stack:
 
     def produce_raw(self, role: str, value: bytes, key: bytes | None = None) -> None:
         """Produce bytes as they are, bypassing the publisher's validation."""
+        self.produce_many(role, [value], key)
+
+    def produce_many(self, role: str, values: Iterable[bytes], key: bytes | None = None) -> int:
+        """Produce many values as they are, all with one key; how many were produced."""
         kafka = producer(self.bootstrap)
-        kafka.send(self.settings.topic(role), key=key, value=value).get(timeout=30)
-        kafka.close()
+        try:
+            futures = [kafka.send(self.settings.topic(role), key=key, value=v) for v in values]
+            for future in futures:
+                future.get(timeout=30)
+        finally:
+            kafka.close()
+        return len(futures)
 
     def read_topic(self, role: str) -> list[Any]:
         """Every record now on a topic, from the beginning (no consumer group)."""
@@ -114,37 +137,50 @@ def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) 
         "DVTRIGGER_APP_ID": name,
         "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
         "DVTRIGGER_WEB_PORT": str(free_port()),
+        "DVTRIGGER_DELIVER_WEB_PORT": str(free_port()),
         "DVTRIGGER_DATA_DIR": str(data_dir),
         "DVTRIGGER_CASE_SYSTEM_URL": inbox_url,
         "DVTRIGGER_LOG_LEVEL": "WARNING",
         **extra,
     }
     settings = Settings.model_validate(
-        {"app_id": name, "topic_prefix": f"{name}.", "web_port": int(env["DVTRIGGER_WEB_PORT"])}
+        {
+            "app_id": name,
+            "topic_prefix": f"{name}.",
+            "web_port": int(env["DVTRIGGER_WEB_PORT"]),
+            "deliver_web_port": int(env["DVTRIGGER_DELIVER_WEB_PORT"]),
+        }
     )
     ensure_topics(settings, bootstrap)
-    log = (data_dir / f"{name}-worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "connectors.cli", "worker"],
-        env=_worker_env(env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=data_dir,
-    )
-    stack = Stack(settings=settings, bootstrap=bootstrap, inbox_url=inbox_url, worker=worker)
+    logs = [(data_dir / f"{name}-{role}.log").open("wb") for role in ("decide", "deliver")]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "connectors.cli", "worker", "--role", role],
+            env=_worker_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir,
+        )
+        for role, log in zip(("decide", "deliver"), logs, strict=True)
+    ]
+    stack = Stack(settings=settings, bootstrap=bootstrap, inbox_url=inbox_url, workers=workers)
     try:
         wait_for("the worker's /healthz", lambda: _answers(stack), timeout=60)
         yield stack
     finally:
-        stop_process(worker, timeout=20)
-        log.close()
+        for worker in workers:
+            stop_process(worker, timeout=20)
+        for log in logs:
+            log.close()
 
 
 def _answers(stack: Stack) -> bool:
-    if stack.worker.poll() is not None:
-        raise AssertionError(f"worker exited with {stack.worker.returncode}")
+    for worker in stack.workers:
+        if worker.poll() is not None:
+            raise AssertionError(f"worker {worker.args} exited with {worker.returncode}")
     try:
         stack.register_size()
+        stack.metrics_text()
         return True
     except OSError:
         return False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from hypothesis import given
@@ -18,6 +20,7 @@ from schemas.task import RaiseTask
 from streams.decision_flow import (
     KEEP_NOTIFICATION_IDS,
     IncidentState,
+    decide_parsed,
     duplicate_kind,
     handle,
     log_record,
@@ -170,6 +173,29 @@ async def test_the_same_notification_twice_is_decided_once() -> None:
     assert len(commands(w)) == 1
     assert sample_value(w, "dvtrigger_incidents_duplicate_total", kind="notification") == 1
     assert len(w.incident_state.writes) == 1
+
+
+async def test_an_incident_decided_in_place_is_one_notification_with_the_re_keyed_path() -> None:
+    w = wiring()
+    incident = sample_incident()
+    event = fake_event(incident.model_dump_json().encode(), key=KEY)  # on the police topic
+    await decide_parsed(w, [(event, incident)])
+    await notify(w, incident)  # the same notification again, through the incidents topic
+    assert len(decisions(w)) == 1
+    assert sample_value(w, "dvtrigger_incidents_duplicate_total", kind="notification") == 1
+
+
+async def test_two_agents_deciding_at_once_take_turns() -> None:
+    w = wiring()
+    first, second = sample_incident(), sample_incident(notification_id=str(uuid4()), revision=2)
+    first_event = fake_event(first.model_dump_json().encode(), key=KEY)
+    second_event = fake_event(second.model_dump_json().encode(), key=KEY)
+    await asyncio.gather(
+        decide_parsed(w, [(first_event, first)]), decide_parsed(w, [(second_event, second)])
+    )
+    assert [d["revision"] for d in decisions(w)] == [1, 2]
+    state = IncidentState.model_validate_json(w.incident_state[KEY])
+    assert state.revision == 2 and len(state.notification_ids) == 2
 
 
 async def test_an_older_revision_is_ignored() -> None:

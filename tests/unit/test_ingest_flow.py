@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,9 +16,9 @@ from streams.deadletter import (
     guarded,
 )
 from streams.ingest import MAX_MESSAGE_BYTES
-from streams.ingest_flow import receive
+from streams.ingest_flow import decides_in_place, receive
 from streams.wiring import Wiring
-from tests.support.fakes import FakeTopic, fake_event, make_wiring, sample_value
+from tests.support.fakes import FakeCluster, FakeTopic, fake_event, make_wiring, sample_value
 from tests.support.samples import sample_incident
 
 TOPIC = "dvtrigger.police-incidents"
@@ -39,7 +40,7 @@ def invalid(**person: object) -> bytes:
 async def test_a_valid_notification_is_forwarded_by_incident_with_its_bytes() -> None:
     w = make_wiring()
     raw = pretty_incident()
-    await receive(w, fake_event(raw, key=b"force-key-1", topic=TOPIC))
+    await receive(w, fake_event(raw, key=b"force-key-1", topic=TOPIC), [])
     (forwarded,) = w.topics.incidents.sent
     assert forwarded.key == b"MPS-2026-000001"
     assert forwarded.value == raw
@@ -50,9 +51,63 @@ async def test_a_valid_notification_is_forwarded_by_incident_with_its_bytes() ->
 async def test_revisions_of_one_incident_share_a_key() -> None:
     w = make_wiring()
     for revision in (1, 2, 3):
-        await receive(w, fake_event(pretty_incident(revision=revision), key=None, topic=TOPIC))
+        await receive(w, fake_event(pretty_incident(revision=revision), key=None, topic=TOPIC), [])
     assert {m.key for m in w.topics.incidents.sent} == {b"MPS-2026-000001"}
     assert len(w.topics.incidents.sent) == 3
+
+
+# --- deciding in place ---------------------------------------------------------------------------
+
+INCIDENTS = "dvtrigger.incidents"
+KEY = b"MPS-2026-000001"
+
+
+def with_cluster(police: int = 4, incidents: int = 4, partition_of: int = 2) -> Wiring:
+    """A wiring whose consumer sees these partition counts and puts every key on one partition."""
+    w = make_wiring()
+    counts = {TOPIC: police, INCIDENTS: incidents}
+    w.app = SimpleNamespace(consumer=FakeCluster(counts, lambda key: partition_of))  # type: ignore[assignment]
+    return w
+
+
+async def test_a_notification_keyed_by_incident_on_its_partition_is_decided_in_place() -> None:
+    w = with_cluster()
+    here: list[tuple[object, object]] = []
+    event = fake_event(pretty_incident(), key=KEY, topic=TOPIC, partition=2)
+    await receive(w, event, here)
+    assert w.topics.incidents.sent == []
+    ((kept, incident),) = here
+    assert kept is event and incident.incident_id == KEY.decode()  # type: ignore[attr-defined]
+    assert sample_value(w, "dvtrigger_incidents_routed_total", path="in_place") == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "partition", "police", "incidents"),
+    [
+        (b"force-key-1", 2, 4, 4),  # keyed by something else
+        (None, 2, 4, 4),  # not keyed
+        (KEY, 1, 4, 4),  # keyed by incident, but not where the incidents topic puts it
+        (KEY, 2, 4, 8),  # the topics are not co-partitioned
+    ],
+)
+async def test_any_other_notification_is_re_keyed_onto_the_incidents_topic(
+    key: bytes | None, partition: int, police: int, incidents: int
+) -> None:
+    w = with_cluster(police, incidents)
+    here: list[tuple[object, object]] = []
+    await receive(w, fake_event(pretty_incident(), key=key, topic=TOPIC, partition=partition), here)
+    assert here == []
+    (forwarded,) = w.topics.incidents.sent
+    assert forwarded.key == KEY
+    assert sample_value(w, "dvtrigger_incidents_routed_total", path="re_keyed") == 1
+
+
+def test_without_cluster_metadata_a_notification_takes_the_incidents_topic() -> None:
+    w = make_wiring()  # its app has no consumer: the metadata cannot be read
+    assert not decides_in_place(w, fake_event(b"{}", key=KEY, topic=TOPIC), KEY)
+    w = with_cluster()
+    w.app.consumer.counts = {TOPIC: 4}  # type: ignore[attr-defined]  # incidents topic unknown
+    assert not decides_in_place(w, fake_event(b"{}", key=KEY, topic=TOPIC, partition=2), KEY)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +125,7 @@ async def test_an_invalid_notification_is_dead_lettered_and_counted(
     value: bytes | None, reason_class: str
 ) -> None:
     w = make_wiring()
-    await receive(w, fake_event(value, key=b"k", topic=TOPIC, offset=41))
+    await receive(w, fake_event(value, key=b"k", topic=TOPIC, offset=41), [])
     assert w.topics.incidents.sent == []
     (letter,) = w.topics.dead_letter.sent
     assert (letter.key, letter.value) == (b"k", value)
@@ -85,7 +140,7 @@ async def test_an_invalid_notification_is_dead_lettered_and_counted(
 
 async def test_the_schema_reason_names_the_field() -> None:
     w = make_wiring()
-    await receive(w, fake_event(invalid(nhs_number="94347659XX"), topic=TOPIC))
+    await receive(w, fake_event(invalid(nhs_number="94347659XX"), topic=TOPIC), [])
     reason = w.topics.dead_letter.sent[0].header(H_REASON) or ""
     assert "persons.0.nhs_number" in reason
 
@@ -136,7 +191,7 @@ async def test_a_failure_to_forward_is_dead_lettered_not_dropped() -> None:
     w.topics.incidents = Down("dvtrigger.incidents")
     raw = pretty_incident()
     event = fake_event(raw, key=b"k", topic=TOPIC)
-    await guarded(lambda: receive(w, event), w.topics.dead_letter, event, failed_counter(w))
+    await guarded(lambda: receive(w, event, []), w.topics.dead_letter, event, failed_counter(w))
     (letter,) = w.topics.dead_letter.sent
     assert letter.value == raw
     assert (letter.header(H_REASON_CLASS), letter.header(H_REASON)) == (

@@ -1,0 +1,49 @@
+"""The composition root: which flows and tables a worker of each role runs."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from connectors.case_system import InMemoryCaseSystem
+from streams.app import build
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+
+def agents_of(role: str) -> tuple[set[str], object]:
+    settings = Settings(app_id="roles", web_port=7001, deliver_web_port=7002)
+    w = build(settings, InMemoryCaseSystem(), Metrics(CollectorRegistry()), role=role)  # type: ignore[arg-type]
+    names = {agent.name.rsplit(".", 1)[-1] for agent in w.app.agents.values()}
+    return names, w
+
+
+def test_a_worker_of_every_role_runs_every_flow() -> None:
+    names, w = agents_of("all")
+    assert {"ingest-police-incidents", "decide-incidents", "deliver-tasks"} <= names
+    assert any("register" in n for n in names)
+    assert w.app.conf.id == "roles"  # type: ignore[attr-defined]
+
+
+def test_the_decide_role_leaves_delivery_out() -> None:
+    names, w = agents_of("decide")
+    assert "deliver-tasks" not in names
+    assert {"ingest-police-incidents", "decide-incidents"} <= names
+    assert w.subjects is not None and w.incident_state is not None  # type: ignore[attr-defined]
+
+
+def test_the_deliver_role_runs_delivery_alone_in_its_own_group_and_port() -> None:
+    names, w = agents_of("deliver")
+    assert names == {"deliver-tasks"}
+    conf = w.app.conf  # type: ignore[attr-defined]
+    assert conf.id == "roles-deliver"
+    assert conf.web_port == 7002
+    assert w.subjects is None and w.incident_state is None  # type: ignore[attr-defined]
+    assert w.app.tables.data == {}  # type: ignore[attr-defined]  # no table to recover
+
+
+@pytest.mark.parametrize("role", ["decide", "deliver"])
+def test_the_cli_offers_each_role(role: str) -> None:
+    from connectors.cli import parser
+
+    assert parser().parse_args(["worker", "--role", role]).role == role
