@@ -1,12 +1,20 @@
 """Person and dwelling comparison: a score in [0, 1] and the evidence behind it; pure.
 
-Scores: 1.0 (EXACT) is the same person or dwelling beyond reasonable doubt: a checksum-valid
-NHS number, or given name, family name and date of birth all agreeing exactly after
-normalisation; UPRN, or flat, number, street and postcode. 0.8 (NEAR) and 0.6 (WEAK) are near
-matches a person should check: one name a typing error or short form away, a date of birth one
-field off or missing (a reported age that agrees counts for more), a postcode missing. A date of
-birth or a reported age that clearly disagrees rules a person out (so names are not compared).
-0.0 is nothing plausible. Evidence names fields and how they agreed, never values.
+People are compared Fellegi-Sunter style, as Splink does. Each field (NHS
+number, given name, family name, date of birth or reported age, sex, home) is
+put on one agreement level, and each level carries a match weight: the log2
+of how much likelier that agreement is between records of one human being
+than between two different people (m/u). The weights and a prior are summed
+and turned into a match probability, the score: `2**w / (1 + 2**w)`. The
+weights are settings (`MatchWeights`, under `DVTRIGGER_RULES__WEIGHTS__*`);
+the rule compares the score with its `trigger` and `review` thresholds.
+
+A date of birth that clearly differs, or a reported age that cannot be the
+register's date of birth, rules a person out unless the NHS numbers agree;
+names are then not compared. Dwellings are compared on levels too: 1.0
+(EXACT) is UPRN, or flat, number, street and postcode; 0.8 (NEAR) and 0.6
+(WEAK) are near matches a person should check. Evidence names fields, levels
+and weights, never values.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from datetime import date
 from functools import lru_cache
 from typing import TypeVar
 
-from rapidfuzz.distance import DamerauLevenshtein
+import jellyfish
+from pydantic import BaseModel, ConfigDict, Field
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from schemas.police import PolicePerson
 from schemas.shared import Address
@@ -34,8 +44,63 @@ EXACT = 1.0
 NEAR = 0.8
 WEAK = 0.6
 NONE = 0.0
-#: How far a birth year estimated from a reported age may be from a date of birth.
+#: How many years a reported age may be from the age a date of birth gives, and still agree.
 AGE_TOLERANCE_YEARS = 2
+#: Jaro-Winkler similarity from which two names count as "similar".
+SIMILAR_NAMES = 0.9
+#: The sex a carer's relationship implies; other relationships say nothing.
+_RELATIONSHIP_SEX = {"mother": "female", "father": "male"}
+
+
+class MatchWeights(BaseModel):
+    """Match weights in bits (log2 of m/u) by field and agreement level, and the prior.
+
+    The defaults are set so that two fields agreeing exactly and a third close
+    (a typing error, a short form, a date one field off) trigger; thinner
+    evidence, such as names alone or names and a reported age, goes to review.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prior: float = Field(-10.0, description="log2 prior odds of one human being, before fields.")
+    nhs_agree: float = Field(20.0, description="Checksum-valid NHS numbers agree: decisive.")
+    nhs_conflict: float = Field(-12.0, description="Both sides have valid, different numbers.")
+    given_exact: float = Field(6.0, description="Given name agrees (any spelling seen).")
+    given_first_forename: float = Field(5.0, description="First forename agrees.")
+    given_variant: float = Field(4.5, description="Known short form or variant, or a prefix.")
+    given_typo: float = Field(4.0, description="One typing error apart (4+ letters).")
+    given_phonetic: float = Field(3.5, description="Same Metaphone and NYSIIS codes.")
+    given_similar: float = Field(1.5, description="Jaro-Winkler similarity of 0.9 or more.")
+    given_part: float = Field(3.0, description="One part of a given name written in parts.")
+    given_initial: float = Field(0.5, description="An initial that agrees.")
+    given_differ: float = Field(-6.0, description="Given names differ.")
+    family_exact: float = Field(7.0, description="Family name agrees (any surname seen).")
+    family_part: float = Field(5.5, description="One part of a double-barrelled surname.")
+    family_typo: float = Field(4.5, description="One typing error apart (4+ letters).")
+    family_phonetic: float = Field(4.0, description="Same Metaphone and NYSIIS codes.")
+    family_household: float = Field(
+        4.0, description="The surname of another carer or of the child (a partner's surname)."
+    )
+    family_similar: float = Field(1.5, description="Jaro-Winkler similarity of 0.9 or more.")
+    family_differ: float = Field(-5.0, description="Family names differ.")
+    dob_exact: float = Field(9.0, description="Date of birth agrees.")
+    dob_swapped: float = Field(6.0, description="Day and month swapped.")
+    dob_near: float = Field(5.0, description="A year off (same day and month), or a day off.")
+    dob_typo: float = Field(3.5, description="One digit of the date differs.")
+    dob_partial: float = Field(2.0, description="One of day, month or year differs otherwise.")
+    dob_differ: float = Field(-12.0, description="Dates of birth differ: rules a person out.")
+    age_exact: float = Field(2.5, description="A reported age equal to the date of birth's.")
+    age_near: float = Field(1.5, description="A reported age one year off.")
+    age_far: float = Field(0.0, description="A reported age two years off.")
+    age_conflict: float = Field(-8.0, description="A reported age further off: rules out.")
+    sex_conflict: float = Field(-4.0, description="Reported gender against mother/father.")
+    home_dwelling: float = Field(6.0, description="The person's address is the subject's home.")
+    home_near: float = Field(5.0, description="The home, known only nearly (no postcode).")
+    home_weak: float = Field(2.5, description="The home's building, or the home approximately.")
+    home_postcode: float = Field(1.5, description="Only the home's postcode agrees.")
+
+
+DEFAULT_WEIGHTS = MatchWeights()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +111,13 @@ class Identity:
     family_names: tuple[str, ...] = ()
     dates_of_birth: tuple[date, ...] = ()
     nhs_numbers: tuple[str, ...] = ()
-    birth_year: int | None = None
+    #: A reported age and the day it was reported on (police side only).
+    age_years: int | None = None
+    on_day: date | None = None
+    #: "female" or "male" when known.
+    sex: str | None = None
+    #: Surnames of the household (other carers, the child): a partner's name may be used.
+    household_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +132,29 @@ NO_MATCH = Match(NONE)
 
 
 def person_identity(person: PolicePerson, day: date | None = None) -> Identity:
-    """A police report's identity for a person (`day` turns `age_years` into a birth year)."""
-    birth_year = None
-    if person.date_of_birth is None and person.age_years is not None and day is not None:
-        birth_year = day.year - person.age_years
+    """A police report's identity for a person (`day` is when a reported age held)."""
+    age = person.age_years if person.date_of_birth is None else None
     return Identity(
         given_names=_some(person.given_name),
         family_names=_some(person.family_name),
         dates_of_birth=_some(person.date_of_birth),
         nhs_numbers=_some(person.nhs_number),
-        birth_year=birth_year,
+        age_years=age,
+        on_day=day if age is not None else None,
+        sex=person.gender if person.gender in ("female", "male") else None,
     )
 
 
-def carer_identity(carer: CarerRecord) -> Identity:
+def carer_identity(carer: CarerRecord, household: tuple[str, ...] = ()) -> Identity:
     """The identity the register gives for a carer, every spelling merged."""
-    return Identity(carer.given_names, carer.family_names, carer.dates_of_birth, carer.nhs_numbers)
+    return Identity(
+        carer.given_names,
+        carer.family_names,
+        carer.dates_of_birth,
+        carer.nhs_numbers,
+        sex=_RELATIONSHIP_SEX.get(carer.relationship),
+        household_names=tuple(n for n in household if n not in carer.family_names),
+    )
 
 
 def subject_identity(record: SubjectRecord) -> Identity:
@@ -99,75 +177,149 @@ def nhs_number_valid(number: str) -> bool:
     return (0 if check == 11 else check) == int(number[9])
 
 
-def compare_identities(police: Identity, register: Identity) -> Match:
-    """How far a person in a police report is the same human being as one the register knows."""
-    nhs = _nhs_level(police, register)
-    if nhs == "agree":
-        return Match(EXACT, ("NHS number agrees exactly and is checksum-valid",))
-    dob = _dob_level(police, register)
-    if dob.level in ("differ", "conflict"):  # `_score` is 0 whatever the names: skip them
-        return NO_MATCH
-    given = _name_level("given name", police.given_names, register.given_names, short_forms=True)
-    family = _name_level("family name", police.family_names, register.family_names)
-    if given.level != "exact" or family.level != "exact":
-        swapped = _swapped(police, register)
-        given, family = (swapped, swapped) if swapped else (given, family)
-    score = _score(given.level, family.level, dob.level)
-    words = (given.words,) if given is family else (given.words, family.words)
-    if nhs == "conflict":  # two valid NHS numbers: two people, unless one was written wrong
-        score = NEAR if score >= EXACT else NONE
-        words = (*words, "but the NHS numbers differ (both checksum-valid)")
-    return Match(score, (*words, dob.words)) if score > NONE else NO_MATCH
-
-
-def _nhs_level(police: Identity, register: Identity) -> str | None:
-    """Checksum-valid NHS numbers on both sides: "agree", "conflict"; else None."""
-    left = {n for n in police.nhs_numbers if nhs_number_valid(n)}
-    right = {n for n in register.nhs_numbers if nhs_number_valid(n)}
-    if not left or not right:
-        return None
-    return "agree" if left & right else "conflict"
-
-
 @dataclass(frozen=True, slots=True)
 class Level:
-    """How one field agrees: exact, close, missing, differ (names); near, age, conflict (dates)."""
+    """One field's agreement level (a `MatchWeights` attribute name) and its words."""
 
-    level: str
+    level: str | None
     words: str
 
 
-def _name_level(
-    field: str, police: tuple[str, ...], register: tuple[str, ...], short_forms: bool = False
-) -> Level:
-    """How any spelling of a name agrees with any other."""
-    left = {k for k in map(name_key, police) if k}
-    right = {k for k in map(name_key, register) if k}
+def probability(bits: float) -> float:
+    """The match probability of a total match weight, rounded for a stable log."""
+    return round(1.0 / (1.0 + float(2.0 ** (-bits))), 6)
+
+
+def compare_identities(
+    police: Identity,
+    register: Identity,
+    weights: MatchWeights = DEFAULT_WEIGHTS,
+    home: Level | None = None,
+) -> Match:
+    """How likely a person in a police report is one the register knows, and why.
+
+    `home` is how the person's own address agrees with the register subject's
+    home (see `home_level`): a carer found at the family's home is more surely
+    that carer.
+    """
+    nhs = _nhs_level(police, register)
+    if nhs.level == "nhs_agree":
+        bits = weights.prior + weights.nhs_agree
+        return Match(probability(bits), (f"{nhs.words} ({weights.nhs_agree:+.1f})",))
+    dob = _dob_level(police, register)
+    if dob.level in ("dob_differ", "age_conflict"):  # names cannot outweigh it: skip them
+        return NO_MATCH
+    given, family = _names(police, register)
+    levels = [given, family, dob, nhs, _sex_level(police, register)]
+    if home is not None:
+        levels.append(home)
+    bits = weights.prior
+    words: list[str] = []
+    for field in levels:
+        weight = getattr(weights, field.level) if field.level else 0.0
+        bits += weight
+        if field.words:
+            words.append(f"{field.words} ({weight:+.1f})" if field.level else field.words)
+    score = probability(bits)
+    words.append(f"match weight {bits:.1f} bits with prior {weights.prior:.1f}: {score:.4f}")
+    return Match(score, tuple(words))
+
+
+def _nhs_level(police: Identity, register: Identity) -> Level:
+    """Checksum-valid NHS numbers on both sides: agree or conflict; else no level."""
+    left = {n for n in police.nhs_numbers if nhs_number_valid(n)}
+    right = {n for n in register.nhs_numbers if nhs_number_valid(n)}
     if not left or not right:
-        return Level("missing", f"{field} missing on one side")
+        return Level(None, "")
     if left & right:
-        return Level("exact", f"{field} agrees exactly")
-    if short_forms and _first_forename(police, register):
-        return Level("exact", f"{field} agrees exactly on the first forename")
+        return Level("nhs_agree", "NHS number agrees exactly and is checksum-valid")
+    return Level("nhs_conflict", "the NHS numbers differ (both checksum-valid)")
+
+
+def _names(police: Identity, register: Identity) -> tuple[Level, Level]:
+    """Given and family name levels, or both names exact once written the other way round."""
+    given = given_level(police.given_names, register.given_names)
+    family = family_level(police.family_names, register.family_names, register.household_names)
+    if given.level != "given_exact" or family.level != "family_exact":
+        swapped_given = given_level(police.family_names, register.given_names)
+        swapped_family = family_level(police.given_names, register.family_names)
+        if (swapped_given.level, swapped_family.level) == ("given_exact", "family_exact"):
+            words = "written the other way round"
+            return (
+                Level("given_exact", f"given name agrees exactly, {words}"),
+                Level("family_exact", f"family name agrees exactly, {words}"),
+            )
+    return given, family
+
+
+def _keys(names: tuple[str, ...]) -> frozenset[str]:
+    """The comparison keys of every spelling of a name."""
+    return frozenset(k for k in map(name_key, names) if k)
+
+
+@lru_cache(maxsize=1 << 16)
+def given_level(police: tuple[str, ...], register: tuple[str, ...]) -> Level:
+    """How any spelling of a given name agrees with any other (best level first)."""
+    left, right = _keys(police), _keys(register)
+    if not left or not right:
+        return Level(None, "given name missing on one side")
+    if left & right:
+        return Level("given_exact", "given name agrees exactly")
+    if _first_forename(police, register):
+        return Level("given_first_forename", "given name agrees on the first forename")
     pairs = [(a, b) for a in left for b in right]
-    if any(_one_typo(a, b) for a, b in pairs):
-        return Level("close", f"{field} differs by one typing error")
-    if short_forms and any(is_short_form(a, b) or _initial(a, b) for a, b in pairs):
-        return Level("close", f"{field} is a short form or initial of the other")
+    if any(is_short_form(a, b) for a, b in pairs):
+        return Level("given_variant", "given name is a known short form or variant of the other")
+    close = _close("given", pairs)
+    if close is not None:
+        return close
     if _tokens_agree(police, register):
-        return Level("close", f"{field} is one part of a name written in parts on the other side")
-    return Level("differ", f"{field} differs")
+        return Level("given_part", "given name is one part of a name written in parts")
+    if any(_initial(a, b) for a, b in pairs):
+        return Level("given_initial", "given name is an initial of the other")
+    return Level("given_differ", "given name differs")
 
 
-def _swapped(police: Identity, register: Identity) -> Level | None:
-    """Both names agreeing exactly once given and family name are swapped on one side."""
-    given = _name_level("", police.given_names, register.family_names)
-    family = _name_level("", police.family_names, register.given_names)
-    if given.level == family.level == "exact":
-        return Level(
-            "exact", "given name and family name agree exactly, written the other way round"
-        )
+@lru_cache(maxsize=1 << 16)
+def family_level(
+    police: tuple[str, ...], register: tuple[str, ...], household: tuple[str, ...] = ()
+) -> Level:
+    """How any spelling of a family name agrees: the person's own surnames, then the household's."""
+    left, right = _keys(police), _keys(register)
+    if not left or not right:
+        return Level(None, "family name missing on one side")
+    if left & right:
+        return Level("family_exact", "family name agrees exactly")
+    if _tokens_agree(police, register):
+        return Level("family_part", "family name is one part of a double-barrelled name")
+    close = _close("family", [(a, b) for a in left for b in right])
+    if close is not None and close.level != "family_similar":
+        return close
+    if left & _keys(household):
+        return Level("family_household", "family name is that of another carer or the child")
+    return close or Level("family_differ", "family name differs")
+
+
+def _close(field: str, pairs: list[tuple[str, str]]) -> Level | None:
+    """A typing error, a phonetic agreement or a similar spelling between any two keys."""
+    if any(_one_typo(a, b) for a, b in pairs):
+        return Level(f"{field}_typo", f"{field} name differs by one typing error")
+    if any(_phonetic(a, b) for a, b in pairs):
+        return Level(f"{field}_phonetic", f"{field} name sounds the same (Metaphone and NYSIIS)")
+    if any(JaroWinkler.similarity(a, b) >= SIMILAR_NAMES for a, b in pairs):
+        return Level(f"{field}_similar", f"{field} name is similar (Jaro-Winkler 0.9 or more)")
     return None
+
+
+@lru_cache(maxsize=1 << 16)
+def _codes(key: str) -> tuple[str, str]:
+    """The Metaphone and NYSIIS codes of a name key."""
+    return jellyfish.metaphone(key), jellyfish.nysiis(key)
+
+
+def _phonetic(a: str, b: str) -> bool:
+    """Both phonetic codes agree, for names of 3+ letters."""
+    return min(len(a), len(b)) >= 3 and _codes(a) == _codes(b)
 
 
 def _first_forename(police: tuple[str, ...], register: tuple[str, ...]) -> bool:
@@ -199,44 +351,92 @@ def _one_typo(a: str, b: str) -> bool:
 def _dob_level(police: Identity, register: Identity) -> Level:
     """How dates of birth agree, using a reported age when the police have no date."""
     if police.dates_of_birth and register.dates_of_birth:
-        if set(police.dates_of_birth) & set(register.dates_of_birth):
-            return Level("exact", "date of birth agrees exactly")
-        if any(_near_date(a, b) for a in police.dates_of_birth for b in register.dates_of_birth):
-            return Level(
-                "near", "date of birth differs in one of day, month or year, or day/month swapped"
-            )
-        return Level("differ", "date of birth differs")
-    if police.birth_year is not None and register.dates_of_birth:
-        years = [abs(police.birth_year - dob.year) for dob in register.dates_of_birth]
-        if min(years) <= AGE_TOLERANCE_YEARS:
-            return Level("age", "date of birth missing on one side; the reported age agrees")
-        return Level("conflict", "the reported age disagrees with the date of birth")
-    return Level("missing", "date of birth missing on one side")
+        return dates_level(police.dates_of_birth, register.dates_of_birth)
+    if police.age_years is not None and police.on_day is not None and register.dates_of_birth:
+        off = min(abs(police.age_years - age_on(b, police.on_day)) for b in register.dates_of_birth)
+        if off == 0:
+            return Level("age_exact", "date of birth missing; the reported age agrees exactly")
+        if off == 1:
+            return Level("age_near", "date of birth missing; the reported age is one year off")
+        if off <= AGE_TOLERANCE_YEARS:
+            return Level("age_far", "date of birth missing; the reported age is two years off")
+        return Level("age_conflict", "the reported age disagrees with the date of birth")
+    return Level(None, "date of birth missing on one side")
+
+
+#: Date levels from best to worst, with their evidence words.
+_DATE_LEVELS = (
+    Level("dob_exact", "date of birth agrees exactly"),
+    Level("dob_swapped", "date of birth agrees with day and month swapped"),
+    Level("dob_near", "date of birth is a year or a day off"),
+    Level("dob_typo", "date of birth differs in one digit"),
+    Level("dob_partial", "date of birth differs in one of day, month or year"),
+    Level("dob_differ", "date of birth differs"),
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def dates_level(police: tuple[date, ...], register: tuple[date, ...]) -> Level:
+    """The best agreement between any two dates of birth."""
+    return min((_date_pair(a, b) for a in police for b in register), key=_DATE_LEVELS.index)
+
+
+def _date_pair(a: date, b: date) -> Level:
+    """How two dates of birth agree (see `_DATE_LEVELS`)."""
+    differing = (a.year != b.year) + (a.month != b.month) + (a.day != b.day)
+    if differing == 0:
+        return _DATE_LEVELS[0]
+    if differing > 1:
+        return _DATE_LEVELS[1] if _swapped_date(a, b) else _DATE_LEVELS[5]
+    if _near_date(a, b):
+        return _DATE_LEVELS[2]
+    return _DATE_LEVELS[3] if _one_digit(a, b) else _DATE_LEVELS[4]
+
+
+def age_on(born: date, day: date) -> int:
+    """Age in whole years on `day` of someone born on `born`."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _swapped_date(a: date, b: date) -> bool:
+    """Day and month swapped (and different)."""
+    return a != b and (a.year, a.month, a.day) == (b.year, b.day, b.month)
 
 
 def _near_date(a: date, b: date) -> bool:
-    """Day and month swapped, or only one of day, month and year differs."""
-    if (a.year, a.month, a.day) == (b.year, b.day, b.month):
+    """The same day and month a year apart, or dates a day apart."""
+    if (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1:
         return True
-    return sum((a.year != b.year, a.month != b.month, a.day != b.day)) == 1
+    return abs((a - b).days) == 1
 
 
-#: Score of both names agreeing exactly, by how the dates of birth agree.
-_BOTH_NAMES = {"exact": EXACT, "near": NEAR, "age": NEAR, "missing": WEAK}
+def _one_digit(a: date, b: date) -> bool:
+    """The dates written YYYYMMDD differ in exactly one digit."""
+    return sum(x != y for x, y in zip(f"{a:%Y%m%d}", f"{b:%Y%m%d}", strict=True)) == 1
 
 
-def _score(given: str, family: str, dob: str) -> float:
-    """The score of a name and date of birth agreement (see the module docstring)."""
-    names = {given, family}
-    if dob in ("differ", "conflict"):
-        return NONE
-    if names == {"exact"}:
-        return _BOTH_NAMES[dob]
-    if dob == "exact":
-        if names == {"exact", "close"}:
-            return NEAR
-        return WEAK if "exact" in names or names == {"close"} else NONE
-    return WEAK if names == {"exact", "close"} else NONE
+def _sex_level(police: Identity, register: Identity) -> Level:
+    """A reported gender that is not the one a mother or father relationship implies."""
+    if police.sex and register.sex and police.sex != register.sex:
+        return Level("sex_conflict", "reported gender differs from the carer's relationship")
+    return Level(None, "")
+
+
+def home_level(address: Address | None, home: Address | None) -> Level | None:
+    """How a person's own address agrees with the subject's home, as an identity field."""
+    if address is None or home is None:
+        return None
+    match = compare_addresses(address, home)
+    if match.score >= EXACT:
+        return Level("home_dwelling", "and their address is the subject's home")
+    if match.score >= NEAR:
+        return Level("home_near", "and their address is nearly the subject's home")
+    if match.score > NONE:
+        return Level("home_weak", "and their address is approximately the subject's home")
+    same = dwelling_parts(address).postcode
+    if same is not None and same == dwelling_parts(home).postcode:
+        return Level("home_postcode", "and their address shares the home's postcode")
+    return None
 
 
 def compare_addresses(incident: Address, home: Address) -> Match:

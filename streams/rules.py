@@ -20,16 +20,18 @@ from streams.matching import (
     NO_MATCH,
     Identity,
     Match,
+    MatchWeights,
     carer_identity,
     compare_addresses,
     compare_identities,
+    home_level,
     person_identity,
     subject_identity,
 )
 from streams.register import CarerRecord, SubjectRecord, first_anniversary
 from streams.register_index import RegisterView, family_carers, home_on
 
-RULES_VERSION = "dvtrigger-rules/1.0 (exact matching, near matches to review)"
+RULES_VERSION = "dvtrigger-rules/2.0 (Fellegi-Sunter match weights, near matches to review)"
 
 
 class RulesConfig(BaseModel):
@@ -37,8 +39,18 @@ class RulesConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trigger_score: float = Field(0.95, description="Evidence scoring at least this triggers.")
-    review_score: float = Field(0.5, description="Evidence scoring at least this asks for review.")
+    trigger_score: float = Field(
+        0.996,
+        description="Evidence scoring at least this triggers: a match probability (0.996 is a"
+        " match weight of 8 bits) or a dwelling score (1.0 exact, 0.8 near, 0.6 weak).",
+    )
+    review_score: float = Field(
+        0.5, description="Evidence scoring at least this (below `trigger_score`) asks for review."
+    )
+    weights: MatchWeights = Field(
+        default_factory=MatchWeights,
+        description="Match weights of person comparison, e.g. DVTRIGGER_RULES__WEIGHTS__DOB_NEAR.",
+    )
     timezone: str = Field("Europe/London", description="Where the incident day is judged.")
     gestation_days: int = Field(280, description="A pregnancy begins this long before its EDD.")
     infant_age_years: int = Field(0, description="A reported `age_years` up to this is a baby.")
@@ -136,13 +148,25 @@ def seen_on(incident: PoliceIncident, day: date) -> Seen:
 
 
 def involvement(
-    seen: Seen, carers: tuple[CarerRecord, ...], address: Address | None, floor: float = 0.0
+    seen: Seen,
+    carers: tuple[CarerRecord, ...],
+    address: Address | None,
+    floor: float = 0.0,
+    weights: MatchWeights | None = None,
+    household: tuple[str, ...] = (),
 ) -> list[Finding]:
-    """Every piece of evidence (clauses 1, 2 and 3), scoring at least `floor`, of involvement."""
+    """Every piece of evidence (clauses 1, 2 and 3), scoring at least `floor`, of involvement.
+
+    `household` holds the family's surnames (carers' and the subject's): a
+    person may be known by a partner's. A person's own address that agrees
+    with the home adds weight to their being one of the carers.
+    """
     findings: list[Finding] = []
+    weights = weights or MatchWeights()
     for person, identity in seen.involved:
+        home = home_level(person.address, address)
         for carer in carers:
-            match = compare_identities(identity, carer_identity(carer))
+            match = compare_identities(identity, carer_identity(carer, household), weights, home)
             if match.score >= floor:  # below it, the words are never read: not built
                 what = f"carer {carer.person_ref} ({carer.relationship}) is the {_role(person)}"
                 findings.append(_finding(1, f"{what} {person.person_ref}", match, person))
@@ -190,7 +214,9 @@ def judge(
     if in_scope is None:
         return None
     carers, home = family_carers(register, record), home_on(register, record, seen.day)
-    kept = sorted(involvement(seen, carers, home, config.review_score), key=lambda f: -f.score)
+    household = _household(carers, record)
+    found = involvement(seen, carers, home, config.review_score, config.weights, household)
+    kept = sorted(found, key=lambda f: -f.score)
     outcome = outcome_of(kept[0].score, config) if kept else None
     if outcome is None:
         return None
@@ -207,6 +233,14 @@ def judge(
         }
     )
     return Judged(subject, record, frozenset(r for r in exact if r))
+
+
+def _household(carers: tuple[CarerRecord, ...], record: SubjectRecord) -> tuple[str, ...]:
+    """The surnames a family is known by: its carers' and the subject's."""
+    names = [name for carer in carers for name in carer.family_names]
+    if record.family_name:
+        names.append(record.family_name)
+    return tuple(dict.fromkeys(names))
 
 
 def _infant(person: PolicePerson, day: date, config: RulesConfig) -> str | None:
@@ -244,7 +278,8 @@ def _covered(
     identity = person_identity(person, day)
     return any(
         j.record.kind == "child"
-        and compare_identities(identity, subject_identity(j.record)).score >= config.review_score
+        and compare_identities(identity, subject_identity(j.record), config.weights).score
+        >= config.review_score
         for j in triggered
     )
 
