@@ -209,14 +209,14 @@ def compare_identities(
     dob = _dob_level(police, register)
     if dob.level in ("dob_differ", "age_conflict"):  # names cannot outweigh it: skip them
         return NO_MATCH
-    given, family = _names(police, register)
+    given, family = _names(police, register, weights)
     levels = [given, family, dob, nhs, _sex_level(police, register)]
     if home is not None:
         levels.append(home)
     bits = weights.prior
     words: list[str] = []
     for field in levels:
-        weight = getattr(weights, field.level) if field.level else 0.0
+        weight = _weight(field, weights)
         bits += weight
         if field.words:
             words.append(f"{field.words} ({weight:+.1f})" if field.level else field.words)
@@ -236,20 +236,32 @@ def _nhs_level(police: Identity, register: Identity) -> Level:
     return Level("nhs_conflict", "the NHS numbers differ (both checksum-valid)")
 
 
-def _names(police: Identity, register: Identity) -> tuple[Level, Level]:
-    """Given and family name levels, or both names exact once written the other way round."""
+def _names(police: Identity, register: Identity, weights: MatchWeights) -> tuple[Level, Level]:
+    """Given and family name levels, as written or with the police's two names swapped.
+
+    Whichever reading carries more weight is taken: a name written the other way
+    round (family name first) is common in police records.
+    """
     given = given_level(police.given_names, register.given_names)
     family = family_level(police.family_names, register.family_names, register.household_names)
-    if given.level != "given_exact" or family.level != "family_exact":
-        swapped_given = given_level(police.family_names, register.given_names)
-        swapped_family = family_level(police.given_names, register.family_names)
-        if (swapped_given.level, swapped_family.level) == ("given_exact", "family_exact"):
-            words = "written the other way round"
-            return (
-                Level("given_exact", f"given name agrees exactly, {words}"),
-                Level("family_exact", f"family name agrees exactly, {words}"),
-            )
+    if (given.level, family.level) == ("given_exact", "family_exact"):
+        return given, family
+    swapped_given = given_level(police.family_names, register.given_names)
+    swapped_family = family_level(police.given_names, register.family_names)
+    if _weight(swapped_given, weights) + _weight(swapped_family, weights) > _weight(
+        given, weights
+    ) + _weight(family, weights):
+        words = "written the other way round"
+        return (
+            Level(swapped_given.level, f"{swapped_given.words}, {words}"),
+            Level(swapped_family.level, f"{swapped_family.words}, {words}"),
+        )
     return given, family
+
+
+def _weight(level: Level, weights: MatchWeights) -> float:
+    """The weight of one level (0 for a field missing on one side)."""
+    return float(getattr(weights, level.level)) if level.level else 0.0
 
 
 def _keys(names: tuple[str, ...]) -> frozenset[str]:
@@ -267,7 +279,8 @@ def given_level(police: tuple[str, ...], register: tuple[str, ...]) -> Level:
         return Level("given_exact", "given name agrees exactly")
     if _first_forename(police, register):
         return Level("given_first_forename", "given name agrees on the first forename")
-    pairs = [(a, b) for a in left for b in right]
+    # Whole names, and first forenames where a middle name is written on one side only.
+    pairs = [(a, b) for a in left | _firsts(police) for b in right | _firsts(register)]
     if any(is_short_form(a, b) for a, b in pairs):
         return Level("given_variant", "given name is a known short form or variant of the other")
     close = _close("given", pairs)
@@ -320,6 +333,11 @@ def _codes(key: str) -> tuple[str, str]:
 def _phonetic(a: str, b: str) -> bool:
     """Both phonetic codes agree, for names of 3+ letters."""
     return min(len(a), len(b)) >= 3 and _codes(a) == _codes(b)
+
+
+def _firsts(names: tuple[str, ...]) -> frozenset[str]:
+    """The first forename of each spelling written in parts."""
+    return frozenset(tokens[0] for tokens in map(name_tokens, names) if len(tokens) > 1)
 
 
 def _first_forename(police: tuple[str, ...], register: tuple[str, ...]) -> bool:

@@ -483,6 +483,20 @@ def test_given_name_variants_trigger_with_surname_and_date(police: str, register
     assert outcomes(found) == {"C1": "trigger"}
 
 
+def test_names_written_the_other_way_round_with_a_typo_still_trigger() -> None:
+    police = carer_as(MOTHER, given_name="Frod", family_name="Merve")
+    found = decide(incident("2026-03-01", police), register(child()))
+    assert outcomes(found) == {"C1": "trigger"}
+    assert any("other way round" in r for r in found.subjects[0].reasons)
+
+
+def test_a_middle_name_on_one_side_and_a_typo_in_the_first_is_a_near_match() -> None:
+    police = carer_as(MOTHER, given_name="Mrve Ayse", date_of_birth=None)
+    found = decide(incident("2026-03-01", police), register(child()))
+    assert outcomes(found) == {"C1": "review"}
+    assert any("typing error" in r for r in found.subjects[0].reasons)
+
+
 def test_a_mother_known_by_her_partners_surname_triggers() -> None:
     mother = {**MOTHER, "family_name": "Ford"}
     father = {**FATHER, "family_name": "James"}
