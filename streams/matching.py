@@ -66,7 +66,9 @@ class MatchWeights(BaseModel):
     nhs_agree: float = Field(20.0, description="Checksum-valid NHS numbers agree: decisive.")
     nhs_conflict: float = Field(-12.0, description="Both sides have valid, different numbers.")
     given_exact: float = Field(6.0, description="Given name agrees (any spelling seen).")
-    given_first_forename: float = Field(5.0, description="First forename agrees.")
+    given_first_forename: float = Field(
+        6.0, description="First forename agrees, other forenames written on one side only."
+    )
     given_variant: float = Field(4.5, description="Known short form or variant, or a prefix.")
     given_typo: float = Field(4.0, description="One typing error apart (4+ letters).")
     given_phonetic: float = Field(3.5, description="Same Metaphone and NYSIIS codes.")

@@ -45,7 +45,9 @@ class RulesConfig(BaseModel):
         " match weight of 8 bits) or a dwelling score (1.0 exact, 0.8 near, 0.6 weak).",
     )
     review_score: float = Field(
-        0.5, description="Evidence scoring at least this (below `trigger_score`) asks for review."
+        0.25,
+        description="Evidence scoring at least this (below `trigger_score`) asks for review:"
+        " 0.25 is a match weight of -1.6 bits; a review costs minutes, a missed child more.",
     )
     weights: MatchWeights = Field(
         default_factory=MatchWeights,

@@ -17,11 +17,12 @@ SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or Path(__file__).parents[2
 DEV = SHARED / "data" / "dev"
 SCORER = SHARED / "tools" / "score.py"
 
-#: Floors the dev set must keep: precision of triggers, must-trigger pairs caught or reviewed,
-#: and caught outright (exact matching triggers; near matches go to review).
-MIN_TRIGGER_PRECISION = 0.99
-MIN_SAFETY_RECALL = 0.99
-MIN_AUTO_RECALL = 0.9
+#: Floors the dev set must keep (issue 3's acceptance): precision of triggers, must-trigger
+#: pairs caught or reviewed, caught outright, and reviews per 100 incidents.
+MIN_TRIGGER_PRECISION = 0.995
+MIN_SAFETY_RECALL = 0.998
+MIN_AUTO_RECALL = 0.97
+MAX_REVIEWS_PER_100 = 10.0
 
 pytestmark = pytest.mark.shared
 
@@ -69,3 +70,7 @@ def test_no_must_trigger_pair_is_missed(figures: dict[str, Any]) -> None:
 
 def test_most_must_trigger_pairs_trigger_without_review(figures: dict[str, Any]) -> None:
     assert figures["auto_recall"] >= MIN_AUTO_RECALL
+
+
+def test_reviews_stay_few(figures: dict[str, Any]) -> None:
+    assert figures["reviews_per_100_incidents"] <= MAX_REVIEWS_PER_100
