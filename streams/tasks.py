@@ -3,14 +3,16 @@
 One task per (incident, subject): the idempotency key is built from those two
 only, so a redelivered message, a re-sent notification and a later revision
 all land on the same task. A later revision that no longer names a subject
-sends a `withdrawn` update rather than leaving a stale task open.
+sends a `withdrawn` update rather than leaving a stale task open. A subject a
+re-decision names only because the register learned of it late gets a task
+marked `late`, with why (`late_commands`); a re-decision never withdraws.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident, PolicePerson
@@ -70,6 +72,26 @@ def task_commands(
     return commands
 
 
+def late_commands(
+    decision: Decision,
+    incident: PoliceIncident,
+    register: RegisterView,
+    late: Mapping[str, str],
+    now: datetime,
+    policy: TaskPolicy = TaskPolicy(),
+) -> list[RaiseTask]:
+    """The commands of a re-decision: one per subject in `late` (subject key to why it is late).
+
+    Only these subjects, and no withdrawals. A late task is due counted from
+    `now`, when the register made it known, not from the report weeks ago.
+    """
+    return [
+        _command(incident, s, register, policy, [], late_reason=late[key], due_from=now)
+        for s in decision.subjects
+        if s.outcome is not None and (key := subject_key(s)) in late
+    ]
+
+
 def _changes(before: str | None, subject: DecisionSubject, incident: PoliceIncident) -> list[str]:
     """What a later revision changed for this subject, in words a duty worker reads."""
     if incident.revision == 1 or before is None:
@@ -85,26 +107,28 @@ def _command(
     register: RegisterView,
     policy: TaskPolicy,
     changes: list[str],
+    late_reason: str | None = None,
+    due_from: datetime | None = None,
 ) -> RaiseTask:
-    """The command for one named subject."""
+    """The command for one named subject; late when `late_reason` says why it comes late."""
     key = subject_key(subject)
     trigger = subject.outcome == "trigger"
     task_type: TaskType = "child_protection_investigation" if trigger else "match_review"
-    late = bool(getattr(subject, "late", False))
+    due_from = due_from or incident.reported_at
     return RaiseTask(
         idempotency_key=idempotency_key(incident.incident_id, key),
         task_type=task_type,
         title=f"{TITLES[task_type]}: incident {incident.incident_id}, {key}",
         priority="urgent" if trigger else "high",
-        due_by=incident.reported_at + (policy.trigger_due if trigger else policy.review_due),
+        due_by=due_from + (policy.trigger_due if trigger else policy.review_due),
         local_authority=_local_authority(subject, register),
         incident_id=incident.incident_id,
         revision=incident.revision,
         outcome="trigger" if trigger else "review",
         score=subject.score,
         reasons=list(subject.reasons),
-        late=late,
-        late_reason=getattr(subject, "late_reason", None) if late else None,
+        late=late_reason is not None,
+        late_reason=late_reason,
         changes=changes,
         subject=_task_subject(subject, incident, register),
         incident=incident,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
 from streams.register_index import RegisterIndex
 from streams.rules import decide
-from streams.tasks import TaskPolicy, task_commands
+from streams.tasks import TaskPolicy, late_commands, task_commands
 from tests.support.fakes import (
     FATHER,
     HOME,
@@ -237,3 +237,32 @@ def test_revision_2_says_what_changed(previous: dict[str, str], expected: str) -
     command = commands_for(sample_incident(revision=2), register_of(birth("C1")), previous)["C1"]
     assert command.changes == [expected]
     assert command.revision == 2
+
+
+# --- late tasks: a re-decision after the register learned of a family late ---------------------
+
+LATE_AT = datetime(2026, 8, 10, 9, 0, tzinfo=UTC)
+WHY = "the register learned of the birth after the incident: re-decided on 2026-08-10"
+
+
+def test_late_commands_raise_only_the_late_subjects_marked_late_with_why() -> None:
+    incident, register = sample_incident(), family_register()
+    decision = decide(incident, register)
+    (command,) = late_commands(decision, incident, register, {"subject:C2": WHY}, LATE_AT)
+    assert command.subject.subject_ref == "C2"
+    assert (command.outcome, command.late, command.late_reason) == ("trigger", True, WHY)
+    assert command.idempotency_key == f"{INCIDENT_ID}/subject:C2"
+    assert command.due_by == LATE_AT + timedelta(hours=24)
+    assert personal_data_in(f"{command.title} {command.late_reason}", command) == []
+
+
+def test_late_commands_never_withdraw() -> None:
+    incident = sample_incident(persons=UNRELATED)
+    register = family_register()
+    decision = decide(incident, register)
+    assert late_commands(decision, incident, register, {"subject:C1": WHY}, LATE_AT) == []
+
+
+def test_commands_of_a_police_revision_are_never_late() -> None:
+    commands = commands_for(sample_incident(), family_register())
+    assert {(c.late, c.late_reason) for c in commands.values()} == {(False, None)}
