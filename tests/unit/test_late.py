@@ -1,0 +1,179 @@
+"""Late knowledge, pure part: the recent-incident index, affected keys, reasons, re-decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from schemas.decision import Decision, DecisionSubject
+from streams.late import (
+    DECISION_ONLY,
+    LATE_TASK,
+    UNCHANGED,
+    RecentIncidents,
+    changed_keys,
+    late_reason,
+    local_today,
+    redecide,
+    window_start,
+)
+from streams.register import SubjectRecord, apply_event
+from streams.register_index import incident_keys, record_keys
+from tests.support.fakes import FATHER, MOTHER, birth, register_event, register_of
+from tests.support.samples import sample_incident
+
+ON = date(2026, 8, 10)
+DAY = date(2026, 7, 30)
+
+
+def pregnancy(ref: str = "U1", carers: tuple[dict[str, object], ...] = (FATHER,)) -> SubjectRecord:
+    event = register_event(
+        ref,
+        "pregnancy_registered",
+        "unborn",
+        subject={"expected_delivery_date": "2026-12-01"},
+        carers=list(carers),
+        address={"lines": ["3 Elm Row"], "town": "London", "postcode": "E8 1AA"},
+    )
+    return apply_event(None, event)
+
+
+def subject(ref: str, outcome: str | None = "trigger", basis: str = "register") -> DecisionSubject:
+    fields: dict[str, object] = {
+        "basis": basis,
+        "kind": "unborn" if ref.startswith("U") else "child",
+        "subject_ref" if basis == "register" else "person_ref": ref,
+    }
+    if outcome is not None:
+        fields["outcome"] = outcome
+    return DecisionSubject.model_validate(fields)
+
+
+def decision(*subjects: DecisionSubject) -> Decision:
+    outcomes = {s.outcome for s in subjects}
+    value = (
+        "trigger" if "trigger" in outcomes else "review" if "review" in outcomes else "no_action"
+    )
+    return Decision(
+        incident_id="MPS-2026-000001",
+        revision=1,
+        decision=value,  # type: ignore[arg-type]
+        subjects=list(subjects),
+        reasons=["rules"],
+    )
+
+
+# --- the recent-incident index ---------------------------------------------------------------
+
+
+def test_recent_incidents_find_incidents_by_shared_key_and_forget_them() -> None:
+    recent = RecentIncidents()
+    recent.add("I1", DAY, {"a", "b"})
+    recent.add("I2", DAY, {"b", "c"})
+    assert recent.sharing({"b"}) == {"I1", "I2"}
+    assert recent.sharing({"a", "z"}) == {"I1"}
+    assert recent.sharing({"z"}) == set()
+    recent.add("I1", DAY, {"z"})  # a later revision replaces the keys of the earlier one
+    assert recent.sharing({"a"}) == set() and recent.sharing({"z"}) == {"I1"}
+    recent.remove("I2")
+    assert len(recent) == 1 and "I2" not in recent and recent.sharing({"b", "c"}) == set()
+
+
+def test_recent_incidents_expire_by_incident_day() -> None:
+    recent = RecentIncidents()
+    recent.add("old", date(2026, 5, 1), {"k"})
+    recent.add("edge", date(2026, 5, 12), {"k"})
+    recent.add("new", date(2026, 8, 1), {"k"})
+    assert recent.expire(window_start(ON, 90)) == 1
+    assert recent.sharing({"k"}) == {"edge", "new"}
+    recent.clear()
+    assert len(recent) == 0 and recent.sharing({"k"}) == set()
+
+
+def test_window_and_today_are_judged_in_london() -> None:
+    assert window_start(ON, 90) == date(2026, 5, 12)
+    assert local_today(datetime(2026, 8, 9, 23, 30, tzinfo=UTC), "Europe/London") == ON
+
+
+# --- which incidents a change concerns ---------------------------------------------------------
+
+
+def test_changed_keys_meet_the_keys_of_an_incident_whose_suspect_is_a_carer() -> None:
+    after = pregnancy()
+    keys = changed_keys(register_of(), None, after)
+    assert keys == set(record_keys(after))
+    assert keys & incident_keys(sample_incident())
+
+
+def test_changed_keys_include_the_linked_pregnancy() -> None:
+    expecting = register_event(
+        "U1",
+        "pregnancy_registered",
+        "unborn",
+        subject={"expected_delivery_date": "2026-12-01"},
+        carers=[MOTHER],
+    )
+    born = birth("C1", carers=(), subject={"from_pregnancy_ref": "U1"})
+    register = register_of(expecting, born)
+    child = register.get("C1")
+    mother = register.get("U1")
+    assert child is not None and mother is not None
+    assert record_keys(mother) <= changed_keys(register, None, child)
+
+
+# --- what a re-decision changes ----------------------------------------------------------------
+
+
+def test_a_subject_named_for_the_first_time_is_late_and_logged() -> None:
+    after = pregnancy()
+    change = redecide(decision(subject("U1")), {}, {}, None, after, ON)
+    assert change.result == LATE_TASK
+    assert change.late == {
+        "subject:U1": "the register learned of the pregnancy after the incident:"
+        " re-decided on 2026-08-10"
+    }
+    assert change.outcomes == change.logged == {"subject:U1": "trigger"}
+    assert change.decision is not None and change.decision.decision == "trigger"
+    logged = change.decision.model_dump()
+    assert logged["late"] is True
+    assert logged["subjects"][0]["late"] is True
+    assert "register record of U1 changed" in logged["reasons"][-1]
+
+
+def test_the_same_outcomes_change_nothing() -> None:
+    known = {"subject:C1": "trigger"}
+    change = redecide(decision(subject("C1")), known, known, None, pregnancy(), ON)
+    assert change.result == UNCHANGED
+    assert (change.decision, change.late) == (None, {})
+    assert change.outcomes == change.logged == known
+
+
+def test_a_dropped_subject_is_logged_but_keeps_its_task() -> None:
+    known = {"subject:C1": "trigger"}
+    change = redecide(decision(subject("C1", None)), known, known, None, pregnancy(), ON)
+    assert change.result == DECISION_ONLY
+    assert change.late == {}
+    assert change.outcomes == known  # never withdrawn by a re-decision
+    assert change.logged == {}
+    assert change.decision is not None and change.decision.decision == "no_action"
+
+
+def test_an_upgrade_from_review_is_logged_without_a_second_task() -> None:
+    raised = {"subject:C1": "review"}
+    change = redecide(decision(subject("C1")), raised, raised, None, pregnancy(), ON)
+    assert change.result == DECISION_ONLY
+    assert change.outcomes == raised and change.logged == {"subject:C1": "trigger"}
+
+
+def test_late_reasons_say_what_the_register_learned_without_personal_data() -> None:
+    child = apply_event(None, birth("C1"))
+    assert late_reason(subject("C1"), None, child, ON).startswith(
+        "the register learned of the birth after the incident"
+    )
+    assert late_reason(subject("C1"), child, child, ON).startswith(
+        "the register's record of this subject changed"
+    )
+    assert late_reason(subject("P1", basis="police_report"), None, child, ON).startswith(
+        "the register changed after the incident"
+    )
+    for reason in (late_reason(subject("C1"), None, child, ON),):
+        assert "Zebedee" not in reason and "Quuxley" not in reason and "2026-02-11" not in reason
