@@ -5,6 +5,11 @@ worker sees an incident's revisions in order. The decision and its task
 commands are sent and acknowledged by the broker *before* the incident's state
 is written; a crash in between redelivers the incident and decides it again,
 which the idempotent task commands absorb. The other order could lose a task.
+
+Late knowledge: the state also keeps the latest revision itself and its incident
+day, and each decided incident within the recent window is indexed by blocking
+key in `w.recent` (rebuilt when the table recovers), so `streams.late_flow` can
+re-decide it when the register learns of its family late.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -21,8 +26,10 @@ from pydantic import BaseModel, Field
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.deadletter import guarded
-from streams.rules import RULES_VERSION, decide
-from streams.tasks import subject_key, task_commands
+from streams.late import local_today, named_outcomes, window_start
+from streams.register_index import incident_keys
+from streams.rules import DEFAULT_CONFIG, RULES_VERSION, RulesConfig, decide, incident_day
+from streams.tasks import task_commands
 from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
@@ -33,20 +40,32 @@ BATCH_WITHIN_S = 0.02
 
 
 class IncidentState(BaseModel):
-    """What the worker remembers of one incident: its latest decided revision and outcomes."""
+    """What the worker remembers of one incident: its latest decided revision and outcomes.
+
+    `outcomes` are the subjects a task was raised for (what a later revision
+    updates or withdraws); `logged` those the latest logged decision names. They
+    differ only after a re-decision dropped a subject, whose task stays open.
+    """
 
     revision: int = 0
     notification_ids: list[str] = Field(default_factory=list)
     outcomes: dict[str, str] = Field(default_factory=dict)
+    #: The latest decided revision, validated JSON, to re-decide it when the register changes.
+    incident: str | None = None
+    #: Its incident day (Europe/London), to tell whether it is still recent.
+    day: date | None = None
+    logged: dict[str, str] = Field(default_factory=dict)
 
 
 def install(w: Wiring) -> None:
-    """Add the decision agent to the app."""
+    """Add the decision agent to the app, and the recent-incident index upkeep."""
 
     @w.app.agent(w.topics.incidents, name="decide-incidents")
     async def decide_incidents(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             await handle_batch(w, events)
+
+    w.incident_state.on_recover(lambda: rebuild_recent(w))
 
 
 def duplicate_kind(state: IncidentState, incident: PoliceIncident) -> str | None:
@@ -100,7 +119,9 @@ async def _decide_batch(w: Wiring, items: Sequence[tuple[Any, PoliceIncident | N
     for key, state in batch.states.items():
         w.incident_state[key] = state.model_dump_json().encode()
     now = datetime.now(UTC)
+    start = recent_start(w)
     for incident, decision in batch.decided:
+        remember(w, incident, batch.states[incident.incident_id.encode()], start)
         w.metrics.decisions.labels(decision.decision).inc()
         lag = (now - incident.reported_at).total_seconds()
         w.metrics.seconds_to_decision.observe(max(0.0, lag))
@@ -112,7 +133,7 @@ async def _decide_one(
     """Decide one notification into the batch (its state as the batch left it)."""
     incident = incident or PoliceIncident.model_validate_json(event.value)
     key = incident.incident_id.encode()
-    state = batch.states.get(key) or _stored_state(w, key)
+    state = batch.states.get(key) or stored_state(w, key)
     kind = duplicate_kind(state, incident)
     if kind is not None:
         w.metrics.incidents_duplicate.labels(kind).inc()
@@ -124,21 +145,86 @@ async def _decide_one(
         value = command.model_dump_json().encode()
         key_bytes = command.idempotency_key.encode()
         batch.sends.append(await w.topics.task_commands.send(key=key_bytes, value=value))
-    batch.states[key] = next_state(state, incident, decision)
+    batch.states[key] = next_state(state, incident, decision, w.rules)
     batch.decided.append((incident, decision))
 
 
-def _stored_state(w: Wiring, key: bytes) -> IncidentState:
+def stored_state(w: Wiring, key: bytes) -> IncidentState:
     """The incident's state from the table (a fresh one for a new incident)."""
     raw = w.incident_state.get(key)
     return IncidentState.model_validate_json(raw) if raw else IncidentState()
 
 
-def next_state(state: IncidentState, incident: PoliceIncident, decision: Decision) -> IncidentState:
+def next_state(
+    state: IncidentState,
+    incident: PoliceIncident,
+    decision: Decision,
+    config: RulesConfig = DEFAULT_CONFIG,
+) -> IncidentState:
     """The incident's state once this revision is decided."""
     ids = [*state.notification_ids, incident.notification_id][-KEEP_NOTIFICATION_IDS:]
-    outcomes = {subject_key(s): s.outcome for s in decision.subjects if s.outcome}
-    return IncidentState(revision=incident.revision, notification_ids=ids, outcomes=outcomes)
+    outcomes = named_outcomes(decision)
+    return IncidentState(
+        revision=incident.revision,
+        notification_ids=ids,
+        outcomes=outcomes,
+        incident=incident.model_dump_json(),
+        day=incident_day(incident, config),
+        logged=dict(outcomes),
+    )
+
+
+def recent_start(w: Wiring) -> date:
+    """The earliest incident day still kept to re-decide."""
+    today = local_today(w.clock(), w.rules.timezone)
+    return window_start(today, w.settings.recent_incidents_days)
+
+
+def remember(w: Wiring, incident: PoliceIncident, state: IncidentState, start: date) -> None:
+    """Index a decided incident's latest revision by blocking key while it is recent."""
+    if state.day is None or state.day < start:
+        w.recent.remove(incident.incident_id)
+    else:
+        w.recent.add(incident.incident_id, state.day, incident_keys(incident))
+    w.metrics.recent_incidents.set(len(w.recent))
+
+
+async def rebuild_recent(w: Wiring) -> None:
+    """Index the recent incidents this worker owns, after the table recovered (each rebalance).
+
+    faust's memory store keeps keys this worker wrote even after their
+    partition moved to another worker, so ownership is checked key by key.
+    """
+    async with w.decide_lock:
+        w.recent.clear()
+        start = recent_start(w)
+        for key, raw in list(w.incident_state.items()):
+            state = IncidentState.model_validate_json(raw)
+            if state.incident is None or state.day is None or state.day < start:
+                continue
+            if owns(w, bytes(key)):
+                incident = PoliceIncident.model_validate_json(state.incident)
+                w.recent.add(incident.incident_id, state.day, incident_keys(incident))
+        w.metrics.recent_incidents.set(len(w.recent))
+    log.info("recent incidents indexed: %d", len(w.recent))
+
+
+def owns(w: Wiring, key: bytes) -> bool:
+    """Whether this worker holds the incident-state partition of `key` right now.
+
+    The table is co-partitioned with the incidents topic, so it is the incidents
+    partition the key hashes to. Without a consumer to ask (unit tests' fake
+    app) every incident is this worker's.
+    """
+    consumer = getattr(w.app, "consumer", None)
+    if consumer is None:
+        return True
+    topic = w.topics.incidents.get_topic_name()
+    try:
+        partition = consumer.key_partition(topic, key)
+        return any(tp.topic == topic and tp.partition == partition for tp in consumer.assignment())
+    except Exception:  # no metadata (mid-rebalance): not ours to re-decide now
+        return False
 
 
 def log_record(decision: Decision) -> bytes:

@@ -45,6 +45,18 @@ class Metrics:
             ["decision"],
             registry=r,
         )
+        self.incidents_redecided = Counter(
+            "dvtrigger_incidents_redecided",
+            "Recent incidents re-decided after a register change, by result (late_task,"
+            " decision_only, unchanged, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.recent_incidents = Gauge(
+            "dvtrigger_recent_incidents",
+            "Recent incidents this worker owns and re-decides when the register changes.",
+            registry=r,
+        )
         self.register_events_applied = Counter(
             "dvtrigger_register_events_applied", "Register events applied.", ["type"], registry=r
         )

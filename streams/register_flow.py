@@ -3,6 +3,11 @@
 Every worker reads the whole table (its changelog) and keeps an in-memory
 index beside it for the matcher: updated on each local write, on each
 changelog event from other workers, and rebuilt after recovery.
+
+Each change of a subject record, local or from the changelog, is handed to
+`streams.late_flow`, which re-decides the recent incidents this worker owns
+that the change may concern (late knowledge). During recovery there are none
+yet, and a record that comes back unchanged re-decides nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streams import late_flow
 from streams.deadletter import guarded, send_dead_letter
 from streams.ingest import Rejected, parse_register_event
 from streams.register import SubjectRecord, apply_event
@@ -45,6 +51,7 @@ async def apply(w: Wiring, event: Any) -> None:
     known = w.index.get(ref)
     record = apply_event(known, register_event)
     if record is known:
+        await late_flow.on_subject_repeated(w, record)
         return
     key, value = ref.encode(), record.model_dump_json().encode()
     w.subjects[key] = value
@@ -52,6 +59,7 @@ async def apply(w: Wiring, event: Any) -> None:
     w.index.upsert(record)
     w.metrics.register_events_applied.labels(register_event.type).inc()
     update_size(w)
+    await late_flow.on_subject_changed(w, known, record)
 
 
 async def on_changelog(w: Wiring, event: Any) -> None:
@@ -70,10 +78,14 @@ async def on_changelog(w: Wiring, event: Any) -> None:
         update_size(w)
         return
     try:
-        w.index.upsert(SubjectRecord.model_validate_json(event.value))
+        record = SubjectRecord.model_validate_json(event.value)
     except ValidationError:
         log.error("unreadable subject record in the register changelog (key skipped)")
+        return
+    known = w.index.get(record.subject_ref)
+    w.index.upsert(record)
     update_size(w)
+    await late_flow.on_subject_changed(w, known, record)
 
 
 async def rebuild_index(w: Wiring) -> None:

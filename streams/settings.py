@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     trigger_due_hours: float = Field(24.0, gt=0, description="Due time of an investigation task.")
     review_due_hours: float = Field(4.0, gt=0, description="Due time of a match-review task.")
+    recent_incidents_days: int = Field(
+        90,
+        ge=0,
+        description="Incidents whose day is at most this many days ago are re-decided when the"
+        " register learns of their family late.",
+    )
     duty_inbox_host: str = Field("127.0.0.1", description="Duty inbox bind address.")
     duty_inbox_port: int = Field(8081, description="Duty inbox port.")
     duty_inbox_db: Path = Field(Path("var/duty-inbox.sqlite3"), description="Duty inbox SQLite.")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
 from connectors.case_system import CaseSystem
+from streams.late import RecentIncidents
 from streams.metrics import Metrics
 from streams.register_index import RegisterIndex
 from streams.rules import RulesConfig
@@ -49,3 +52,7 @@ class Wiring:
     role: str = "all"
     #: Subject records this worker wrote and has not yet seen come back on the changelog.
     own_writes: dict[bytes, bytes] = field(default_factory=dict)
+    #: Recent incidents this worker owns, by blocking key: re-decided when the register changes.
+    recent: RecentIncidents = field(default_factory=RecentIncidents)
+    #: The time (re-decisions are dated and the recent window judged by it); tests set it.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -182,3 +182,10 @@ async def test_own_writes_echoed_by_the_changelog_leave_the_newer_record_indexed
     later = record(birth("C1"), moved("C1", "2026-05-01"), moved("C1", "2026-06-01"))
     await on_changelog(w, fake_event(later.model_dump_json().encode(), key=b"C1"))
     assert w.index.get("C1") == later  # once echoed, other workers' writes apply again
+
+
+async def test_a_register_change_with_no_recent_incidents_sends_no_decision() -> None:
+    w = wiring()
+    await send(w, raw(birth("C1")))
+    assert w.topics.decisions.sent == [] and w.topics.task_commands.sent == []
+    assert sample_value(w, "dvtrigger_incidents_redecided_total", result="unchanged") == 0

@@ -1,0 +1,127 @@
+"""Late knowledge in the stream: re-decide recent incidents when a subject record changes.
+
+Every worker sees every register change (its own writes, and other workers'
+through the changelog), and each re-decides only the recent incidents it owns
+(`w.recent`), so one change is acted on once. A re-decision runs under
+`w.decide_lock`, like any batch of decisions, and follows the same order: the
+decision record and the late tasks are sent and acknowledged, then the state is
+written. A crash in between, on the worker that applied the register event,
+redelivers the event, which re-decides again (`on_subject_repeated`); on a
+worker that learned of the change from the changelog, the next change of a
+subject sharing a blocking key re-decides the incident. The idempotency keys
+absorb any repeat. What a re-decision may send is in `streams.late`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.police import PoliceIncident
+from streams import late
+from streams.deadletter import where
+from streams.decision_flow import IncidentState, log_record, owns, recent_start, stored_state
+from streams.register import SubjectRecord
+from streams.rules import decide
+from streams.tasks import late_commands
+from streams.wiring import Wiring
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    """The re-decisions of one register change: their sends, and the states to write after."""
+
+    sends: list[Any] = field(default_factory=list)
+    states: dict[bytes, IncidentState] = field(default_factory=dict)
+    results: list[str] = field(default_factory=list)
+    #: The decision value of each decision record logged.
+    logged: list[str] = field(default_factory=list)
+
+
+async def on_subject_changed(w: Wiring, before: SubjectRecord | None, after: SubjectRecord) -> None:
+    """Re-decide this worker's recent incidents that a changed subject record may concern.
+
+    Never raises: the register change itself is applied whatever happens here.
+    A failure is logged (the exception's type and place only) and counted.
+    """
+    if before != after:
+        await _redecide_guarded(w, before, after)
+
+
+async def on_subject_repeated(w: Wiring, record: SubjectRecord) -> None:
+    """Re-decide as `on_subject_changed` does, for an event the record already holds.
+
+    A redelivered register event changes nothing in the register, but a crash
+    may have come between the record's write and the re-decisions it called
+    for; re-deciding again sends only what is still missing. A record made by
+    this one event is one the register had just learned of.
+    """
+    await _redecide_guarded(w, None if len(record.event_ids) == 1 else record, record)
+
+
+async def _redecide_guarded(w: Wiring, before: SubjectRecord | None, after: SubjectRecord) -> None:
+    """Re-decide under the decide lock; a failure is logged and counted, never raised."""
+    try:
+        async with w.decide_lock:
+            # Under the lock: a batch in flight may be about to index the incident it decided.
+            if len(w.recent):
+                await _redecide_affected(w, before, after)
+    except Exception as exc:
+        w.metrics.incidents_redecided.labels(late.FAILED).inc()
+        log.error("re-deciding recent incidents failed at %s", where(exc))
+
+
+async def _redecide_affected(w: Wiring, before: SubjectRecord | None, after: SubjectRecord) -> None:
+    """`on_subject_changed`, under the lock: decide, send, wait for the acks, write the states."""
+    start = recent_start(w)
+    w.recent.expire(start)
+    pending = Pending()
+    for incident_id in sorted(w.recent.sharing(late.changed_keys(w.index, before, after))):
+        try:
+            await _redecide_one(w, incident_id, before, after, pending)
+        except Exception as exc:  # one unreadable state must not hold up the others
+            pending.results.append(late.FAILED)
+            log.error("re-deciding one recent incident failed at %s", where(exc))
+    await asyncio.gather(*pending.sends)
+    for key, state in pending.states.items():
+        w.incident_state[key] = state.model_dump_json().encode()
+    for result in pending.results:
+        w.metrics.incidents_redecided.labels(result).inc()
+    for value in pending.logged:
+        w.metrics.decisions.labels(value).inc()
+    w.metrics.recent_incidents.set(len(w.recent))
+
+
+async def _redecide_one(
+    w: Wiring,
+    incident_id: str,
+    before: SubjectRecord | None,
+    after: SubjectRecord,
+    pending: Pending,
+) -> None:
+    """Re-decide one recent incident into `pending`; one this worker no longer owns is dropped."""
+    key = incident_id.encode()
+    state = stored_state(w, key)
+    if not owns(w, key) or state.incident is None:
+        w.recent.remove(incident_id)
+        return
+    incident = PoliceIncident.model_validate_json(state.incident)
+    now = w.clock()
+    on = late.local_today(now, w.rules.timezone)
+    decision = decide(incident, w.index, w.rules)
+    change = late.redecide(decision, state.outcomes, state.logged, before, after, on)
+    pending.results.append(change.result)
+    if change.decision is None:
+        return
+    pending.sends.append(await w.topics.decisions.send(key=key, value=log_record(change.decision)))
+    pending.logged.append(change.decision.decision)
+    for command in late_commands(decision, incident, w.index, change.late, now, w.policy):
+        value = command.model_dump_json().encode()
+        key_bytes = command.idempotency_key.encode()
+        pending.sends.append(await w.topics.task_commands.send(key=key_bytes, value=value))
+    update = {"outcomes": change.outcomes, "logged": change.logged}
+    pending.states[key] = state.model_copy(update=update)

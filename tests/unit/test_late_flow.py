@@ -1,0 +1,336 @@
+"""Late knowledge on fakes: a register change re-decides the recent incidents it concerns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+import schemas
+from schemas.police import PoliceIncident
+from schemas.register import RegisterEvent
+from schemas.task import RaiseTask
+from streams.decision_flow import IncidentState, handle, owns, rebuild_recent
+from streams.register import apply_event
+from streams.register_flow import apply, on_changelog
+from streams.settings import Settings
+from streams.wiring import Wiring
+from tests.support.fakes import (
+    FATHER,
+    STRANGER,
+    FakeTopic,
+    RecordingTable,
+    all_sent,
+    birth,
+    fake_event,
+    fake_topics,
+    make_wiring,
+    register_body,
+    register_event,
+    register_of,
+    sample_value,
+)
+from tests.support.samples import sample_incident
+
+KEY = b"MPS-2026-000001"
+DECISION_SCHEMA = Path(schemas.__file__).parent / "json" / "decision.v1.schema.json"
+#: Eleven days after the sample incident (2026-07-30), within the 90-day window.
+NOW = datetime(2026, 8, 10, 9, 0, tzinfo=UTC)
+ELSEWHERE = {"lines": ["3 Elm Row"], "town": "London", "postcode": "E8 1AA"}
+#: Another flat in the building of the sample incident: it shares blocking keys, not a dwelling.
+NEIGHBOUR = {"lines": ["Flat 9", "231 West Green Road"], "town": "London", "postcode": "N8 7DW"}
+
+
+def wiring(settings: Settings | None = None, register: Any = None) -> Wiring:
+    """A wiring at NOW whose incident state notes, at each write, whether every send was acked."""
+    topics = fake_topics()
+    state = RecordingTable(lambda: [m.acked for m in all_sent(topics)])
+    w = make_wiring(
+        settings=settings,
+        index=register_of() if register is None else register,
+        topics=topics,
+        incident_state=state,
+    )
+    w.clock = lambda: NOW
+    return w
+
+
+def pregnancy_body(
+    ref: str = "U1", carers: tuple[dict[str, Any], ...] = (FATHER,), **kw: Any
+) -> dict[str, Any]:
+    """A pregnancy booked after the incident, begun before it (EDD 2026-12-01)."""
+    return register_body(
+        ref,
+        "pregnancy_registered",
+        "unborn",
+        subject={"expected_delivery_date": "2026-12-01"},
+        carers=list(carers),
+        address=kw.pop("address", ELSEWHERE),
+        recorded_at="2026-08-10T08:00:00+00:00",
+        **kw,
+    )
+
+
+async def notify(w: Wiring, incident: PoliceIncident) -> None:
+    await handle(w, fake_event(incident.model_dump_json().encode(), key=KEY, topic="x"))
+
+
+async def register(w: Wiring, body: dict[str, Any]) -> None:
+    ref = body["subject"]["subject_ref"].encode()
+    event = fake_event(json.dumps(body).encode(), key=ref, topic="dvtrigger.register-events")
+    await apply(w, event)
+
+
+def decisions(w: Wiring) -> list[dict[str, Any]]:
+    return [json.loads(m.value or b"") for m in w.topics.decisions.sent]
+
+
+def commands(w: Wiring) -> list[RaiseTask]:
+    return [RaiseTask.model_validate_json(m.value or b"") for m in w.topics.task_commands.sent]
+
+
+def state(w: Wiring) -> IncidentState:
+    return IncidentState.model_validate_json(w.incident_state[KEY])
+
+
+def redecided(w: Wiring, result: str) -> float:
+    return sample_value(w, "dvtrigger_incidents_redecided_total", result=result)
+
+
+async def test_a_pregnancy_booked_late_for_the_suspect_raises_a_late_task() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    assert [d["decision"] for d in decisions(w)] == ["no_action"]
+    await register(w, pregnancy_body())
+
+    _, late = decisions(w)
+    Draft202012Validator(json.loads(DECISION_SCHEMA.read_text())).validate(late)
+    assert (late["decision"], late["revision"], late["late"]) == ("trigger", 1, True)
+    assert any("re-decided on 2026-08-10" in reason for reason in late["reasons"])
+    (subject,) = late["subjects"]
+    assert (subject["subject_ref"], subject["outcome"], subject["late"]) == ("U1", "trigger", True)
+    (command,) = commands(w)
+    assert command.idempotency_key == "MPS-2026-000001/subject:U1"
+    assert (command.outcome, command.revision, command.late) == ("trigger", 1, True)
+    assert command.late_reason == (
+        "the register learned of the pregnancy after the incident: re-decided on 2026-08-10"
+    )
+    assert command.due_by == NOW + timedelta(hours=24)  # from when it became known
+    assert command.changes == []
+    assert redecided(w, "late_task") == 1
+    assert sample_value(w, "dvtrigger_decisions_total", decision="trigger") == 1
+
+
+async def test_the_state_is_written_after_the_late_sends_are_acked() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body())
+    assert [acked for _, acked in w.incident_state.writes] == [[True], [True, True, True]]
+    after = state(w)
+    assert (after.revision, after.outcomes, after.logged) == (
+        1,
+        {"subject:U1": "trigger"},
+        {"subject:U1": "trigger"},
+    )
+
+
+async def test_a_failed_late_send_leaves_the_state_and_the_register_event_alone() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    w.topics.task_commands = FakeTopic("dvtrigger.task-commands", fail=RuntimeError("broker"))
+    await register(w, pregnancy_body())
+    assert state(w).outcomes == {}
+    assert redecided(w, "failed") == 1
+    assert w.index.get("U1") is not None  # the register change itself stands
+    assert w.topics.dead_letter.sent == []
+
+
+async def test_a_register_event_redelivered_after_a_failed_re_decision_raises_the_task() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    broken = FakeTopic("dvtrigger.task-commands", fail=RuntimeError("broker"))
+    w.topics.task_commands, working = broken, w.topics.task_commands
+    body = pregnancy_body()
+    await register(w, body)
+    w.topics.task_commands = working
+    await register(w, body)  # the same message again, as after a crash
+    (command,) = commands(w)
+    assert command.late_reason is not None
+    assert command.late_reason.startswith("the register learned of the pregnancy")
+    assert state(w).outcomes == {"subject:U1": "trigger"}
+
+
+async def test_a_change_that_concerns_no_recent_incident_sends_nothing() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body(carers=(STRANGER,)))
+    assert len(decisions(w)) == 1 and commands(w) == []
+    assert redecided(w, "unchanged") == 0  # no shared blocking key: not even re-decided
+
+
+async def test_a_change_that_shares_keys_but_changes_nothing_sends_nothing() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body(carers=(STRANGER,), address=NEIGHBOUR))
+    assert len(decisions(w)) == 1 and commands(w) == []
+    assert redecided(w, "unchanged") == 1
+    assert len(w.incident_state.writes) == 1
+
+
+async def test_an_incident_older_than_the_window_is_not_re_decided() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    w.clock = lambda: datetime(2026, 10, 29, 9, 0, tzinfo=UTC)  # 91 days after the incident
+    await register(w, pregnancy_body())
+    assert len(decisions(w)) == 1 and commands(w) == []
+    assert sum(redecided(w, r) for r in ("late_task", "decision_only", "unchanged")) == 0
+    assert len(w.recent) == 0
+
+
+async def test_the_window_is_a_setting() -> None:
+    w = wiring(Settings(recent_incidents_days=120))
+    await notify(w, sample_incident())
+    w.clock = lambda: datetime(2026, 10, 29, 9, 0, tzinfo=UTC)
+    await register(w, pregnancy_body())
+    assert [c.late for c in commands(w)] == [True]
+
+
+async def test_an_incident_decided_already_out_of_the_window_is_not_kept() -> None:
+    w = wiring()
+    w.clock = lambda: datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    await notify(w, sample_incident())
+    assert len(w.recent) == 0
+    assert state(w).incident is not None  # the state keeps it; the index does not
+
+
+async def test_a_re_decision_never_withdraws() -> None:
+    w = wiring(register=register_of(birth("C1")))
+    await notify(w, sample_incident())
+    assert [c.subject.subject_ref for c in commands(w)] == ["C1"]
+    # The register learns that C1 left its care before the incident: C1 is no longer named.
+    withdrawn = register_event("C1", "subject_withdrawn", effective_date="2026-07-01")
+    await register(w, withdrawn.model_dump(mode="json", by_alias=True))
+    assert [d["decision"] for d in decisions(w)] == ["trigger", "no_action"]
+    assert [c.outcome for c in commands(w)] == ["trigger"]  # nothing withdrawn
+    assert state(w).outcomes == {"subject:C1": "trigger"} and state(w).logged == {}
+    assert redecided(w, "decision_only") == 1
+    # Only a later police revision withdraws the task.
+    await notify(w, sample_incident(revision=2))
+    assert [c.outcome for c in commands(w)] == ["trigger", "withdrawn"]
+
+
+async def test_a_second_identical_register_change_raises_no_second_task() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body())
+    await register(w, pregnancy_body())  # the same change again, under a new event id
+    assert len(commands(w)) == 1
+    assert len(decisions(w)) == 2
+    assert redecided(w, "late_task") == 1 and redecided(w, "unchanged") == 1
+
+
+async def test_a_change_from_another_worker_re_decides_the_incidents_this_worker_owns() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    record = apply_event(None, RegisterEvent.model_validate_json(json.dumps(pregnancy_body())))
+    value = record.model_dump_json().encode()
+    await on_changelog(w, fake_event(value, key=b"U1"))
+    await on_changelog(w, fake_event(value, key=b"U1"))  # the same record again: nothing
+    (command,) = commands(w)
+    assert (command.subject.subject_ref, command.late) == ("U1", True)
+    assert redecided(w, "late_task") == 1 and redecided(w, "unchanged") == 0
+
+
+async def test_a_later_revision_decided_normally_knows_the_late_task() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident(revision=2))
+    late, again = commands(w)
+    assert (again.idempotency_key, again.revision, again.late) == (late.idempotency_key, 2, False)
+    assert again.changes == ["revision 2 received; outcome still trigger"]
+
+
+async def test_a_re_decision_waits_for_a_batch_being_decided() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    async with w.decide_lock:
+        change = asyncio.ensure_future(register(w, pregnancy_body()))
+        await asyncio.sleep(0.01)
+        assert commands(w) == []
+    await change
+    assert len(commands(w)) == 1
+
+
+# --- which incidents this worker keeps --------------------------------------------------------
+
+
+def fake_cluster(assigned: set[int], partition_of: dict[bytes, int]) -> SimpleNamespace:
+    """faust's app as `owns` asks it: where a key goes on the incidents topic, what is assigned."""
+    topic = "dvtrigger.incidents"
+    consumer = SimpleNamespace(
+        key_partition=lambda _topic, key: partition_of[key],
+        assignment=lambda: [SimpleNamespace(topic=topic, partition=p) for p in assigned],
+    )
+    return SimpleNamespace(consumer=consumer)
+
+
+async def test_an_incident_whose_partition_moved_away_is_neither_re_decided_nor_kept() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    w.app = fake_cluster({0, 1}, {KEY: 2})  # type: ignore[assignment]
+    assert not owns(w, KEY)
+    await register(w, pregnancy_body())
+    assert commands(w) == [] and len(w.recent) == 0
+
+
+async def test_the_recent_index_is_rebuilt_from_the_owned_recent_states() -> None:
+    w = wiring()
+    for n, occurred in enumerate(("2026-07-30T06:00:00+00:00", "2026-03-01T06:00:00+00:00")):
+        incident = sample_incident(f"MPS-2026-00000{n}", occurred_at=occurred)
+        await handle(
+            w, fake_event(incident.model_dump_json().encode(), key=incident.incident_id.encode())
+        )
+    w.incident_state[b"MPS-2026-000009"] = IncidentState(revision=1).model_dump_json().encode()
+    w.incident_state[b"MPS-2026-000008"] = w.incident_state[b"MPS-2026-000000"]
+    w.app = fake_cluster({0}, {b"MPS-2026-000000": 0, b"MPS-2026-000008": 1})  # type: ignore[assignment]
+    w.recent.clear()
+    await rebuild_recent(w)
+    assert len(w.recent) == 1 and "MPS-2026-000000" in w.recent
+    assert sample_value(w, "dvtrigger_recent_incidents") == 1
+
+
+def test_an_unreachable_cluster_owns_nothing() -> None:
+    w = wiring()
+
+    def fail(_topic: str, _key: bytes) -> int:
+        raise RuntimeError("no metadata")
+
+    w.app = SimpleNamespace(consumer=SimpleNamespace(key_partition=fail))  # type: ignore[assignment]
+    assert not owns(w, KEY)
+
+
+async def test_states_keep_the_latest_revision_and_its_day() -> None:
+    w = wiring(register=register_of(birth("C1")))
+    await notify(w, sample_incident())
+    kept = state(w)
+    assert kept.day == date(2026, 7, 30)
+    assert kept.incident is not None
+    assert PoliceIncident.model_validate_json(kept.incident) == sample_incident()
+    assert kept.logged == kept.outcomes == {"subject:C1": "trigger"}
+    assert "MPS-2026-000001" in w.recent
+
+
+async def test_the_echo_of_this_workers_own_register_write_re_decides_nothing_more() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body())
+    echo = w.subjects[b"U1"]
+    await on_changelog(w, fake_event(echo, key=b"U1"))
+    assert len(commands(w)) == 1
+    assert redecided(w, "late_task") == 1 and redecided(w, "unchanged") == 0
