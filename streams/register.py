@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, TypeAdapter
 
 from schemas.register import Carer, RegisterEvent
 from schemas.shared import Address
@@ -15,21 +17,71 @@ PregnancyOutcome = Literal["live_birth", "loss", "termination"]
 _T = TypeVar("_T")
 #: Register dates, like incident days, are judged in the local time of England.
 LONDON = ZoneInfo("Europe/London")
+#: Values many records repeat (names, dates, one-name tuples), held once per process.
+_POOL: dict[Any, Any] = {}
 
 
-class RecordModel(BaseModel):
-    """Base of the folded register models: immutable, no unknown fields, JSON round-trippable."""
+def shared(value: _T) -> _T:
+    """One shared copy of a value many records repeat (a name, a date, a tuple of them)."""
+    if isinstance(value, str):
+        return sys.intern(value)  # type: ignore[return-value]
+    return _POOL.setdefault(value, value)  # type: ignore[no-any-return]
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _shared_tuple(values: tuple[_T, ...]) -> tuple[_T, ...]:
+    """A tuple of repeated values, it and its items shared."""
+    return shared(tuple(shared(v) for v in values)) if values else ()
 
 
+class RecordModel:
+    """Base of the folded register records: slotted, immutable dataclasses, JSON round-trippable.
+
+    A worker holds every subject of the register, so records are plain slotted
+    dataclasses (not pydantic models) whose repeated values are shared; pydantic
+    still reads and writes their JSON (`model_validate_json`, `model_dump_json`).
+    """
+
+    __slots__ = ()
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes) -> Self:
+        """A record from its JSON (raises pydantic's ValidationError when it does not fit)."""
+        return _adapter(cls).validate_json(data)  # type: ignore[no-any-return]
+
+    def model_dump_json(self) -> str:
+        """The record as compact JSON."""
+        return _adapter(type(self)).dump_json(self).decode()
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
+        """A copy with some fields replaced."""
+        return replace(self, **(update or {}))  # type: ignore[type-var]
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
+    """pydantic's reader and writer of one record class (built once, on first use)."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+@dataclass(frozen=True, slots=True)
 class AddressSpan(RecordModel):
     """The subject's address from `effective_from` until the next span begins."""
 
     effective_from: date
     address: Address
 
+    def __post_init__(self) -> None:
+        """Share the date."""
+        object.__setattr__(self, "effective_from", shared(self.effective_from))
 
+
+@dataclass(frozen=True, slots=True)
 class PregnancyEnd(RecordModel):
     """How and when a pregnancy ended."""
 
@@ -37,6 +89,7 @@ class PregnancyEnd(RecordModel):
     outcome: PregnancyOutcome | None
 
 
+@dataclass(frozen=True, slots=True)
 class CarerRecord(RecordModel):
     """One carer, merged across events by `person_ref`: every spelling seen is kept."""
 
@@ -47,12 +100,31 @@ class CarerRecord(RecordModel):
     dates_of_birth: tuple[date, ...] = ()
     nhs_numbers: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Share the values carers repeat: relationships, names and dates."""
+        for name in ("relationships", "given_names", "family_names", "dates_of_birth"):
+            object.__setattr__(self, name, _shared_tuple(getattr(self, name)))
+
     @property
     def relationship(self) -> str:
         """The latest relationship given for this carer."""
         return self.relationships[-1] if self.relationships else "carer"
 
 
+#: Subject fields whose values many records repeat.
+_SHARED_FIELDS = (
+    "kind",
+    "local_authority",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "expected_delivery_date",
+    "registered_on",
+    "withdrawn_on",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class SubjectRecord(RecordModel):
     """Everything the register knows about one child or unborn child."""
 
@@ -73,6 +145,13 @@ class SubjectRecord(RecordModel):
     event_ids: tuple[str, ...] = ()
     last_event_id: str | None = None
     last_recorded_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Share the values subjects repeat: kind, council, names and dates."""
+        for name in _SHARED_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, shared(value))
 
     def address_on(self, day: date) -> Address | None:
         """The address that counts on `day`: the latest span begun by then, else the earliest."""
@@ -102,7 +181,7 @@ def apply_event(record: SubjectRecord | None, event: RegisterEvent) -> SubjectRe
     if record is not None and event.event_id in record.event_ids:
         return record
     base = record or SubjectRecord(subject_ref=event.subject.subject_ref, kind=event.subject.kind)
-    update: dict[str, object] = {
+    update: dict[str, Any] = {
         **_subject_update(base, event),
         **_lifecycle_update(base, event),
         "carers": _merge_carers(base.carers, event.carers),
@@ -113,7 +192,7 @@ def apply_event(record: SubjectRecord | None, event: RegisterEvent) -> SubjectRe
     if base.last_recorded_at is None or event.recorded_at >= base.last_recorded_at:
         update["last_event_id"] = event.event_id
         update["last_recorded_at"] = event.recorded_at
-    return base.model_copy(update=update)
+    return replace(base, **update)
 
 
 def _subject_update(base: SubjectRecord, event: RegisterEvent) -> dict[str, object]:
@@ -165,14 +244,13 @@ def _merge_carers(known: tuple[CarerRecord, ...], carers: list[Carer]) -> tuple[
 def merge_carer(known: CarerRecord | None, carer: Carer) -> CarerRecord:
     """One carer's record with what one more event says about them."""
     base = known or CarerRecord(person_ref=carer.person_ref)
-    return base.model_copy(
-        update={
-            "relationships": _with(base.relationships, carer.relationship),
-            "given_names": _with(base.given_names, carer.given_name),
-            "family_names": _with(base.family_names, carer.family_name),
-            "dates_of_birth": _with(base.dates_of_birth, carer.date_of_birth),
-            "nhs_numbers": _with(base.nhs_numbers, carer.nhs_number),
-        }
+    return CarerRecord(
+        person_ref=base.person_ref,
+        relationships=_with(base.relationships, carer.relationship),
+        given_names=_with(base.given_names, carer.given_name),
+        family_names=_with(base.family_names, carer.family_name),
+        dates_of_birth=_with(base.dates_of_birth, carer.date_of_birth),
+        nhs_numbers=_with(base.nhs_numbers, carer.nhs_number),
     )
 
 

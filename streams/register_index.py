@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from functools import lru_cache
 from typing import Protocol
+
+import jellyfish
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from schemas.shared import Address
@@ -51,10 +54,13 @@ def home_on(register: RegisterView, record: SubjectRecord, day: date) -> Address
 
 
 def address_keys(address: Address) -> set[str]:
-    """Blocking keys of an address: UPRN, dwelling, building and postcode."""
+    """Blocking keys of an address: UPRN, building and postcode.
+
+    A dwelling (flat and building) is always filed under its building too, so
+    the building key finds whatever a dwelling key would.
+    """
     parts = dwelling_parts(address)
-    keys = {f"dwelling:{parts.dwelling_key}", f"building:{parts.building_key}"}
-    keys = {key for key in keys if not key.endswith(":None")}
+    keys = set() if parts.building_key is None else {f"building:{parts.building_key}"}
     if address.uprn:
         keys.add(f"uprn:{address.uprn}")
     if parts.postcode:
@@ -69,38 +75,93 @@ def _words(name: str) -> frozenset[str]:
     return frozenset(({whole} if whole else set()) | {w for w in name_tokens(name) if len(w) > 1})
 
 
-def name_keys(given_names: Iterable[str | None], family_names: Iterable[str | None]) -> set[str]:
-    """Blocking keys of a person's names: each name with the first or last letter of the other.
+@lru_cache(maxsize=1 << 16)
+def phonetic(word: str) -> str:
+    """The Metaphone code of a normalised name word (the word itself when it has none)."""
+    return jellyfish.metaphone(word) or word
 
-    One name exact and the other a typing error (which never changes both its
-    first and last letter), a short form or a part of it still share a key;
-    matches that need the date of birth are found by the date.
+
+def _all_words(names: Iterable[str | None]) -> frozenset[str]:
+    """Every word of every name given."""
+    return frozenset(w for name in names if name for w in _words(name))
+
+
+def name_keys(
+    given_names: Iterable[str | None],
+    family_names: Iterable[str | None],
+    years: Iterable[str] = (),
+    household: Iterable[str | None] = (),
+    initials: bool = False,
+) -> set[str]:
+    """Blocking keys of a person's names, alone and with a birth year.
+
+    Names alone (`np:`, `ng:`): a given name with the phonetic code of a family
+    name, and a family name with the phonetic code of a given name; with `initials`,
+    one name with the other's initial (`fi:`, `gi:`). With a birth
+    year (`fy:`, `gy:`): one name (phonetically for the family name) and the first
+    or last letter, or a short form's initial, of the other; one typing error never
+    changes both. `household` adds surnames a person may go by (a partner's).
     """
-    return set(_name_keys(tuple(given_names), tuple(family_names)))
+    names = (tuple(given_names), tuple(family_names))
+    return set(_name_keys(*names, tuple(years), tuple(household), initials))
 
 
 @lru_cache(maxsize=1 << 16)
 def _name_keys(
-    given_names: tuple[str | None, ...], family_names: tuple[str | None, ...]
+    given_names: tuple[str | None, ...],
+    family_names: tuple[str | None, ...],
+    years: tuple[str, ...],
+    household: tuple[str | None, ...],
+    initials: bool,
 ) -> frozenset[str]:
     """`name_keys`, cached: the same names come back in incident after incident."""
-    keys: set[str] = set()
-    for given in filter(None, given_names):
-        for family in filter(None, family_names):
-            for g in _words(given):
-                ends = {*given_initials(g), f"-{g[-1]}"}
-                keys |= {f"fg:{f}|{end}" for f in _words(family) for end in ends}
-            for f in _words(family):
-                keys |= {f"gf:{g}|{end}" for g in _words(given) for end in (f[0], f"-{f[-1]}")}
+    givens, own = _all_words(given_names), _all_words(family_names)
+    families = own | _all_words(household)
+    if not givens or not families:
+        return frozenset()
+    keys = {f"np:{phonetic(f)}|{g}" for f in families for g in givens}
+    keys |= {f"ng:{f}|{phonetic(g)}" for f in own for g in givens}
+    if initials:  # for a police person without a date of birth to narrow by
+        keys |= {f"fi:{f}|{i}" for f in own for g in givens for i in given_initials(g)}
+        keys |= {f"gi:{g}|{f[0]}" for g in givens for f in families}
+    given_ends = {e for g in givens for e in (*given_initials(g), f"-{g[-1]}")}
+    family_ends = {e for f in families for e in (f[0], f"-{f[-1]}")}
+    for year in years:
+        keys |= {f"fy:{phonetic(f)}|{end}|{year}" for f in own for end in given_ends}
+        keys |= {f"gy:{g}|{end}|{year}" for g in givens for end in family_ends}
     return frozenset(keys)
 
 
-def carer_keys(carer: CarerRecord) -> set[str]:
-    """Blocking keys of a carer: every spelling of their names, date of birth and NHS number."""
-    keys = name_keys(carer.given_names, carer.family_names)
-    keys |= {f"dob:{dob.isoformat()}" for dob in carer.dates_of_birth}
+def date_keys(
+    given_names: Iterable[str | None],
+    family_names: Iterable[str | None],
+    dates: Iterable[date],
+    household: Iterable[str | None] = (),
+) -> set[str]:
+    """Blocking keys of a date of birth with a given name's initial or a family name's."""
+    givens = _all_words(given_names)
+    families = _all_words(family_names) | _all_words(household)
+    ends = {f"g{i}" for g in givens for i in given_initials(g)} | {f"f{f[0]}" for f in families}
+    return {f"dob:{day.isoformat()}|{end}" for day in dates for end in ends}
+
+
+#: A birth year for register people whose date of birth is not known.
+NO_YEAR = "?"
+
+
+def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
+    """Blocking keys of a carer: names (with birth years), date of birth and NHS number."""
+    years = tuple(sorted({str(d.year) for d in carer.dates_of_birth})) or (NO_YEAR,)
+    keys = name_keys(carer.given_names, carer.family_names, years, household, initials=True)
+    keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
     return keys
+
+
+def household_names(record: SubjectRecord) -> tuple[str, ...]:
+    """The surnames of a subject's household: each carer's and the subject's own."""
+    names = [n for carer in record.carers for n in carer.family_names]
+    return tuple(dict.fromkeys([*names, *filter(None, [record.family_name])]))
 
 
 def record_keys(record: SubjectRecord) -> frozenset[str]:
@@ -108,17 +169,35 @@ def record_keys(record: SubjectRecord) -> frozenset[str]:
     keys: set[str] = set()
     for span in record.addresses:
         keys |= address_keys(span.address)
+    household = household_names(record)
     for carer in record.carers:
-        keys |= carer_keys(carer)
+        keys |= carer_keys(carer, household)
     return frozenset(keys)
 
 
-def person_keys(person: PolicePerson) -> set[str]:
-    """Blocking keys of a person in an incident: names, date of birth, NHS number, address."""
-    given, family = (person.given_name,), (person.family_name,)
-    keys = name_keys(given, family) | name_keys(family, given)
+def birth_years(person: PolicePerson) -> tuple[str, ...]:
+    """The register birth years a police person's names are looked up with.
+
+    Only the year of a date of birth given: a date a year off, or a reported age,
+    is found by the names alone (`np:`, `ng:`) or the address.
+    """
     if person.date_of_birth is not None:
-        keys.add(f"dob:{person.date_of_birth.isoformat()}")
+        return (str(person.date_of_birth.year), NO_YEAR)
+    return (NO_YEAR,)
+
+
+def person_keys(person: PolicePerson) -> set[str]:
+    """Blocking keys of a person in an incident: names, date of birth, NHS number, address.
+
+    Names are keyed both ways round (given and family name swapped).
+    """
+    given, family = (person.given_name,), (person.family_name,)
+    years, initials = birth_years(person), person.date_of_birth is None
+    keys = name_keys(given, family, years, initials=initials)
+    keys |= name_keys(family, given, years, initials=initials)
+    if person.date_of_birth is not None:
+        dates = (person.date_of_birth,)
+        keys |= date_keys(given, family, dates) | date_keys(family, given, dates)
     if person.nhs_number:
         keys.add(f"nhs:{person.nhs_number}")
     if person.address is not None:
@@ -135,15 +214,57 @@ def incident_keys(incident: PoliceIncident) -> set[str]:
     return keys
 
 
+#: Postings longer than this are sets (cheap to change); shorter ones tuples (small).
+_SET_FROM = 16
+Posting = str | tuple[str, ...] | set[str]
+
+
+def _added(posting: Posting | None, ref: str) -> Posting:
+    """A posting with one more subject: a lone ref, then a tuple, then a set."""
+    if posting is None:
+        return ref
+    if isinstance(posting, str):
+        return posting if posting == ref else (posting, ref)
+    if isinstance(posting, set):
+        posting.add(ref)
+        return posting
+    if ref in posting:
+        return posting
+    return (*posting, ref) if len(posting) < _SET_FROM else {*posting, ref}
+
+
+def _removed(posting: Posting, ref: str) -> Posting | None:
+    """A posting without one subject; None when it is left empty."""
+    if isinstance(posting, str):
+        return None if posting == ref else posting
+    if isinstance(posting, set):
+        posting.discard(ref)
+        return posting or None
+    kept = tuple(r for r in posting if r != ref)
+    return None if not kept else kept[0] if len(kept) == 1 else kept
+
+
+def _refs(posting: Posting | None) -> Iterable[str]:
+    """The subjects of a posting."""
+    if posting is None:
+        return ()
+    return (posting,) if isinstance(posting, str) else posting
+
+
 class RegisterIndex:
-    """The register held in memory, with an inverted index from blocking key to subject."""
+    """The register held in memory, with an inverted index from blocking key to subject.
+
+    Memory per subject matters (every worker holds the whole register): postings
+    are filed under the hash of their key (collisions only add candidates, which
+    the matcher rules out), hold the subject ref itself when there is one, a
+    tuple when there are a few; a record's keys are worked out again to remove it.
+    """
 
     def __init__(self, records: Iterable[SubjectRecord] = ()) -> None:
         """An index holding `records`."""
         self._records: dict[str, SubjectRecord] = {}
-        self._keys: dict[str, frozenset[str]] = {}
-        self._postings: defaultdict[str, set[str]] = defaultdict(set)
-        self._children: defaultdict[str, set[str]] = defaultdict(set)
+        self._postings: dict[int, Posting] = {}
+        self._children: dict[str, Posting] = {}
         self._kinds: Counter[str] = Counter()
         for record in records:
             self.upsert(record)
@@ -162,31 +283,54 @@ class RegisterIndex:
 
     def upsert(self, record: SubjectRecord) -> None:
         """Add or replace one subject's record; its stale keys go."""
-        self.remove(record.subject_ref)
-        ref = record.subject_ref
+        old = self._records.get(record.subject_ref)
+        ref = old.subject_ref if old is not None else sys.intern(record.subject_ref)
+        old_keys = record_keys(old) if old is not None else frozenset()
+        new_keys = record_keys(record)
+        self._unfile(ref, old_keys - new_keys)
+        if old is not None:
+            self._kinds[old.kind] -= 1
+            self._unlink(ref, old)
+        postings = self._postings
+        for key in new_keys - old_keys:
+            slot = hash(key)
+            postings[slot] = _added(postings.get(slot), ref)
         self._records[ref] = record
         self._kinds[record.kind] += 1
-        self._keys[ref] = record_keys(record)
-        for key in self._keys[ref]:
-            self._postings[key].add(ref)
         if record.from_pregnancy_ref:
-            self._children[record.from_pregnancy_ref].add(ref)
+            pregnancy = record.from_pregnancy_ref
+            self._children[pregnancy] = _added(self._children.get(pregnancy), ref)
 
     def remove(self, subject_ref: str) -> None:
         """Forget one subject (nothing happens when it is unknown)."""
         record = self._records.pop(subject_ref, None)
-        if record is not None:
-            self._kinds[record.kind] -= 1
-        for key in self._keys.pop(subject_ref, frozenset()):
-            refs = self._postings[key]
-            refs.discard(subject_ref)
-            if not refs:
-                del self._postings[key]
-        pregnancy = record.from_pregnancy_ref if record else None
+        if record is None:
+            return
+        self._kinds[record.kind] -= 1
+        self._unfile(subject_ref, record_keys(record))
+        self._unlink(subject_ref, record)
+
+    def _unfile(self, ref: str, keys: Iterable[str]) -> None:
+        """Take a subject out of the postings of `keys`."""
+        postings = self._postings
+        for key in keys:
+            slot = hash(key)
+            posting = postings.get(slot)
+            left = None if posting is None else _removed(posting, ref)
+            if left is None:
+                postings.pop(slot, None)
+            else:
+                postings[slot] = left
+
+    def _unlink(self, ref: str, record: SubjectRecord) -> None:
+        """Forget that a child record followed its pregnancy."""
+        pregnancy = record.from_pregnancy_ref
         if pregnancy and pregnancy in self._children:
-            self._children[pregnancy].discard(subject_ref)
-            if not self._children[pregnancy]:
+            left = _removed(self._children[pregnancy], ref)
+            if left is None:
                 del self._children[pregnancy]
+            else:
+                self._children[pregnancy] = left
 
     def counts_by_kind(self) -> dict[str, int]:
         """How many children and unborn children the register holds."""
@@ -194,24 +338,25 @@ class RegisterIndex:
 
     def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
         """The child record that follows an unborn subject (of twins, the first ref), or None."""
-        refs = sorted(self._children.get(pregnancy_ref, ()))
+        refs = sorted(_refs(self._children.get(pregnancy_ref)))
         return self._records.get(refs[0]) if refs else None
 
     def refs_for_key(self, key: str) -> frozenset[str]:
         """The subjects filed under one blocking key."""
-        return frozenset(self._postings.get(key, ()))
+        return frozenset(_refs(self._postings.get(hash(key))))
 
     def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
         """Subjects sharing a blocking key with the incident, and their linked pregnancy/child."""
         refs: set[str] = set()
+        postings = self._postings
         for key in incident_keys(incident):
-            refs |= self._postings.get(key, set())
+            refs.update(_refs(postings.get(hash(key))))
         refs |= {link for ref in list(refs) for link in self._links(ref)}
         return [self._records[ref] for ref in sorted(refs) if ref in self._records]
 
     def _links(self, subject_ref: str) -> Iterator[str]:
         """The pregnancy a child came from and the child a pregnancy became."""
-        record = self._records[subject_ref]
-        if record.from_pregnancy_ref:
+        record = self._records.get(subject_ref)
+        if record is not None and record.from_pregnancy_ref:
             yield record.from_pregnancy_ref
-        yield from self._children.get(subject_ref, ())
+        yield from _refs(self._children.get(subject_ref))

@@ -233,8 +233,15 @@ def test_candidates_by_dwelling_uprn_and_carer_keys() -> None:
     }
     by_name = incident(ELSEWHERE, mother)
     typo = {**mother, "given_name": "Gabriella"}
-    by_dob = incident(
-        ELSEWHERE, {"person_ref": "P1", "role": "victim", "date_of_birth": "1998-01-02"}
+    by_dob = incident(  # a date of birth and a given name, the family name another's
+        ELSEWHERE,
+        {
+            "person_ref": "P1",
+            "role": "victim",
+            "given_name": "Gabriela",
+            "family_name": "Smith",
+            "date_of_birth": "1998-01-02",
+        },
     )
     for found in (at_home, by_uprn, by_name, incident(ELSEWHERE, typo), by_dob):
         assert [r.subject_ref for r in index.candidates(found)] == ["U1"]
@@ -282,12 +289,13 @@ def test_upsert_of_a_changed_record_drops_stale_keys() -> None:
         before, event("U1", "subject_moved", effective_date="2026-03-01", address=NEW_HOME)
     )
     index = RegisterIndex([before])
-    assert index.refs_for_key("dwelling:-/212 BLACK BOY LANE") == frozenset()
+    assert index.refs_for_key("building:212 BLACK BOY LANE") == frozenset()
     index.upsert(after)
-    assert index.refs_for_key("dwelling:-/212 BLACK BOY LANE") == {"U1"}
+    assert index.refs_for_key("building:212 BLACK BOY LANE") == {"U1"}
     dropped = after.model_copy(update={"addresses": after.addresses[1:], "carers": ()})
     index.upsert(dropped)
-    assert index.refs_for_key("dwelling:6/286 NIGHTINGALE LANE") == frozenset()
+    assert index.refs_for_key("building:286 NIGHTINGALE LANE") == frozenset()
     assert index.refs_for_key("uprn:100") == frozenset()
-    assert not any(key.startswith(("fg:", "gf:", "dob:")) for key in record_keys(dropped))
+    person_prefixes = ("np:", "ng:", "fy:", "gy:", "fi:", "gi:", "dob:", "nhs:")
+    assert not any(key.startswith(person_prefixes) for key in record_keys(dropped))
     assert all(index.refs_for_key(key) == {"U1"} for key in record_keys(dropped))
