@@ -34,6 +34,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
+	$(BIN)/python -m tests.bench.register_scale
 
 schemas: $(STAMP)  ## regenerate schemas/json from the models
 	$(BIN)/python -m schemas.export
