@@ -19,6 +19,7 @@ and weights, never values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -100,6 +101,12 @@ class MatchWeights(BaseModel):
     home_near: float = Field(5.0, description="The home, known only nearly (no postcode).")
     home_weak: float = Field(2.5, description="The home's building, or the home approximately.")
     home_postcode: float = Field(1.5, description="Only the home's postcode agrees.")
+    namesakes: float = Field(
+        2.0,
+        description="Bits taken off agreeing names, when no date of birth is compared, per"
+        " doubling of the families in the register with a carer of that name (a"
+        " term-frequency adjustment, as Splink makes).",
+    )
 
 
 DEFAULT_WEIGHTS = MatchWeights()
@@ -120,6 +127,8 @@ class Identity:
     sex: str | None = None
     #: Surnames of the household (other carers, the child): a partner's name may be used.
     household_names: tuple[str, ...] = ()
+    #: How many families in the register have a carer of this name (police side only).
+    namesakes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +142,11 @@ class Match:
 NO_MATCH = Match(NONE)
 
 
-def person_identity(person: PolicePerson, day: date | None = None) -> Identity:
-    """A police report's identity for a person (`day` is when a reported age held)."""
+def person_identity(person: PolicePerson, day: date | None = None, namesakes: int = 1) -> Identity:
+    """A police report's identity for a person (`day` is when a reported age held).
+
+    `namesakes` is how many families in the register have a carer of this name.
+    """
     age = person.age_years if person.date_of_birth is None else None
     return Identity(
         given_names=_some(person.given_name),
@@ -144,6 +156,7 @@ def person_identity(person: PolicePerson, day: date | None = None) -> Identity:
         age_years=age,
         on_day=day if age is not None else None,
         sex=person.gender if person.gender in ("female", "male") else None,
+        namesakes=namesakes,
     )
 
 
@@ -222,9 +235,33 @@ def compare_identities(
         bits += weight
         if field.words:
             words.append(f"{field.words} ({weight:+.1f})" if field.level else field.words)
+    names_alone = dob.level is None or dob.level.startswith("age_")
+    if police.namesakes > 1 and names_alone and {given.level, family.level} <= _AGREEING:
+        weight = -weights.namesakes * math.log2(police.namesakes)
+        bits += weight
+        many = "more than 64" if police.namesakes > 64 else str(police.namesakes)
+        words.append(f"carers of {many} families in the register have this name ({weight:+.1f})")
     score = probability(bits)
     words.append(f"match weight {bits:.1f} bits with prior {weights.prior:.1f}: {score:.4f}")
     return Match(score, tuple(words))
+
+
+#: Name levels that say the names agree, for the namesake adjustment: it applies when
+#: no date of birth is compared, so the names (with a reported age at most) identify.
+_AGREEING = frozenset(
+    {
+        "given_exact",
+        "given_first_forename",
+        "given_variant",
+        "given_typo",
+        "given_phonetic",
+        "family_exact",
+        "family_part",
+        "family_typo",
+        "family_phonetic",
+        "family_household",
+    }
+)
 
 
 def _nhs_level(police: Identity, register: Identity) -> Level:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import date
+from contextlib import suppress
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Protocol
 
@@ -13,6 +14,7 @@ import jellyfish
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from schemas.shared import Address
+from streams.matching import AGE_TOLERANCE_YEARS
 from streams.normalise import dwelling_parts, given_initials, name_key, name_tokens
 from streams.register import CarerRecord, SubjectRecord
 
@@ -30,6 +32,10 @@ class RegisterView(Protocol):
 
     def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
         """The subjects an incident may involve, by blocking keys: a superset of the matches."""
+        ...
+
+    def namesakes(self, given: str | None, family: str | None) -> int:
+        """How many families have a carer of this name (1 when none or unknown)."""
         ...
 
 
@@ -145,6 +151,24 @@ def date_keys(
     return {f"dob:{day.isoformat()}|{end}" for day in dates for end in ends}
 
 
+def near_date_keys(
+    given_names: Iterable[str | None],
+    family_names: Iterable[str | None],
+    dates: Iterable[date],
+    household: Iterable[str | None] = (),
+) -> set[str]:
+    """Blocking keys of a date of birth with both names' initials (`dn:`).
+
+    A register carer is filed under their own date; a police person is looked up
+    under the dates theirs may have been mistyped from (`near_dates`). Both
+    initials keep these keys narrow: a date and a name both wrong is too little.
+    """
+    givens = _all_words(given_names)
+    families = _all_words(family_names) | _all_words(household)
+    pairs = {f"{i}{f[0]}" for g in givens for i in given_initials(g) for f in families}
+    return {f"dn:{day.isoformat()}|{pair}" for day in dates for pair in pairs}
+
+
 #: A birth year for register people whose date of birth is not known.
 NO_YEAR = "?"
 
@@ -154,6 +178,7 @@ def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
     years = tuple(sorted({str(d.year) for d in carer.dates_of_birth})) or (NO_YEAR,)
     keys = name_keys(carer.given_names, carer.family_names, years, household, initials=True)
     keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
+    keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
     return keys
 
@@ -175,29 +200,48 @@ def record_keys(record: SubjectRecord) -> frozenset[str]:
     return frozenset(keys)
 
 
-def birth_years(person: PolicePerson) -> tuple[str, ...]:
+def birth_years(person: PolicePerson, incident_year: int | None = None) -> tuple[str, ...]:
     """The register birth years a police person's names are looked up with.
 
-    Only the year of a date of birth given: a date a year off, or a reported age,
-    is found by the names alone (`np:`, `ng:`) or the address.
+    The year of a date of birth given (a date a year off is found by `near_dates`);
+    for a reported age, every year it allows (AGE_TOLERANCE_YEARS either side of
+    the year it gives on the incident's year). So a person with a common name is
+    still found when the names-alone keys are too common to look up.
     """
     if person.date_of_birth is not None:
         return (str(person.date_of_birth.year), NO_YEAR)
+    if person.age_years is not None and incident_year is not None:
+        year = incident_year - person.age_years
+        span = range(year - AGE_TOLERANCE_YEARS - 1, year + AGE_TOLERANCE_YEARS + 1)
+        return (*(str(y) for y in span), NO_YEAR)
     return (NO_YEAR,)
 
 
-def person_keys(person: PolicePerson) -> set[str]:
+def near_dates(day: date) -> tuple[date, ...]:
+    """The dates a date of birth may have been written as: a year or a day off, day and month
+    swapped (each looked up with a name's initial, so each is narrow)."""
+    out = [day + timedelta(days=1), day - timedelta(days=1)]
+    for year in (day.year - 1, day.year + 1):
+        with suppress(ValueError):
+            out.append(day.replace(year=year))
+    with suppress(ValueError):
+        out.append(day.replace(month=day.day, day=day.month))
+    return tuple(d for d in out if d != day)
+
+
+def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[str]:
     """Blocking keys of a person in an incident: names, date of birth, NHS number, address.
 
     Names are keyed both ways round (given and family name swapped).
     """
     given, family = (person.given_name,), (person.family_name,)
-    years, initials = birth_years(person), person.date_of_birth is None
+    years, initials = birth_years(person, incident_year), person.date_of_birth is None
     keys = name_keys(given, family, years, initials=initials)
     keys |= name_keys(family, given, years, initials=initials)
     if person.date_of_birth is not None:
-        dates = (person.date_of_birth,)
+        dates, near = (person.date_of_birth,), near_dates(person.date_of_birth)
         keys |= date_keys(given, family, dates) | date_keys(family, given, dates)
+        keys |= near_date_keys(given, family, near) | near_date_keys(family, given, near)
     if person.nhs_number:
         keys.add(f"nhs:{person.nhs_number}")
     if person.address is not None:
@@ -210,8 +254,16 @@ def incident_keys(incident: PoliceIncident) -> set[str]:
     keys = address_keys(incident.location)
     for person in incident.persons:
         if person.role in INVOLVED_ROLES:
-            keys |= person_keys(person)
+            keys |= person_keys(person, incident.occurred_at.year)
     return keys
+
+
+#: Keys of names alone, with no date, year or place to narrow them.
+NAME_ALONE = ("np:", "ng:", "fi:", "gi:")
+#: A name-alone key filed for more subjects than this is not looked up: a name that common
+#: cannot single anyone out (see `RulesConfig` and the namesake weight). Such people are
+#: still found by a date of birth or a birth year with their names, NHS number or address.
+COMMON_NAME_SUBJECTS = 64
 
 
 #: Postings longer than this are sets (cheap to change); shorter ones tuples (small).
@@ -346,13 +398,43 @@ class RegisterIndex:
         return frozenset(_refs(self._postings.get(hash(key))))
 
     def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
-        """Subjects sharing a blocking key with the incident, and their linked pregnancy/child."""
+        """Subjects sharing a blocking key with the incident, and their linked pregnancy/child.
+
+        A name-alone key filed for more than COMMON_NAME_SUBJECTS subjects is skipped.
+        """
         refs: set[str] = set()
         postings = self._postings
         for key in incident_keys(incident):
-            refs.update(_refs(postings.get(hash(key))))
+            posting = postings.get(hash(key))
+            if (
+                isinstance(posting, set)
+                and len(posting) > COMMON_NAME_SUBJECTS
+                and key.startswith(NAME_ALONE)
+            ):
+                continue
+            refs.update(_refs(posting))
         refs |= {link for ref in list(refs) for link in self._links(ref)}
         return [self._records[ref] for ref in sorted(refs) if ref in self._records]
+
+    def namesakes(self, given: str | None, family: str | None) -> int:
+        """How many families have a carer of this name (1 when none or unknown).
+
+        Counted on the name-alone key of the whole names (a phonetic family name
+        and the given name); a pregnancy and the child it became are one family.
+        Counts above COMMON_NAME_SUBJECTS are not worked out: that many, plus one.
+        """
+        g, f = name_key(given), name_key(family)
+        if not g or not f:
+            return 1
+        posting = self._postings.get(hash(f"np:{phonetic(f)}|{g}"))
+        refs = tuple(_refs(posting))
+        if len(refs) > COMMON_NAME_SUBJECTS:
+            return COMMON_NAME_SUBJECTS + 1
+        families = set()
+        for ref in refs:
+            record = self._records.get(ref)
+            families.add(record.from_pregnancy_ref or ref if record else ref)
+        return max(1, len(families))
 
     def _links(self, subject_ref: str) -> Iterator[str]:
         """The pregnancy a child came from and the child a pregnancy became."""

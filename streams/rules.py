@@ -143,10 +143,25 @@ class Seen:
     involved: tuple[tuple[PolicePerson, Identity], ...]
 
 
-def seen_on(incident: PoliceIncident, day: date) -> Seen:
-    """The incident as judged on `day`: its involved persons and their identities."""
-    persons = (p for p in incident.persons if p.role in INVOLVED_ROLES)
-    return Seen(incident, day, tuple((p, person_identity(p, day)) for p in persons))
+def seen_on(incident: PoliceIncident, day: date, register: RegisterView | None = None) -> Seen:
+    """The incident as judged on `day`: its involved persons and their identities.
+
+    With `register`, each identity knows how many families have a carer of its name.
+    """
+    persons = [p for p in incident.persons if p.role in INVOLVED_ROLES]
+    return Seen(
+        incident,
+        day,
+        tuple(
+            (
+                p,
+                person_identity(
+                    p, day, register.namesakes(p.given_name, p.family_name) if register else 1
+                ),
+            )
+            for p in persons
+        ),
+    )
 
 
 def involvement(
@@ -315,7 +330,7 @@ def decide(
 ) -> Decision:
     """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
     candidates = register.candidates(incident)
-    seen = seen_on(incident, incident_day(incident, config))
+    seen = seen_on(incident, incident_day(incident, config), register)
     judged = [j for j in (judge(seen, r, register, config) for r in candidates) if j]
     subjects = [j.subject for j in judged] + report_subjects(seen, judged, config)
     outcomes = {subject.outcome for subject in subjects}

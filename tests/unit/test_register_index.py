@@ -8,7 +8,7 @@ from typing import Any
 from schemas.police import PoliceIncident
 from schemas.shared import Address
 from streams.register import AddressSpan, CarerRecord, SubjectRecord
-from streams.register_index import RegisterIndex, phonetic, record_keys
+from streams.register_index import COMMON_NAME_SUBJECTS, RegisterIndex, phonetic, record_keys
 
 ELSEWHERE = {"lines": ["1 Market Square"], "postcode": "ZZ1 1ZZ"}
 
@@ -110,3 +110,51 @@ def test_candidates_stay_few_when_a_surname_is_common() -> None:
     assert 0 < len(refs(index, found)) < len(records) // 10
     stranger = incident(given_name="Zoe", family_name="Smith", date_of_birth="1970-06-06")
     assert refs(index, stranger) == []
+
+
+# --- common names: counted as namesakes, not looked up alone --------------------------------
+
+
+def smiths(count: int) -> RegisterIndex:
+    """`count` families whose mother is a Jane Smith, each born on another day."""
+    return RegisterIndex(
+        subject(f"U{n}", "Jane", "Smith", date(1980 + n % 20, 1 + n % 12, 1 + n % 28), street=n)
+        for n in range(count)
+    )
+
+
+def test_namesakes_count_families_and_a_pregnancy_and_its_child_are_one() -> None:
+    index = smiths(3)
+    assert index.namesakes("Jane", "Smith") == 3
+    assert index.namesakes("JANE", "smith") == 3
+    assert index.namesakes("Jane", "Jones") == 1  # nobody: never below one
+    child = SubjectRecord(
+        subject_ref="C0",
+        kind="child",
+        from_pregnancy_ref="U0",
+        carers=index.get("U0").carers,  # type: ignore[union-attr]
+    )
+    index.upsert(child)
+    assert index.namesakes("Jane", "Smith") == 3
+
+
+def test_a_name_too_common_to_single_anyone_out_is_not_looked_up_alone() -> None:
+    index = smiths(COMMON_NAME_SUBJECTS + 1)
+    assert refs(index, incident(given_name="Jane", family_name="Smith")) == []
+    assert index.namesakes("Jane", "Smith") == COMMON_NAME_SUBJECTS + 1
+    # With her date of birth (even a year off) or a reported age, she is found.
+    born = index.get("U5").carers[0].dates_of_birth[0]  # type: ignore[union-attr]
+    found = refs(index, incident(given_name="Jane", family_name="Smith", date_of_birth=born))
+    assert "U5" in found and len(found) < COMMON_NAME_SUBJECTS // 4
+    a_year_off = born.replace(year=born.year + 1)
+    off = refs(index, incident(given_name="Jane", family_name="Smith", date_of_birth=a_year_off))
+    assert "U5" in off and len(off) < COMMON_NAME_SUBJECTS
+    age = 2026 - born.year - 1
+    aged = refs(index, incident(given_name="Jane", family_name="Smith", age_years=age))
+    assert "U5" in aged and len(aged) < COMMON_NAME_SUBJECTS
+
+
+def test_a_name_shared_by_a_few_is_still_looked_up_alone() -> None:
+    index = smiths(COMMON_NAME_SUBJECTS)
+    found = refs(index, incident(given_name="Jane", family_name="Smith"))
+    assert len(found) == COMMON_NAME_SUBJECTS

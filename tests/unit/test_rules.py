@@ -533,6 +533,24 @@ def test_near_matches_are_reviewed(changes: dict[str, Any]) -> None:
     assert 0 < (found.subjects[0].score or 0) < 0.996
 
 
+def test_a_name_many_families_share_weighs_less_without_a_date_of_birth() -> None:
+    namesake = {**MOTHER, "date_of_birth": "1979-02-14"}
+    others = [child(f"C{n}", carers=({**namesake, "person_ref": f"H{n}"},)) for n in range(2, 9)]
+    nameless = carer_as(MOTHER, date_of_birth=None)
+    alone = decide(incident("2026-03-01", nameless), register(child()))
+    assert outcomes(alone) == {"C1": "review"}
+    crowded = decide(incident("2026-03-01", nameless), register(child(), *others))
+    assert crowded.decision == "no_action"  # one Merve Ford of eight families: nobody stands out
+    aged = decide(
+        incident("2026-03-01", carer_as(MOTHER, date_of_birth=None, age_years=31)),
+        register(child(), *others),
+    )
+    assert outcomes(aged) == {"C1": "review"}  # her age rules the other seven out
+    assert any("carers of 8 families" in r for r in aged.subjects[0].reasons)
+    exact = decide(incident("2026-03-01", carer_as(MOTHER)), register(child(), *others))
+    assert outcomes(exact) == {"C1": "trigger"}  # a date of birth singles her out
+
+
 def test_weights_are_settings() -> None:
     strict = RulesConfig(weights=MatchWeights(dob_near=1.0))
     police = carer_as(MOTHER, date_of_birth="1993-08-30")
