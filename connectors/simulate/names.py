@@ -43,8 +43,16 @@ def between(rng: Random, lo: int, hi: int) -> int:
     return lo + int(rng.random() * (hi - lo + 1))
 
 
-_GIVEN = {sex: tuple(a + b for a in _GIVEN_START for b in ends) for sex, ends in _GIVEN_END.items()}
-_FAMILY = tuple(a + b for a in _FAMILY_START for b in _FAMILY_END)
+#: Middle syllables: a register of a million subjects needs names about as varied as real ones
+#: (thousands of surnames), or every name is shared by a dozen people and blocking measures
+#: an artefact of the generator.
+_GIVEN_MIDDLE = ("", "a", "i", "o", "en", "el", "ar")
+_FAMILY_MIDDLE = ("", "er", "in", "ow", "an", "el", "is", "ock", "am", "ing")
+_GIVEN = {
+    sex: tuple(a + m + b for a in _GIVEN_START for m in _GIVEN_MIDDLE for b in ends)
+    for sex, ends in _GIVEN_END.items()
+}
+_FAMILY = tuple(a + m + b for a in _FAMILY_START for m in _FAMILY_MIDDLE for b in _FAMILY_END)
 
 
 def given_name(rng: Random, sex: str) -> str:
