@@ -160,8 +160,9 @@ def near_date_keys(
     """Blocking keys of a date of birth with both names' initials (`dn:`).
 
     A register carer is filed under their own date; a police person is looked up
-    under the dates theirs may have been mistyped from (`near_dates`). Both
-    initials keep these keys narrow: a date and a name both wrong is too little.
+    under theirs and the dates it may have been mistyped from (`near_dates`).
+    Both initials keep these keys narrow at a million subjects; a person with
+    only one name is looked up by the date and that name's initial (`dob:`).
     """
     givens = _all_words(given_names)
     families = _all_words(family_names) | _all_words(household)
@@ -178,7 +179,7 @@ def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
     years = tuple(sorted({str(d.year) for d in carer.dates_of_birth})) or (NO_YEAR,)
     keys = name_keys(carer.given_names, carer.family_names, years, household, initials=True)
     keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
-    keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth)
+    keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
     return keys
 
@@ -239,9 +240,12 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
     keys = name_keys(given, family, years, initials=initials)
     keys |= name_keys(family, given, years, initials=initials)
     if person.date_of_birth is not None:
-        dates, near = (person.date_of_birth,), near_dates(person.date_of_birth)
-        keys |= date_keys(given, family, dates) | date_keys(family, given, dates)
-        keys |= near_date_keys(given, family, near) | near_date_keys(family, given, near)
+        dates = (person.date_of_birth, *near_dates(person.date_of_birth))
+        keys |= near_date_keys(given, family, dates) | near_date_keys(family, given, dates)
+        if person.given_name and person.family_name:  # the surname may have changed
+            keys |= {k for k in date_keys(given, (), dates[:1]) if "|g" in k}
+        else:  # one name's initial is all there is
+            keys |= date_keys(given, family, dates[:1]) | date_keys(family, given, dates[:1])
     if person.nhs_number:
         keys.add(f"nhs:{person.nhs_number}")
     if person.address is not None:
