@@ -180,8 +180,21 @@ def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
     keys = name_keys(carer.given_names, carer.family_names, years, household, initials=True)
     keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
+    keys |= surname_year_keys(carer.family_names, years)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
     return keys
+
+
+def surname_year_keys(family_names: Iterable[str | None], years: Iterable[str]) -> set[str]:
+    """Blocking keys of a surname alone (phonetically) with a birth year (`sy:`).
+
+    Looked up only for a police person with no given name but a date of birth:
+    the surname and the birth year, or the years either side, are then all there
+    is to find them by (a date a day off or swapped keeps the year). A surname
+    and a reported age are too little to look anyone up by.
+    """
+    families = _all_words(family_names)
+    return {f"sy:{phonetic(f)}|{year}" for f in families for year in years if year != NO_YEAR}
 
 
 def household_names(record: SubjectRecord) -> tuple[str, ...]:
@@ -246,6 +259,9 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
             keys |= {k for k in date_keys(given, (), dates[:1]) if "|g" in k}
         else:  # one name's initial is all there is
             keys |= date_keys(given, family, dates[:1]) | date_keys(family, given, dates[:1])
+    if not person.given_name and person.family_name and person.date_of_birth is not None:
+        year = person.date_of_birth.year
+        keys |= surname_year_keys(family, tuple(str(y) for y in (year - 1, year, year + 1)))
     if person.nhs_number:
         keys.add(f"nhs:{person.nhs_number}")
     if person.address is not None:

@@ -551,6 +551,12 @@ def test_a_name_many_families_share_weighs_less_without_a_date_of_birth() -> Non
     assert outcomes(exact) == {"C1": "trigger"}  # a date of birth singles her out
 
 
+def test_a_person_with_no_given_name_and_a_date_a_day_off_is_found_and_reviewed() -> None:
+    police = carer_as(MOTHER, given_name=None, date_of_birth="1994-08-31")
+    found = decide(incident("2026-03-01", police), register(child()))
+    assert outcomes(found) == {"C1": "review"}
+
+
 def test_weights_are_settings() -> None:
     strict = RulesConfig(weights=MatchWeights(dob_near=1.0))
     police = carer_as(MOTHER, date_of_birth="1993-08-30")
