@@ -98,6 +98,7 @@ def name_keys(
     years: Iterable[str] = (),
     household: Iterable[str | None] = (),
     initials: bool = False,
+    last_letters: bool = True,
 ) -> set[str]:
     """Blocking keys of a person's names, alone and with a birth year.
 
@@ -106,10 +107,13 @@ def name_keys(
     one name with the other's initial (`fi:`, `gi:`). With a birth
     year (`fy:`, `gy:`): one name (phonetically for the family name) and the first
     or last letter, or a short form's initial, of the other; one typing error never
-    changes both. `household` adds surnames a person may go by (a partner's).
+    changes both. Without `last_letters` (a police person with only a reported
+    age, looked up over several years) the first letters only: last letters are
+    too common to look up over years. `household` adds surnames a person may go
+    by (a partner's).
     """
     names = (tuple(given_names), tuple(family_names))
-    return set(_name_keys(*names, tuple(years), tuple(household), initials))
+    return set(_name_keys(*names, tuple(years), tuple(household), initials, last_letters))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -119,6 +123,7 @@ def _name_keys(
     years: tuple[str, ...],
     household: tuple[str | None, ...],
     initials: bool,
+    last_letters: bool = True,
 ) -> frozenset[str]:
     """`name_keys`, cached: the same names come back in incident after incident."""
     givens, own = _all_words(given_names), _all_words(family_names)
@@ -127,11 +132,14 @@ def _name_keys(
         return frozenset()
     keys = {f"np:{phonetic(f)}|{g}" for f in families for g in givens}
     keys |= {f"ng:{f}|{phonetic(g)}" for f in own for g in givens}
-    if initials:  # for a police person without a date of birth to narrow by
+    if initials:  # for a police person with no date of birth or age to narrow by
         keys |= {f"fi:{f}|{i}" for f in own for g in givens for i in given_initials(g)}
         keys |= {f"gi:{g}|{f[0]}" for g in givens for f in families}
-    given_ends = {e for g in givens for e in (*given_initials(g), f"-{g[-1]}")}
-    family_ends = {e for f in families for e in (f[0], f"-{f[-1]}")}
+    given_ends = {e for g in givens for e in given_initials(g)}
+    family_ends = {f[0] for f in families}
+    if last_letters:
+        given_ends |= {f"-{g[-1]}" for g in givens}
+        family_ends |= {f"-{f[-1]}" for f in families}
     for year in years:
         keys |= {f"fy:{phonetic(f)}|{end}|{year}" for f in own for end in given_ends}
         keys |= {f"gy:{g}|{end}|{year}" for g in givens for end in family_ends}
@@ -249,9 +257,11 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
     Names are keyed both ways round (given and family name swapped).
     """
     given, family = (person.given_name,), (person.family_name,)
-    years, initials = birth_years(person, incident_year), person.date_of_birth is None
-    keys = name_keys(given, family, years, initials=initials)
-    keys |= name_keys(family, given, years, initials=initials)
+    years = birth_years(person, incident_year)
+    initials = person.date_of_birth is None and person.age_years is None
+    ends = person.date_of_birth is not None
+    keys = name_keys(given, family, years, initials=initials, last_letters=ends)
+    keys |= name_keys(family, given, years, initials=initials, last_letters=ends)
     if person.date_of_birth is not None:
         dates = (person.date_of_birth, *near_dates(person.date_of_birth))
         keys |= near_date_keys(given, family, dates) | near_date_keys(family, given, dates)

@@ -296,6 +296,6 @@ def test_upsert_of_a_changed_record_drops_stale_keys() -> None:
     index.upsert(dropped)
     assert index.refs_for_key("building:286 NIGHTINGALE LANE") == frozenset()
     assert index.refs_for_key("uprn:100") == frozenset()
-    person_prefixes = ("np:", "ng:", "fy:", "gy:", "fi:", "gi:", "dob:", "nhs:")
+    person_prefixes = ("np:", "ng:", "fy:", "gy:", "fi:", "gi:", "dob:", "dn:", "sy:", "nhs:")
     assert not any(key.startswith(person_prefixes) for key in record_keys(dropped))
     assert all(index.refs_for_key(key) == {"U1"} for key in record_keys(dropped))
