@@ -55,6 +55,9 @@ def wait_until_ready(bootstrap: str, deadline_s: float = 30.0) -> None:
 
     deadline = time.monotonic() + deadline_s
     last: Exception | None = None
+    host, _, port = bootstrap.rpartition(":")
+    while time.monotonic() < deadline and not _accepts(host, int(port)):
+        time.sleep(0.1)  # before the port is open, kafka-python would log ECONNREFUSED errors
     while time.monotonic() < deadline:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
@@ -65,6 +68,15 @@ def wait_until_ready(bootstrap: str, deadline_s: float = 30.0) -> None:
             last = exc
             time.sleep(0.2)
     raise BrokerStartError(f"broker at {bootstrap} did not answer within {deadline_s}s: {last}")
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 class EmbeddedBroker:
