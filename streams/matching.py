@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from schemas.police import PolicePerson
-from schemas.shared import Address
 from streams.normalise import (
     DwellingParts,
+    PostalAddress,
     dwelling_parts,
     is_short_form,
     name_key,
@@ -479,7 +479,7 @@ def _sex_level(police: Identity, register: Identity) -> Level:
     return Level(None, "")
 
 
-def home_level(address: Address | None, home: Address | None) -> Level | None:
+def home_level(address: PostalAddress | None, home: PostalAddress | None) -> Level | None:
     """How a person's own address agrees with the subject's home, as an identity field."""
     if address is None or home is None:
         return None
@@ -496,7 +496,7 @@ def home_level(address: Address | None, home: Address | None) -> Level | None:
     return None
 
 
-def compare_addresses(incident: Address, home: Address) -> Match:
+def compare_addresses(incident: PostalAddress, home: PostalAddress) -> Match:
     """How far an address in a police report is the same dwelling as a subject's home."""
     a, b = dwelling_parts(incident), dwelling_parts(home)
     if incident.uprn and home.uprn:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
-from schemas.shared import Address
+from typing import Protocol
 
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 _FLAT_WORDS = r"FLAT|FLT|APARTMENT|APT|UNIT|ROOM|MAISONETTE|STUDIO"
@@ -38,6 +38,25 @@ STREET_TYPES: dict[str, str] = {
     "YD": "YARD", "RW": "ROW", "GT": "GREAT", "LT": "LITTLE", "UPR": "UPPER", "LWR": "LOWER",
     "NTH": "NORTH", "STH": "SOUTH",
 }  # fmt: skip
+
+
+class PostalAddress(Protocol):
+    """What address comparison reads: the contract's `Address` or the register's `Place`."""
+
+    @property
+    def uprn(self) -> str | None:
+        """The UPRN, when known."""
+        ...
+
+    @property
+    def lines(self) -> Sequence[str]:
+        """The address lines."""
+        ...
+
+    @property
+    def postcode(self) -> str | None:
+        """The postcode as written."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +133,7 @@ def street_key(street: str) -> str:
     return " ".join(out)
 
 
-def dwelling_parts(address: Address) -> DwellingParts:
+def dwelling_parts(address: PostalAddress) -> DwellingParts:
     """Split an address into flat, building number, street and postcode."""
     return _dwelling_parts(tuple(address.lines), address.postcode)
 

@@ -13,10 +13,9 @@ from typing import Protocol
 import jellyfish
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
-from schemas.shared import Address
 from streams.matching import AGE_TOLERANCE_YEARS
-from streams.normalise import dwelling_parts, given_initials, name_key, name_tokens
-from streams.register import CarerRecord, SubjectRecord
+from streams.normalise import PostalAddress, dwelling_parts, given_initials, name_key, name_tokens
+from streams.register import CarerRecord, Place, SubjectRecord
 
 
 class RegisterView(Protocol):
@@ -50,7 +49,7 @@ def family_carers(register: RegisterView, record: SubjectRecord) -> tuple[CarerR
     return tuple(carers.values())
 
 
-def home_on(register: RegisterView, record: SubjectRecord, day: date) -> Address | None:
+def home_on(register: RegisterView, record: SubjectRecord, day: date) -> Place | None:
     """A subject's home on `day` (its pregnancy's when it has no address of its own)."""
     address = record.address_on(day)
     if address is None and record.from_pregnancy_ref:
@@ -59,7 +58,7 @@ def home_on(register: RegisterView, record: SubjectRecord, day: date) -> Address
     return address
 
 
-def address_keys(address: Address) -> set[str]:
+def address_keys(address: PostalAddress) -> set[str]:
     """Blocking keys of an address: UPRN, building and postcode.
 
     A dwelling (flat and building) is always filed under its building too, so

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.decision import Decision, DecisionSubject, DecisionValue, Outcome
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
-from schemas.shared import Address
 from streams.matching import (
     NO_MATCH,
     Identity,
@@ -28,6 +27,7 @@ from streams.matching import (
     person_identity,
     subject_identity,
 )
+from streams.normalise import PostalAddress
 from streams.register import CarerRecord, SubjectRecord, first_anniversary
 from streams.register_index import RegisterView, family_carers, home_on
 
@@ -167,7 +167,7 @@ def seen_on(incident: PoliceIncident, day: date, register: RegisterView | None =
 def involvement(
     seen: Seen,
     carers: tuple[CarerRecord, ...],
-    address: Address | None,
+    address: PostalAddress | None,
     floor: float = 0.0,
     weights: MatchWeights | None = None,
     household: tuple[str, ...] = (),

@@ -17,8 +17,9 @@ from datetime import date, datetime, timedelta
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident, PolicePerson
 from schemas.register import Carer
+from schemas.shared import Address
 from schemas.task import RaiseTask, TaskSubject, TaskType
-from streams.register import CarerRecord, SubjectRecord
+from streams.register import CarerRecord, Place, SubjectRecord
 from streams.register_index import RegisterView
 from streams.rules import incident_day
 
@@ -187,7 +188,7 @@ def _from_record(record: SubjectRecord, day: date) -> TaskSubject:
         date_of_birth=record.date_of_birth,
         expected_delivery_date=record.expected_delivery_date,
         nhs_number=record.nhs_number,
-        address=record.address_on(day),
+        address=_contract_address(record.address_on(day)),
         carers=[_carer(c) for c in record.carers],
     )
 
@@ -221,3 +222,8 @@ def _carer(carer: CarerRecord) -> Carer:
         },
         strict=False,
     )
+
+
+def _contract_address(place: Place | None) -> Address | None:
+    """A register address as the task contract writes it."""
+    return place.to_address() if place is not None else None

@@ -9,7 +9,8 @@ from typing import Any
 
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
-from streams.register import SubjectRecord, apply_event
+from schemas.shared import Address
+from streams.register import AddressSpan, SubjectRecord, apply_event
 from streams.register_index import RegisterIndex, record_keys
 
 HOME = {
@@ -103,10 +104,10 @@ def test_move_changes_the_address_from_its_effective_date() -> None:
         ),
     )
     assert record.address_on(date(2026, 2, 28)) is not None
-    assert record.address_on(date(2026, 2, 28)).lines == HOME["lines"]  # type: ignore[union-attr]
-    assert record.address_on(date(2026, 3, 1)).lines == NEW_HOME["lines"]  # type: ignore[union-attr]
+    assert record.address_on(date(2026, 2, 28)).lines == tuple(HOME["lines"])  # type: ignore[union-attr]
+    assert record.address_on(date(2026, 3, 1)).lines == tuple(NEW_HOME["lines"])  # type: ignore[union-attr]
     # before the first known address, the earliest one counts
-    assert record.address_on(date(2025, 1, 1)).lines == HOME["lines"]  # type: ignore[union-attr]
+    assert record.address_on(date(2025, 1, 1)).lines == tuple(HOME["lines"])  # type: ignore[union-attr]
 
 
 def test_moves_arriving_out_of_order_keep_date_order() -> None:
@@ -118,7 +119,7 @@ def test_moves_arriving_out_of_order_keep_date_order() -> None:
         date(2026, 3, 1),
         date(2026, 5, 1),
     ]
-    assert record.address_on(date(2026, 4, 1)).lines == NEW_HOME["lines"]  # type: ignore[union-attr]
+    assert record.address_on(date(2026, 4, 1)).lines == tuple(NEW_HOME["lines"])  # type: ignore[union-attr]
 
 
 def test_carers_merge_by_person_ref_keeping_every_spelling() -> None:
@@ -299,3 +300,18 @@ def test_upsert_of_a_changed_record_drops_stale_keys() -> None:
     person_prefixes = ("np:", "ng:", "fy:", "gy:", "fi:", "gi:", "dob:", "dn:", "sy:", "nhs:")
     assert not any(key.startswith(person_prefixes) for key in record_keys(dropped))
     assert all(index.refs_for_key(key) == {"U1"} for key in record_keys(dropped))
+
+
+def test_the_register_holds_addresses_compactly_and_gives_the_contracts_back() -> None:
+    from streams.register import Place
+
+    address = Address.model_validate({**HOME, "uprn": "100"})
+    place = Place.of(address)
+    assert place.to_address() == address
+    assert Place.of(place) is place
+    span = AddressSpan(effective_from=date(2026, 1, 1), address=address)  # type: ignore[arg-type]
+    assert isinstance(span.address, Place)
+    record = SubjectRecord(subject_ref="U1", kind="unborn", addresses=(span,))
+    again = SubjectRecord.model_validate_json(record.model_dump_json())
+    assert again == record
+    assert json.loads(record.model_dump_json())["addresses"][0]["address"]["lines"] == HOME["lines"]
