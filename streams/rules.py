@@ -148,20 +148,12 @@ def seen_on(incident: PoliceIncident, day: date, register: RegisterView | None =
 
     With `register`, each identity knows how many families have a carer of its name.
     """
-    persons = [p for p in incident.persons if p.role in INVOLVED_ROLES]
-    return Seen(
-        incident,
-        day,
-        tuple(
-            (
-                p,
-                person_identity(
-                    p, day, register.namesakes(p.given_name, p.family_name) if register else 1
-                ),
-            )
-            for p in persons
-        ),
-    )
+    involved = []
+    for person in incident.persons:
+        if person.role in INVOLVED_ROLES:
+            namesakes = register.namesakes(person.given_name, person.family_name) if register else 1
+            involved.append((person, person_identity(person, day, namesakes)))
+    return Seen(incident, day, tuple(involved))
 
 
 def involvement(

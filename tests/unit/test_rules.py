@@ -20,9 +20,8 @@ from streams.matching import (
     compare_identities,
     probability,
 )
-from streams.register import SubjectRecord, apply_event
-from streams.register_index import RegisterIndex
 from streams.rules import RULES_VERSION, RulesConfig, decide, first_anniversary, incident_day
+from tests.support.fakes import register_of
 
 LA = "E09000014"
 HOME = {"uprn": None, "lines": ["Flat 3", "12 High Road"], "town": "London", "postcode": "N8 7DW"}
@@ -89,13 +88,8 @@ def ended(on: str, outcome: str, ref: str = "U1") -> RegisterEvent:
     return ev(ref, "pregnancy_ended", "unborn", on, outcome=outcome)
 
 
-def register(*events: RegisterEvent) -> RegisterIndex:
-    """The register the events make, applied in order."""
-    records: dict[str, SubjectRecord] = {}
-    for e in events:
-        ref = e.subject.subject_ref
-        records[ref] = apply_event(records.get(ref), e)
-    return RegisterIndex(records.values())
+#: The register the events make, applied in order.
+register = register_of
 
 
 def person(ref: str = "P1", role: str = "victim", **kw: Any) -> dict[str, Any]:
