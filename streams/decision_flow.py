@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
+from streams.blocking import incident_keys
 from streams.deadletter import guarded
 from streams.late import local_today, named_outcomes, window_start
-from streams.register_index import incident_keys
 from streams.rules import DEFAULT_CONFIG, RULES_VERSION, RulesConfig, decide, incident_day
 from streams.tasks import task_commands
 from streams.wiring import Wiring

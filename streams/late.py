@@ -30,8 +30,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.decision import Decision, DecisionSubject
+from streams.blocking import record_keys
 from streams.register import SubjectRecord
-from streams.register_index import RegisterView, record_keys
+from streams.register_index import RegisterView
 from streams.tasks import subject_key
 
 #: Results of re-deciding one incident, the label values of `dvtrigger_incidents_redecided_total`.

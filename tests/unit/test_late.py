@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from schemas.decision import Decision, DecisionSubject
+from streams.blocking import incident_keys, record_keys
 from streams.late import (
     DECISION_ONLY,
     LATE_TASK,
@@ -17,7 +18,6 @@ from streams.late import (
     window_start,
 )
 from streams.register import SubjectRecord, apply_event
-from streams.register_index import incident_keys, record_keys
 from tests.support.fakes import FATHER, MOTHER, birth, register_event, register_of
 from tests.support.samples import sample_incident
 

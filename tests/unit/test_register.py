@@ -10,8 +10,9 @@ from typing import Any
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from schemas.shared import Address
+from streams.blocking import record_keys
 from streams.register import AddressSpan, SubjectRecord, apply_event
-from streams.register_index import RegisterIndex, record_keys
+from streams.register_index import RegisterIndex
 
 HOME = {
     "uprn": "100",

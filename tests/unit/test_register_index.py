@@ -7,8 +7,9 @@ from typing import Any
 
 from schemas.police import PoliceIncident
 from schemas.shared import Address
+from streams.blocking import COMMON_NAME_SUBJECTS, phonetic, record_keys
 from streams.register import AddressSpan, CarerRecord, SubjectRecord
-from streams.register_index import COMMON_NAME_SUBJECTS, RegisterIndex, phonetic, record_keys
+from streams.register_index import RegisterIndex
 
 ELSEWHERE = {"lines": ["1 Market Square"], "postcode": "ZZ1 1ZZ"}
 
