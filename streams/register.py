@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Self, TypeVar
@@ -17,28 +16,15 @@ PregnancyOutcome = Literal["live_birth", "loss", "termination"]
 _T = TypeVar("_T")
 #: Register dates, like incident days, are judged in the local time of England.
 LONDON = ZoneInfo("Europe/London")
-#: Values many records repeat (names, dates, one-name tuples), held once per process.
-_POOL: dict[Any, Any] = {}
-
-
-def shared(value: _T) -> _T:
-    """One shared copy of a value many records repeat (a name, a date, a tuple of them)."""
-    if isinstance(value, str):
-        return sys.intern(value)  # type: ignore[return-value]
-    return _POOL.setdefault(value, value)  # type: ignore[no-any-return]
-
-
-def _shared_tuple(values: tuple[_T, ...]) -> tuple[_T, ...]:
-    """A tuple of repeated values, it and its items shared."""
-    return shared(tuple(shared(v) for v in values)) if values else ()
 
 
 class RecordModel:
     """Base of the folded register records: slotted, immutable dataclasses, JSON round-trippable.
 
-    A worker holds every subject of the register, so records are plain slotted
-    dataclasses (not pydantic models) whose repeated values are shared; pydantic
-    still reads and writes their JSON (`model_validate_json`, `model_dump_json`).
+    A worker holds every subject of the register in its compact form
+    (`streams.register_codec`) and reads records back only as candidates, so
+    records are cheap to build: plain slotted dataclasses, not pydantic models;
+    pydantic still reads and writes their JSON (`model_validate_json`, `model_dump_json`).
     """
 
     __slots__ = ()
@@ -71,24 +57,15 @@ def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
 
 @dataclass(frozen=True, slots=True)
 class Place(RecordModel):
-    """An address as the register holds it: the contract's fields, a quarter of the memory.
+    """An address as the register holds it: the contract's fields, cheap to build.
 
-    A pydantic `Address` costs about 560 bytes; a million subjects' homes make
-    that matter. `to_address` gives the contract's model back (for a task).
+    `to_address` gives the contract's model back (for a task).
     """
 
     uprn: str | None = None
     lines: tuple[str, ...] = ()
     town: str | None = None
     postcode: str | None = None
-
-    def __post_init__(self) -> None:
-        """Share the values addresses repeat: towns, postcodes, lines."""
-        object.__setattr__(self, "lines", _shared_tuple(tuple(self.lines)))
-        for name in ("town", "postcode"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, shared(value))
 
     @classmethod
     def of(cls, address: Address | Place) -> Place:
@@ -112,8 +89,7 @@ class AddressSpan(RecordModel):
     address: Place
 
     def __post_init__(self) -> None:
-        """Share the date; hold the address as a `Place`."""
-        object.__setattr__(self, "effective_from", shared(self.effective_from))
+        """Hold the address as a `Place`."""
         object.__setattr__(self, "address", Place.of(self.address))
 
 
@@ -136,28 +112,10 @@ class CarerRecord(RecordModel):
     dates_of_birth: tuple[date, ...] = ()
     nhs_numbers: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        """Share the values carers repeat: relationships, names and dates."""
-        for name in ("relationships", "given_names", "family_names", "dates_of_birth"):
-            object.__setattr__(self, name, _shared_tuple(getattr(self, name)))
-
     @property
     def relationship(self) -> str:
         """The latest relationship given for this carer."""
         return self.relationships[-1] if self.relationships else "carer"
-
-
-#: Subject fields whose values many records repeat.
-_SHARED_FIELDS = (
-    "kind",
-    "local_authority",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "expected_delivery_date",
-    "registered_on",
-    "withdrawn_on",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +139,6 @@ class SubjectRecord(RecordModel):
     event_ids: tuple[str, ...] = ()
     last_event_id: str | None = None
     last_recorded_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        """Share the values subjects repeat: kind, council, names and dates."""
-        for name in _SHARED_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, shared(value))
 
     def address_on(self, day: date) -> Place | None:
         """The address that counts on `day`: the latest span begun by then, else the earliest."""

@@ -16,12 +16,11 @@ import logging
 from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
-
 from streams import late_flow
 from streams.deadletter import guarded, send_dead_letter
 from streams.ingest import Rejected, parse_register_event
-from streams.register import SubjectRecord, apply_event
+from streams.register import apply_event
+from streams.register_codec import UnreadableRecord, decode, encode
 from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,10 @@ async def apply(w: Wiring, event: Any) -> None:
     if record is known:
         await late_flow.on_subject_repeated(w, record)
         return
-    key, value = ref.encode(), record.model_dump_json().encode()
+    key, value = ref.encode(), encode(record)
     w.subjects[key] = value
     w.own_writes[key] = value
-    w.index.upsert(record)
+    w.index.upsert(record, value)
     w.metrics.register_events_applied.labels(register_event.type).inc()
     update_size(w)
     await late_flow.on_subject_changed(w, known, record)
@@ -77,13 +76,16 @@ async def on_changelog(w: Wiring, event: Any) -> None:
         w.index.remove(bytes(event.key).decode())
         update_size(w)
         return
+    value = bytes(event.value)
     try:
-        record = SubjectRecord.model_validate_json(event.value)
-    except ValidationError:
-        log.error("unreadable subject record in the register changelog (key skipped)")
+        record = decode(value)
+    except UnreadableRecord as unreadable:
+        log.error(
+            "unreadable subject record in the register changelog (key skipped): %s", unreadable
+        )
         return
     known = w.index.get(record.subject_ref)
-    w.index.upsert(record)
+    w.index.upsert(record, value)
     update_size(w)
     await late_flow.on_subject_changed(w, known, record)
 
@@ -92,9 +94,12 @@ async def rebuild_index(w: Wiring) -> None:
     """Rebuild the index from the table after recovery."""
     for value in w.subjects.values():
         try:
-            w.index.upsert(SubjectRecord.model_validate_json(value))
-        except ValidationError:
-            log.error("unreadable subject record in the register table (key skipped)")
+            w.index.upsert(decode(value), value)  # the table's own bytes: held once
+        except UnreadableRecord as unreadable:
+            log.error(
+                "unreadable subject record in the register table (key skipped): %s", unreadable
+            )
+    w.index.compact()
     update_size(w)
     log.info("register index rebuilt: %d subjects", len(w.index))
 

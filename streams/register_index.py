@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Protocol
@@ -11,7 +10,9 @@ from typing import Protocol
 from schemas.police import PoliceIncident
 from streams.blocking import COMMON_NAME_SUBJECTS, NAME_ALONE, incident_keys, phonetic, record_keys
 from streams.normalise import name_key
+from streams.postings import MEMTABLE_RECORDS, PackedPostings
 from streams.register import CarerRecord, Place, SubjectRecord
+from streams.register_codec import decode, encode
 
 
 class RegisterView(Protocol):
@@ -94,78 +95,66 @@ def _refs(posting: Posting | None) -> Iterable[str]:
 class RegisterIndex:
     """The register held in memory, with an inverted index from blocking key to subject.
 
-    Memory per subject matters (every worker holds the whole register): postings
-    are filed under the hash of their key (collisions only add candidates, which
-    the matcher rules out), hold the subject ref itself when there is one, a
-    tuple when there are a few; a record's keys are worked out again to remove it.
+    Memory per subject matters (every worker holds the whole register): each
+    record is held in its compact form (`streams.register_codec`, the same bytes
+    the register changelog carries) and read back only when it is a candidate;
+    postings are packed (`streams.postings`), filed under the hash of their key
+    (a collision only adds candidates, which the matcher rules out).
     """
 
-    def __init__(self, records: Iterable[SubjectRecord] = ()) -> None:
-        """An index holding `records`."""
-        self._records: dict[str, SubjectRecord] = {}
-        self._postings: dict[int, Posting] = {}
-        self._children: dict[str, Posting] = {}
-        self._kinds: Counter[str] = Counter()
+    def __init__(
+        self, records: Iterable[SubjectRecord] = (), memtable_records: int = MEMTABLE_RECORDS
+    ) -> None:
+        """An index holding `records` (`memtable_records`: see `streams.postings`)."""
+        self._postings = PackedPostings(memtable_records)
+        self._children: dict[str, Posting] = {}  # pregnancy ref -> the child ref(s) it became
+        self._pregnancy_of: dict[str, str] = {}  # child ref -> the pregnancy ref it came from
+        self._unborn: set[str] = set()
         for record in records:
             self.upsert(record)
 
     def __len__(self) -> int:
         """How many subjects the register holds."""
-        return len(self._records)
+        return len(self._postings)
 
     def __iter__(self) -> Iterator[SubjectRecord]:
         """Every subject record, in no particular order."""
-        return iter(self._records.values())
+        return (decode(value) for _, value in self._postings.items())
 
     def get(self, subject_ref: str) -> SubjectRecord | None:
         """The record of one subject, or None."""
-        return self._records.get(subject_ref)
+        value = self._postings.get(subject_ref)
+        return None if value is None else decode(value)
 
-    def upsert(self, record: SubjectRecord) -> None:
-        """Add or replace one subject's record; its stale keys go."""
-        old = self._records.get(record.subject_ref)
-        ref = old.subject_ref if old is not None else sys.intern(record.subject_ref)
-        old_keys = record_keys(old) if old is not None else frozenset()
-        new_keys = record_keys(record)
-        self._unfile(ref, old_keys - new_keys)
-        if old is not None:
-            self._kinds[old.kind] -= 1
-            self._unlink(ref, old)
-        postings = self._postings
-        for key in new_keys - old_keys:
-            slot = hash(key)
-            postings[slot] = _added(postings.get(slot), ref)
-        self._records[ref] = record
-        self._kinds[record.kind] += 1
+    def upsert(self, record: SubjectRecord, value: bytes | None = None) -> None:
+        """Add or replace one subject's record; `value` is its compact form when known."""
+        ref = sys.intern(record.subject_ref)
+        encoded = encode(record) if value is None else value
+        self._postings.file(ref, [hash(key) for key in record_keys(record)], encoded)
+        if record.kind == "unborn":
+            self._unborn.add(ref)
+        else:
+            self._unborn.discard(ref)
+        self._unlink(ref)
         if record.from_pregnancy_ref:
-            pregnancy = record.from_pregnancy_ref
+            pregnancy = sys.intern(record.from_pregnancy_ref)
+            self._pregnancy_of[ref] = pregnancy
             self._children[pregnancy] = _added(self._children.get(pregnancy), ref)
 
     def remove(self, subject_ref: str) -> None:
         """Forget one subject (nothing happens when it is unknown)."""
-        record = self._records.pop(subject_ref, None)
-        if record is None:
-            return
-        self._kinds[record.kind] -= 1
-        self._unfile(subject_ref, record_keys(record))
-        self._unlink(subject_ref, record)
+        self._postings.discard(subject_ref)
+        self._unborn.discard(subject_ref)
+        self._unlink(subject_ref)
 
-    def _unfile(self, ref: str, keys: Iterable[str]) -> None:
-        """Take a subject out of the postings of `keys`."""
-        postings = self._postings
-        for key in keys:
-            slot = hash(key)
-            posting = postings.get(slot)
-            left = None if posting is None else _removed(posting, ref)
-            if left is None:
-                postings.pop(slot, None)
-            else:
-                postings[slot] = left
+    def compact(self) -> None:
+        """Pack every posting into one sorted run (after a bulk load or a rebuild)."""
+        self._postings.compact()
 
-    def _unlink(self, ref: str, record: SubjectRecord) -> None:
+    def _unlink(self, ref: str) -> None:
         """Forget that a child record followed its pregnancy."""
-        pregnancy = record.from_pregnancy_ref
-        if pregnancy and pregnancy in self._children:
+        pregnancy = self._pregnancy_of.pop(ref, None)
+        if pregnancy is not None and pregnancy in self._children:
             left = _removed(self._children[pregnancy], ref)
             if left is None:
                 del self._children[pregnancy]
@@ -174,35 +163,31 @@ class RegisterIndex:
 
     def counts_by_kind(self) -> dict[str, int]:
         """How many children and unborn children the register holds."""
-        return {kind: count for kind, count in self._kinds.items() if count}
+        counts = {"child": len(self._postings) - len(self._unborn), "unborn": len(self._unborn)}
+        return {kind: count for kind, count in counts.items() if count}
 
     def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
         """The child record that follows an unborn subject (of twins, the first ref), or None."""
         refs = sorted(_refs(self._children.get(pregnancy_ref)))
-        return self._records.get(refs[0]) if refs else None
+        return self.get(refs[0]) if refs else None
 
     def refs_for_key(self, key: str) -> frozenset[str]:
         """The subjects filed under one blocking key."""
-        return frozenset(_refs(self._postings.get(hash(key))))
+        return frozenset(self._postings.lookup([hash(key)])[0])
 
     def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
         """Subjects sharing a blocking key with the incident, and their linked pregnancy/child.
 
         A name-alone key filed for more than COMMON_NAME_SUBJECTS subjects is skipped.
         """
+        keys = list(incident_keys(incident))
         refs: set[str] = set()
-        postings = self._postings
-        for key in incident_keys(incident):
-            posting = postings.get(hash(key))
-            if (
-                isinstance(posting, set)
-                and len(posting) > COMMON_NAME_SUBJECTS
-                and key.startswith(NAME_ALONE)
-            ):
+        for key, filed in zip(keys, self._postings.lookup([hash(k) for k in keys]), strict=True):
+            if len(filed) > COMMON_NAME_SUBJECTS and key.startswith(NAME_ALONE):
                 continue
-            refs.update(_refs(posting))
+            refs.update(filed)
         refs |= {link for ref in list(refs) for link in self._links(ref)}
-        return [self._records[ref] for ref in sorted(refs) if ref in self._records]
+        return [record for ref in sorted(refs) if (record := self.get(ref)) is not None]
 
     def namesakes(self, given: str | None, family: str | None) -> int:
         """How many families have a carer of this name (1 when none or unknown).
@@ -214,19 +199,14 @@ class RegisterIndex:
         g, f = name_key(given), name_key(family)
         if not g or not f:
             return 1
-        posting = self._postings.get(hash(f"np:{phonetic(f)}|{g}"))
-        refs = tuple(_refs(posting))
+        refs = self._postings.lookup([hash(f"np:{phonetic(f)}|{g}")])[0]
         if len(refs) > COMMON_NAME_SUBJECTS:
             return COMMON_NAME_SUBJECTS + 1
-        families = set()
-        for ref in refs:
-            record = self._records.get(ref)
-            families.add(record.from_pregnancy_ref or ref if record else ref)
-        return max(1, len(families))
+        return max(1, len({self._pregnancy_of.get(ref, ref) for ref in refs}))
 
     def _links(self, subject_ref: str) -> Iterator[str]:
         """The pregnancy a child came from and the child a pregnancy became."""
-        record = self._records.get(subject_ref)
-        if record is not None and record.from_pregnancy_ref:
-            yield record.from_pregnancy_ref
+        pregnancy = self._pregnancy_of.get(subject_ref)
+        if pregnancy is not None:
+            yield pregnancy
         yield from _refs(self._children.get(subject_ref))

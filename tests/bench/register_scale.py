@@ -4,9 +4,12 @@ For registers of 10,000 and 1,000,000 subjects made by the project's simulator
 (`iter_register_lines`, as `dvtrigger simulate --subjects N --register-only`
 writes them) plus a labelled scenario's families, each size in a fresh process:
 
-- load: parse every register-event/1 line, fold it and index the record, as the
-  register agent does (the simulator's own time is not counted);
-- resident memory of that process (VmRSS) before and after, after a collection;
+- load: parse every register-event/1 line, fold it, write its compact form to a
+  dict standing in for the GlobalTable's memory store and index the record with
+  those same bytes, as the register agent does (the simulator's own time is not
+  counted);
+- resident memory of that process (VmRSS) before and after, after a collection:
+  the table's dict, the index and the records, as one worker holds them;
 - `decide()` over the scenario's incidents: about its families (in the register)
   and about nobody; p50 and p99 of one decision, and candidates per incident.
 
@@ -53,6 +56,7 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
     from schemas.police import PoliceIncident
     from schemas.register import RegisterEvent
     from streams.register import apply_event
+    from streams.register_codec import encode
     from streams.register_index import RegisterIndex
     from streams.rules import decide
 
@@ -67,12 +71,15 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
         gc.collect()
         before = rss_mb()
         index, events = RegisterIndex(), 0
+        store: dict[bytes, bytes] = {}  # the GlobalTable's memory store
         started = time.perf_counter()
         with path.open("rb") as lines:
             for line in lines:
                 event = RegisterEvent.model_validate_json(line)
                 ref = event.subject.subject_ref
-                index.upsert(apply_event(index.get(ref), event))
+                record = apply_event(index.get(ref), event)
+                store[ref.encode()] = value = encode(record)
+                index.upsert(record, value)
                 events += 1
         load_s = time.perf_counter() - started
     gc.collect()
