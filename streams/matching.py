@@ -37,6 +37,7 @@ from streams.normalise import (
     is_short_form,
     name_key,
     name_tokens,
+    parts_of_lines,
 )
 from streams.register import CarerRecord, SubjectRecord
 
@@ -160,8 +161,13 @@ def person_identity(person: PolicePerson, day: date | None = None, namesakes: in
     )
 
 
+@lru_cache(maxsize=1 << 14)
 def carer_identity(carer: CarerRecord, household: tuple[str, ...] = ()) -> Identity:
-    """The identity the register gives for a carer, every spelling merged."""
+    """The identity the register gives for a carer, every spelling merged.
+
+    Cached on the carer's value (a frozen record) and the household's surnames,
+    never on an object's identity: a record read afresh is the same key.
+    """
     return Identity(
         carer.given_names,
         carer.family_names,
@@ -483,7 +489,11 @@ def home_level(address: PostalAddress | None, home: PostalAddress | None) -> Lev
     """How a person's own address agrees with the subject's home, as an identity field."""
     if address is None or home is None:
         return None
-    match = compare_addresses(address, home)
+    return level_of_home(compare_addresses(address, home), address, home)
+
+
+def level_of_home(match: Match, address: PostalAddress, home: PostalAddress) -> Level | None:
+    """`home_level` from the comparison of a person's address with the home, once made."""
     if match.score >= EXACT:
         return Level("home_dwelling", "and their address is the subject's home")
     if match.score >= NEAR:
@@ -498,9 +508,22 @@ def home_level(address: PostalAddress | None, home: PostalAddress | None) -> Lev
 
 def compare_addresses(incident: PostalAddress, home: PostalAddress) -> Match:
     """How far an address in a police report is the same dwelling as a subject's home."""
-    a, b = dwelling_parts(incident), dwelling_parts(home)
-    if incident.uprn and home.uprn:
-        if incident.uprn == home.uprn:
+    return _compare_addresses(
+        (incident.uprn, tuple(incident.lines), incident.postcode),
+        (home.uprn, tuple(home.lines), home.postcode),
+    )
+
+
+_Written = tuple[str | None, tuple[str, ...], str | None]
+
+
+@lru_cache(maxsize=1 << 14)
+def _compare_addresses(incident: _Written, home: _Written) -> Match:
+    """`compare_addresses` of two addresses as written (UPRN, lines, postcode); cached, as the
+    same incident place is compared with the same homes."""
+    a, b = parts_of_lines(incident[1], incident[2]), parts_of_lines(home[1], home[2])
+    if incident[0] and home[0]:
+        if incident[0] == home[0]:
             return Match(EXACT, ("UPRN agrees",))
         words = _compare_parts(a, b)
         if words.score < EXACT:

@@ -135,11 +135,11 @@ def street_key(street: str) -> str:
 
 def dwelling_parts(address: PostalAddress) -> DwellingParts:
     """Split an address into flat, building number, street and postcode."""
-    return _dwelling_parts(tuple(address.lines), address.postcode)
+    return parts_of_lines(tuple(address.lines), address.postcode)
 
 
 @lru_cache(maxsize=1 << 16)
-def _dwelling_parts(lines: tuple[str, ...], postcode: str | None) -> DwellingParts:
+def parts_of_lines(lines: tuple[str, ...], postcode: str | None) -> DwellingParts:
     """`dwelling_parts` of an address's lines and postcode (cached: addresses repeat)."""
     text = ", ".join(fold(part) for line in lines for part in line.split(","))
     flat, text = _take_flat(text)
@@ -249,6 +249,12 @@ _RELATED = _related_forms()
 def given_initials(key: str) -> frozenset[str]:
     """The initial of a given-name key and of its known short or full forms."""
     return frozenset({key[0], *(form[0] for form in _RELATED.get(key, ()))})
+
+
+@lru_cache(maxsize=1 << 16)
+def given_forms(key: str) -> frozenset[str]:
+    """A given-name key with its known short or full forms."""
+    return frozenset({key, *_RELATED.get(key, ())})
 
 
 def is_short_form(a: str, b: str) -> bool:

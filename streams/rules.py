@@ -18,12 +18,13 @@ from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from streams.matching import (
     NO_MATCH,
     Identity,
+    Level,
     Match,
     MatchWeights,
     carer_identity,
     compare_addresses,
     compare_identities,
-    home_level,
+    level_of_home,
     person_identity,
     subject_identity,
 )
@@ -172,8 +173,8 @@ def involvement(
     """
     findings: list[Finding] = []
     weights = weights or MatchWeights()
-    for person, identity in seen.involved:
-        home = home_level(person.address, address)
+    homes = [_at_home(person, address) for person, _ in seen.involved]
+    for (person, identity), (_, home) in zip(seen.involved, homes, strict=True):
         for carer in carers:
             match = compare_identities(identity, carer_identity(carer, household), weights, home)
             if match.score >= floor:  # below it, the words are never read: not built
@@ -184,12 +185,20 @@ def involvement(
     at_home = compare_addresses(seen.incident.location, address)
     if at_home.score >= floor:
         findings.append(_finding(2, "the incident happened at the subject's home", at_home))
-    for person, _ in seen.involved:
-        lives = NO_MATCH if person.address is None else compare_addresses(person.address, address)
+    for (person, _), (lives, _) in zip(seen.involved, homes, strict=True):
         if person.address is not None and lives.score >= floor:
             what = f"the {_role(person)} {person.person_ref} lives at the subject's home"
             findings.append(_finding(3, what, lives, person))
     return findings
+
+
+def _at_home(person: PolicePerson, home: PostalAddress | None) -> tuple[Match, Level | None]:
+    """How a person's own address agrees with the home: as a dwelling (clause 3) and as an
+    identity field (see `home_level`), compared once."""
+    if person.address is None or home is None:
+        return NO_MATCH, None
+    lives = compare_addresses(person.address, home)
+    return lives, level_of_home(lives, person.address, home)
 
 
 def _finding(clause: int, what: str, match: Match, person: PolicePerson | None = None) -> Finding:
