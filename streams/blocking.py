@@ -1,7 +1,7 @@
 """Blocking keys: the few keys under which the register files a subject and an incident is
 looked up, so a decision never scans the register; pure.
 
-A register subject is filed under each address it had (UPRN, building, postcode)
+A register subject is filed under each address it had (UPRN, building, postcode and number)
 and each carer's names, dates of birth and NHS number; an incident is looked up
 under its location and each involved person's. Keys are strings with a kind
 prefix (`np:`, `dob:`, `building:` ...); the index files them by hash.
@@ -18,22 +18,32 @@ import jellyfish
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from streams.matching import AGE_TOLERANCE_YEARS
-from streams.normalise import PostalAddress, dwelling_parts, given_initials, name_key, name_tokens
+from streams.normalise import (
+    PostalAddress,
+    dwelling_parts,
+    given_forms,
+    given_initials,
+    name_key,
+    name_tokens,
+)
 from streams.register import CarerRecord, SubjectRecord
 
 
 def address_keys(address: PostalAddress) -> set[str]:
-    """Blocking keys of an address: UPRN, building and postcode.
+    """Blocking keys of an address: UPRN, building, and postcode with building number.
 
-    A dwelling (flat and building) is always filed under its building too, so
-    the building key finds whatever a dwelling key would.
+    Every address that `compare_addresses` scores above 0 shares one with the
+    home: the same UPRN, the same building (a dwelling is filed under its
+    building, whatever its flat), or the same postcode and number on a street a
+    typing error or two apart (`pn:`). A postcode alone is not a key: it agrees
+    for a whole street of families that no comparison finds at the home.
     """
     parts = dwelling_parts(address)
     keys = set() if parts.building_key is None else {f"building:{parts.building_key}"}
     if address.uprn:
         keys.add(f"uprn:{address.uprn}")
-    if parts.postcode:
-        keys.add(f"postcode:{parts.postcode}")
+    if parts.number and parts.postcode:
+        keys.add(f"pn:{parts.postcode}|{parts.number}")
     return keys
 
 
@@ -55,6 +65,43 @@ def _all_words(names: Iterable[str | None]) -> frozenset[str]:
     return frozenset(w for name in names if name for w in _words(name))
 
 
+@lru_cache(maxsize=1 << 16)
+def name_ends(word: str) -> frozenset[str]:
+    """Parts of a name word of which one typing error always leaves one in place.
+
+    A word of 4 letters or more: its first two and its last two letters ("KA",
+    "-NE"): one substitution, transposition, insertion or deletion changes the
+    first two only at the first or second letter and the last two only at the
+    last two letters, so both only in a word of 4 whose middle letters are
+    swapped. A word of up to 4 letters: itself and itself less any one letter
+    ("=EVA", "=VA", "=EA", "=EV"), which two words an error apart always share
+    (the shorter whole, or both less the letter that differs or moved). Between
+    4 and 5 letters an insertion or deletion keeps the first or last two.
+    """
+    ends = {f"={word[:i]}{word[i + 1 :]}" for i in range(len(word))} | {f"={word}"}
+    ends = ends - {"="} if len(word) <= 4 else set()
+    if len(word) >= 4:
+        ends |= {word[:2], f"-{word[-2:]}"}
+    return frozenset(ends)
+
+
+@lru_cache(maxsize=1 << 16)
+def given_ends(word: str) -> frozenset[str]:
+    """The ends of a given-name word, and each of its known short or full forms whole.
+
+    A word that has such forms adds them and itself whole ("=KATE"); both sides
+    do, so a short form and its full form share one, and so do two full forms
+    of one short form (Mohammed, Muhammad: Mo).
+    """
+    forms = given_forms(word)
+    return name_ends(word) | {f"={form}" for form in forms} if len(forms) > 1 else name_ends(word)
+
+
+def _first_ends(ends: Iterable[str]) -> set[str]:
+    """Ends without the last two letters of a longer name."""
+    return {end for end in ends if not end.startswith("-")}
+
+
 def name_keys(
     given_names: Iterable[str | None],
     family_names: Iterable[str | None],
@@ -67,13 +114,14 @@ def name_keys(
 
     Names alone (`np:`, `ng:`): a given name with the phonetic code of a family
     name, and a family name with the phonetic code of a given name; with `initials`,
-    one name with the other's initial (`fi:`, `gi:`). With a birth
-    year (`fy:`, `gy:`): one name (phonetically for the family name) and the first
-    or last letter, or a short form's initial, of the other; one typing error never
-    changes both. Without `last_letters` (a police person with only a reported
-    age, looked up over several years) the first letters only: last letters are
-    too common to look up over years. `household` adds surnames a person may go
-    by (a partner's).
+    one name with the other's initial (`fi:`, `gi:`). With a birth year (`fy:`,
+    `gy:`): the phonetic family name with each end of the given name and of its
+    short or full forms (`given_ends`), and the given name with each end of each
+    family name (`name_ends`); one typing error in either name leaves the other
+    whole and one of its ends in place. Without `last_letters` (a police person
+    with only a reported age, looked up over the years it allows) a longer
+    name's last two letters are not looked up: they are common across years (see
+    `person_keys`). `household` adds surnames a person may go by (a partner's).
     """
     names = (tuple(given_names), tuple(family_names))
     return set(_name_keys(*names, tuple(years), tuple(household), initials, last_letters))
@@ -98,14 +146,13 @@ def _name_keys(
     if initials:  # for a police person with no date of birth or age to narrow by
         keys |= {f"fi:{f}|{i}" for f in own for g in givens for i in given_initials(g)}
         keys |= {f"gi:{g}|{f[0]}" for g in givens for f in families}
-    given_ends = {e for g in givens for e in given_initials(g)}
-    family_ends = {f[0] for f in families}
-    if last_letters:
-        given_ends |= {f"-{g[-1]}" for g in givens}
-        family_ends |= {f"-{f[-1]}" for f in families}
+    firsts = {e for g in givens for e in given_ends(g)}
+    lasts = {e for f in families for e in name_ends(f)}
+    if not last_letters:
+        firsts, lasts = _first_ends(firsts), _first_ends(lasts)
     for year in years:
-        keys |= {f"fy:{phonetic(f)}|{end}|{year}" for f in own for end in given_ends}
-        keys |= {f"gy:{g}|{end}|{year}" for g in givens for end in family_ends}
+        keys |= {f"fy:{phonetic(f)}|{end}|{year}" for f in own for end in firsts}
+        keys |= {f"gy:{g}|{end}|{year}" for g in givens for end in lasts}
     return frozenset(keys)
 
 
@@ -115,11 +162,26 @@ def date_keys(
     dates: Iterable[date],
     household: Iterable[str | None] = (),
 ) -> set[str]:
-    """Blocking keys of a date of birth with a given name's initial or a family name's."""
+    """Blocking keys of a date of birth with a name: its first three letters, whole, or initial.
+
+    With the first three letters of a given name or of one of its short or full
+    forms (`G`), or a family name whole (`F`): a police person with both names is
+    looked up so on the exact date, as their surname may have changed or their
+    given name be another (one used day to day): the date and one name are then
+    enough for review (`MatchWeights`). With a given name's initial (`g`) or a family name's
+    (`f`): a person with only one name, looked up by that name's initial.
+    """
     givens = _all_words(given_names)
     families = _all_words(family_names) | _all_words(household)
-    ends = {f"g{i}" for g in givens for i in given_initials(g)} | {f"f{f[0]}" for f in families}
+    ends = {f"G{form[:3]}" for g in givens for form in given_forms(g)}
+    ends |= {f"F{f}" for f in families}
+    ends |= {f"g{i}" for g in givens for i in given_initials(g)} | {f"f{f[0]}" for f in families}
     return {f"dob:{day.isoformat()}|{end}" for day in dates for end in ends}
+
+
+def _pairs(givens: frozenset[str], families: frozenset[str]) -> set[str]:
+    """The first two letters of a given name (or of a form of it) and of a family name."""
+    return {f"{form[:2]}{f[:2]}" for g in givens for form in given_forms(g) for f in families}
 
 
 def near_date_keys(
@@ -128,17 +190,17 @@ def near_date_keys(
     dates: Iterable[date],
     household: Iterable[str | None] = (),
 ) -> set[str]:
-    """Blocking keys of a date of birth with both names' initials (`dn:`).
+    """Blocking keys of a date of birth with both names' first two letters (`dn:`).
 
     A register carer is filed under their own date; a police person is looked up
     under theirs and the dates it may have been mistyped from (`near_dates`).
-    Both initials keep these keys narrow at a million subjects; a person with
-    only one name is looked up by the date and that name's initial (`dob:`).
+    Both names' letters keep these keys narrow at a million subjects (a typing
+    error with the date right is found by the birth year, `name_keys`). A person
+    with only one name is looked up by the date and that name's initial (`dob:`).
     """
     givens = _all_words(given_names)
     families = _all_words(family_names) | _all_words(household)
-    pairs = {f"{i}{f[0]}" for g in givens for i in given_initials(g) for f in families}
-    return {f"dn:{day.isoformat()}|{pair}" for day in dates for pair in pairs}
+    return {f"dn:{day.isoformat()}|{pair}" for day in dates for pair in _pairs(givens, families)}
 
 
 #: A birth year for register people whose date of birth is not known.
@@ -217,22 +279,33 @@ def near_dates(day: date) -> tuple[date, ...]:
 def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[str]:
     """Blocking keys of a person in an incident: names, date of birth, NHS number, address.
 
-    Names are keyed both ways round (given and family name swapped).
+    Names are keyed both ways round (given and family name swapped). A reported
+    age is looked up over the years it allows by the first letters of names (a
+    typing error after a name's first two letters is found) and over the two
+    birth years of that very age by all their ends (any typing error). A given
+    name written as an initial is looked up as a missing one (`sy:`): the ends
+    of the full name are not known.
     """
     given, family = (person.given_name,), (person.family_name,)
     years = birth_years(person, incident_year)
     initials = person.date_of_birth is None and person.age_years is None
-    ends = person.date_of_birth is not None
-    keys = name_keys(given, family, years, initials=initials, last_letters=ends)
-    keys |= name_keys(family, given, years, initials=initials, last_letters=ends)
+    lasts = person.date_of_birth is not None
+    keys = name_keys(given, family, years, initials=initials, last_letters=lasts)
+    keys |= name_keys(family, given, years, initials=initials, last_letters=lasts)
+    if person.date_of_birth is None and person.age_years is not None and incident_year:
+        exact = tuple(str(incident_year - person.age_years - n) for n in (0, 1))
+        keys |= name_keys(given, family, exact) | name_keys(family, given, exact)
     if person.date_of_birth is not None:
         dates = (person.date_of_birth, *near_dates(person.date_of_birth))
         keys |= near_date_keys(given, family, dates) | near_date_keys(family, given, dates)
-        if person.given_name and person.family_name:  # the surname may have changed
-            keys |= {k for k in date_keys(given, (), dates[:1]) if "|g" in k}
+        if person.given_name and person.family_name:  # one name may be another
+            both = date_keys(given, family, dates[:1])
+            keys |= {k for k in both if "|G" in k or "|F" in k}
         else:  # one name's initial is all there is
-            keys |= date_keys(given, family, dates[:1]) | date_keys(family, given, dates[:1])
-    if not person.given_name and person.family_name and person.date_of_birth is not None:
+            one = date_keys(given, family, dates[:1]) | date_keys(family, given, dates[:1])
+            keys |= {k for k in one if "|G" not in k and "|F" not in k}
+    no_given = len(name_key(person.given_name) or "") <= 1  # missing, or an initial
+    if no_given and person.family_name and person.date_of_birth is not None:
         year = person.date_of_birth.year
         keys |= surname_year_keys(family, tuple(str(y) for y in (year - 1, year, year + 1)))
     if person.nhs_number:
