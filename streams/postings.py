@@ -2,18 +2,22 @@
 
 Every worker holds the whole register, about thirty keys per subject: at a
 million subjects, Python sets and dicts of postings cost gigabytes. Here a
-posting is 12 bytes, a 64-bit key hash and a 32-bit record number, kept the
-way a log-structured merge tree keeps them:
+posting is one 64-bit integer, the key's hash (`HASH_BITS`) above a record
+number (`NUMBER_BITS`), kept the way a log-structured merge tree keeps them:
 
 - new postings go into a small dict (the memtable); past `MEMTABLE_RECORDS`
-  records it is sorted into a run (two NumPy arrays, keys and record numbers);
+  records it is sorted into a run (a NumPy array);
 - runs of similar size are merged, so there are only a few (about log2 of the
   register's size over the memtable's), each looked up with a binary search;
 - a changed record takes a new record number and the old one dies: postings of
   dead numbers are skipped on look-up and dropped on the next merge. When dead
-  postings outnumber a third of the live ones, every run is merged into one.
+  postings outnumber a third of the live ones, every run is merged into one,
+  and the record numbers are dealt again from 0 when dead ones have piled up.
 
-Look-ups batch all keys of an incident in one `searchsorted` per run.
+Look-ups batch all keys of an incident in one `searchsorted` per run. Two keys
+whose hashes agree in their low 40 bits share a posting: that only adds
+candidates, which the matcher rules out (about one key in 50,000 at a million
+subjects).
 """
 
 from __future__ import annotations
@@ -29,9 +33,24 @@ MEMTABLE_RECORDS = 4096
 MERGE_RATIO = 0.5
 #: All runs are merged into one when dead postings exceed this share of the live ones.
 DEAD_SHARE = 1 / 3
+#: Bits of a posting for the key's hash and for the record number.
+HASH_BITS, NUMBER_BITS = 40, 24
+#: Record numbers available: the register holds at most this many subjects.
+MAX_NUMBERS = 1 << NUMBER_BITS
+_HASH_MASK = (1 << HASH_BITS) - 1
+_NUMBER_MASK = np.uint64(MAX_NUMBERS - 1)
+_SHIFT = np.uint64(NUMBER_BITS)
 
-Keys = npt.NDArray[np.int64]
-Numbers = npt.NDArray[np.uint32]
+Run = npt.NDArray[np.uint64]
+
+
+class RegisterFull(RuntimeError):
+    """More subjects than record numbers (MAX_NUMBERS)."""
+
+
+def slot(key_hash: int) -> int:
+    """The part of a key's hash a posting keeps."""
+    return key_hash & _HASH_MASK
 
 
 class PackedPostings:
@@ -50,13 +69,17 @@ class PackedPostings:
         self._posted = np.zeros(1024, dtype=np.uint16)  # record number -> postings filed
         self._memtable: dict[int, list[int]] = {}
         self._memtable_records = 0
-        self._runs: list[tuple[Keys, Numbers]] = []
+        self._runs: list[Run] = []
         self._live_postings = 0
         self._dead_postings = 0
 
     def __len__(self) -> int:
-        """How many refs have postings."""
+        """How many refs are filed."""
         return len(self._number)
+
+    def __contains__(self, ref: object) -> bool:
+        """Whether `ref` is filed."""
+        return ref in self._number
 
     @property
     def postings(self) -> int:
@@ -69,13 +92,8 @@ class PackedPostings:
         return len(self._runs)
 
     def nbytes(self) -> int:
-        """Bytes held by the runs' arrays and the per-record arrays."""
-        held = self._alive.nbytes + self._posted.nbytes
-        return held + sum(keys.nbytes + numbers.nbytes for keys, numbers in self._runs)
-
-    def __contains__(self, ref: object) -> bool:
-        """Whether `ref` is filed."""
-        return ref in self._number
+        """Bytes held by the runs and the per-record arrays."""
+        return self._alive.nbytes + self._posted.nbytes + sum(run.nbytes for run in self._runs)
 
     def get(self, ref: str) -> bytes | None:
         """The value filed with `ref`, or None."""
@@ -90,6 +108,10 @@ class PackedPostings:
     def file(self, ref: str, hashes: Iterable[int], value: bytes) -> None:
         """File `ref` and its value under `hashes`, replacing what it was filed with before."""
         self.discard(ref)
+        if len(self._refs) >= MAX_NUMBERS:
+            self.compact()  # deals the numbers again
+            if len(self._refs) >= MAX_NUMBERS:
+                raise RegisterFull(f"the register holds {MAX_NUMBERS} subjects, its limit")
         number = len(self._refs)
         self._refs.append(ref)
         self._values.append(value)
@@ -97,23 +119,23 @@ class PackedPostings:
         if number >= len(self._alive):
             self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
             self._posted = np.concatenate([self._posted, np.zeros_like(self._posted)])
-        memtable, count = self._memtable, 0
-        for slot in set(hashes):
-            bucket = memtable.get(slot)
+        memtable = self._memtable
+        slots = {slot(h) for h in hashes}
+        for key in slots:
+            bucket = memtable.get(key)
             if bucket is None:
-                memtable[slot] = [number]
+                memtable[key] = [number]
             else:
                 bucket.append(number)
-            count += 1
         self._alive[number] = True
-        self._posted[number] = min(count, 65535)
-        self._live_postings += count
+        self._posted[number] = min(len(slots), 65535)
+        self._live_postings += len(slots)
         self._memtable_records += 1
         if self._memtable_records >= self._memtable_limit:
             self.flush()
 
     def discard(self, ref: str) -> None:
-        """Forget `ref`'s postings (nothing happens when it has none)."""
+        """Forget `ref`'s postings and value (nothing happens when it has none)."""
         number = self._number.pop(ref, None)
         if number is None:
             return
@@ -128,39 +150,63 @@ class PackedPostings:
         if not self._memtable:
             return
         sizes = [len(bucket) for bucket in self._memtable.values()]
-        keys = np.repeat(np.fromiter(self._memtable.keys(), np.int64, len(sizes)), sizes)
+        keys = np.repeat(np.fromiter(self._memtable.keys(), np.uint64, len(sizes)), sizes)
         numbers = np.fromiter(
-            (n for bucket in self._memtable.values() for n in bucket), np.uint32, int(sum(sizes))
+            (n for bucket in self._memtable.values() for n in bucket), np.uint64, sum(sizes)
         )
         self._memtable, self._memtable_records = {}, 0
-        order = np.argsort(keys, kind="stable")
-        self._runs.append((keys[order], numbers[order]))
+        run = (keys << _SHIFT) | numbers
+        run.sort()
+        self._runs.append(run)
         if self._dead_postings > self._live_postings * DEAD_SHARE:
             self._merge(len(self._runs))
             return
-        while len(self._runs) > 1 and len(self._runs[-1][0]) >= MERGE_RATIO * len(
-            self._runs[-2][0]
-        ):
+        while len(self._runs) > 1 and len(self._runs[-1]) >= MERGE_RATIO * len(self._runs[-2]):
             self._merge(2)
 
     def compact(self) -> None:
-        """Everything into one run, dead postings dropped (after a bulk load, say)."""
+        """Everything into one run, dead postings dropped, numbers dealt again from 0."""
         self.flush()
-        if len(self._runs) > 1 or self._dead_postings:
-            self._merge(len(self._runs))
+        self._merge(len(self._runs))
+        self._renumber()
 
     def _merge(self, count: int) -> None:
         """Merge the newest `count` runs into one, dropping dead postings."""
-        merged = self._runs[-count:]
-        keys = np.concatenate([k for k, _ in merged])
-        numbers = np.concatenate([n for _, n in merged])
-        live = self._alive[numbers]
+        if count < 1:
+            return
+        merged = np.concatenate(self._runs[-count:])
+        live = self._alive[(merged & _NUMBER_MASK).astype(np.intp)]
         self._dead_postings -= len(live) - int(np.count_nonzero(live))
-        keys, numbers = keys[live], numbers[live]
-        order = np.argsort(keys, kind="stable")
+        merged = merged[live]
+        merged.sort()
         del self._runs[-count:]
-        if len(order):
-            self._runs.append((keys[order], numbers[order]))
+        if len(merged):
+            self._runs.append(merged)
+        if len(self._runs) <= 1 and 2 * len(self._refs) > 3 * len(self._number):
+            self._renumber()
+
+    def _renumber(self) -> None:
+        """Deal record numbers again from 0 to the live refs (the memtable must be empty)."""
+        if self._memtable or len(self._runs) > 1 or len(self._refs) == len(self._number):
+            return
+        alive = self._alive[: len(self._refs)]
+        new_of = np.cumsum(alive, dtype=np.uint64) - np.uint64(1)
+        if self._runs:
+            run = self._runs[0]
+            old = (run & _NUMBER_MASK).astype(np.intp)
+            renumbered = (run & ~_NUMBER_MASK) | new_of[old]
+            renumbered.sort()
+            self._runs[0] = renumbered
+        kept = np.flatnonzero(alive).tolist()
+        self._refs = [self._refs[n] for n in kept]
+        self._values = [self._values[n] for n in kept]
+        self._number = {ref: n for n, ref in enumerate(self._refs)}  # type: ignore[misc]
+        size = max(1024, 2 * len(kept))
+        posted = self._posted[kept]
+        self._alive = np.zeros(size, dtype=np.bool_)
+        self._alive[: len(kept)] = True
+        self._posted = np.zeros(size, dtype=np.uint16)
+        self._posted[: len(kept)] = posted
 
     def lookup(self, hashes: Sequence[int]) -> list[list[str]]:
         """The live refs filed under each hash, in the order of `hashes`."""
@@ -168,20 +214,22 @@ class PackedPostings:
         if not hashes:
             return found
         refs = self._refs
+        slots = [slot(h) for h in hashes]
         if self._runs:
-            query = np.fromiter(hashes, np.int64, len(hashes))
-            for keys, numbers in self._runs:
-                lo = np.searchsorted(keys, query, "left")
-                hi = np.searchsorted(keys, query, "right")
+            first = np.fromiter(slots, np.uint64, len(slots)) << _SHIFT
+            last = first | _NUMBER_MASK
+            for run in self._runs:
+                lo = np.searchsorted(run, first, "left")
+                hi = np.searchsorted(run, last, "right")
                 for i in np.flatnonzero(hi > lo).tolist():
                     out = found[i]
-                    for n in numbers[lo[i] : hi[i]].tolist():
+                    for n in (run[lo[i] : hi[i]] & _NUMBER_MASK).tolist():
                         ref = refs[n]
                         if ref is not None:
                             out.append(ref)
         memtable = self._memtable
-        for i, slot in enumerate(hashes):
-            bucket = memtable.get(slot)
+        for i, key in enumerate(slots):
+            bucket = memtable.get(key)
             if bucket is not None:
                 found[i].extend(ref for n in bucket if (ref := refs[n]) is not None)
         return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -92,6 +93,15 @@ def _refs(posting: Posting | None) -> Iterable[str]:
     return (posting,) if isinstance(posting, str) else posting
 
 
+def trim_heap() -> None:
+    """Return the C heap's free pages to the operating system (glibc only; else nothing)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
+
+
 class RegisterIndex:
     """The register held in memory, with an inverted index from blocking key to subject.
 
@@ -148,8 +158,14 @@ class RegisterIndex:
         self._unlink(subject_ref)
 
     def compact(self) -> None:
-        """Pack every posting into one sorted run (after a bulk load or a rebuild)."""
+        """Pack every posting into one sorted run and hand freed memory back (after a rebuild).
+
+        Folding a register leaves the C heap full of freed gaps; glibc keeps them
+        unless asked (`malloc_trim`), so the worker's resident memory would stay
+        at its loading peak.
+        """
         self._postings.compact()
+        trim_heap()
 
     def _unlink(self, ref: str) -> None:
         """Forget that a child record followed its pregnancy."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.postings import PackedPostings
+from streams import postings as postings_module
+from streams.postings import PackedPostings, RegisterFull
 
 REFS = [f"S{i}" for i in range(12)]
 HASHES = st.lists(st.integers(-5, 5), max_size=6)
@@ -76,11 +78,33 @@ def test_runs_stay_few_as_the_register_grows() -> None:
     assert postings.runs == 1
 
 
+def test_record_numbers_are_dealt_again_once_dead_ones_pile_up() -> None:
+    postings = PackedPostings(memtable_records=3)
+    for round_ in range(400):
+        postings.file(f"S{round_ % 5}", [round_ % 5, -1], f"{round_}".encode())
+    assert len(postings._refs) < 400  # not one number per version ever filed
+    postings.compact()
+    assert len(postings._refs) == 5
+    assert postings.lookup([-1, 2]) == [[f"S{i}" for i in range(5)], ["S2"]]
+    assert postings.get("S4") == b"399"
+
+
+def test_a_full_register_is_refused_not_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postings_module, "MAX_NUMBERS", 4)
+    postings = PackedPostings()
+    for i in range(4):
+        postings.file(f"S{i}", [i], b"")
+    postings.file("S0", [9], b"")  # a change: the numbers are dealt again, so it fits
+    assert postings.lookup([9, 0]) == [["S0"], []]
+    with pytest.raises(RegisterFull):
+        postings.file("S4", [4], b"")
+
+
 def test_dead_postings_are_dropped_when_they_pile_up() -> None:
     postings = PackedPostings(memtable_records=2)
     for round_ in range(50):
         for i in range(8):
             postings.file(f"S{i}", [i, 100 + round_], b"")
-    held = sum(len(keys) for keys, _ in postings._runs)
+    held = sum(len(run) for run in postings._runs)
     assert held <= postings.postings * 2  # not 50 rounds of dead postings
     assert postings.lookup([149, 148]) == [[f"S{i}" for i in range(8)], []]
