@@ -127,7 +127,9 @@ def name_keys(
     return set(_name_keys(*names, tuple(years), tuple(household), initials, last_letters))
 
 
-@lru_cache(maxsize=1 << 16)
+#: Few entries: each holds a set of keys, and every register carer passes through once
+#: while a register loads; what repeats is the names of incidents' persons.
+@lru_cache(maxsize=1 << 12)
 def _name_keys(
     given_names: tuple[str | None, ...],
     family_names: tuple[str | None, ...],

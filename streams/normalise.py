@@ -83,7 +83,7 @@ class DwellingParts:
         return f"{self.flat or '-'}/{building}" if building else None
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)  # every register address passes through once while it loads
 def fold(text: str) -> str:
     """Upper-case ASCII text: accents removed, apostrophes dropped, other punctuation a space."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -138,7 +138,7 @@ def dwelling_parts(address: PostalAddress) -> DwellingParts:
     return parts_of_lines(tuple(address.lines), address.postcode)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)  # every register address passes through once while it loads
 def parts_of_lines(lines: tuple[str, ...], postcode: str | None) -> DwellingParts:
     """`dwelling_parts` of an address's lines and postcode (cached: addresses repeat)."""
     text = ", ".join(fold(part) for line in lines for part in line.split(","))
