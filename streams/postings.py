@@ -38,7 +38,8 @@ HASH_BITS, NUMBER_BITS = 40, 24
 #: Record numbers available: the register holds at most this many subjects.
 MAX_NUMBERS = 1 << NUMBER_BITS
 _HASH_MASK = (1 << HASH_BITS) - 1
-_NUMBER_MASK = np.uint64(MAX_NUMBERS - 1)
+_NUMBER_INT_MASK = MAX_NUMBERS - 1
+_NUMBER_MASK = np.uint64(_NUMBER_INT_MASK)
 _SHIFT = np.uint64(NUMBER_BITS)
 
 Run = npt.NDArray[np.uint64]
@@ -214,22 +215,31 @@ class PackedPostings:
         if not hashes:
             return found
         refs = self._refs
-        slots = [slot(h) for h in hashes]
+        slots = [h & _HASH_MASK for h in hashes]
         if self._runs:
-            first = np.fromiter(slots, np.uint64, len(slots)) << _SHIFT
-            last = first | _NUMBER_MASK
+            positions: dict[int, list[int]] = {}
+            for i, key in enumerate(slots):
+                positions.setdefault(key, []).append(i)
+            ordered = sorted(positions)  # sorted needles: each search starts where the last ended
+            wanted = np.array(ordered, dtype=np.uint64)
+            first = wanted << _SHIFT
             for run in self._runs:
-                lo = np.searchsorted(run, first, "left")
-                hi = np.searchsorted(run, last, "right")
-                for i in np.flatnonzero(hi > lo).tolist():
-                    out = found[i]
-                    for n in (run[lo[i] : hi[i]] & _NUMBER_MASK).tolist():
-                        ref = refs[n]
-                        if ref is not None:
-                            out.append(ref)
+                at = run.searchsorted(first)
+                landed = run.take(at, mode="clip")
+                for j in np.flatnonzero((landed >> _SHIFT) == wanted).tolist():
+                    start, key = int(at[j]), ordered[j]
+                    if start + 1 < len(run) and int(run[start + 1]) >> NUMBER_BITS == key:
+                        end = int(run.searchsorted(first[j] | _NUMBER_MASK, "right"))
+                        numbers = (run[start:end] & _NUMBER_MASK).tolist()
+                    else:
+                        numbers = [int(landed[j]) & _NUMBER_INT_MASK]
+                    hit = [ref for n in numbers if (ref := refs[n]) is not None]
+                    for i in positions[key]:
+                        found[i].extend(hit)
         memtable = self._memtable
-        for i, key in enumerate(slots):
-            bucket = memtable.get(key)
-            if bucket is not None:
-                found[i].extend(ref for n in bucket if (ref := refs[n]) is not None)
+        if memtable:
+            for i, key in enumerate(slots):
+                bucket = memtable.get(key)
+                if bucket is not None:
+                    found[i].extend(ref for n in bucket if (ref := refs[n]) is not None)
         return found

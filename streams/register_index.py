@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -34,6 +35,47 @@ class RegisterView(Protocol):
     def namesakes(self, given: str | None, family: str | None) -> int:
         """How many families have a carer of this name (1 when none or unknown)."""
         ...
+
+
+class DecisionView:
+    """One decision's view of the register: each record read (decoded) at most once.
+
+    A decision reads a candidate, its linked pregnancy or child, and their
+    links again while judging; the index holds records as bytes, so the view
+    keeps what it read for as long as the decision lasts, and no longer.
+    """
+
+    def __init__(self, register: RegisterView) -> None:
+        """A view over `register`, empty."""
+        self._register = register
+        self._records: dict[str, SubjectRecord | None] = {}
+        self._children: dict[str, SubjectRecord | None] = {}
+
+    def get(self, subject_ref: str) -> SubjectRecord | None:
+        """The record of one subject, or None."""
+        if subject_ref not in self._records:
+            self._records[subject_ref] = self._register.get(subject_ref)
+        return self._records[subject_ref]
+
+    def child_of_pregnancy(self, pregnancy_ref: str) -> SubjectRecord | None:
+        """The child record that follows an unborn subject, or None."""
+        if pregnancy_ref not in self._children:
+            child = self._register.child_of_pregnancy(pregnancy_ref)
+            if child is not None:
+                child = self._records.setdefault(child.subject_ref, child)
+            self._children[pregnancy_ref] = child
+        return self._children[pregnancy_ref]
+
+    def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
+        """The register's candidates, kept for the rest of the decision."""
+        found = self._register.candidates(incident)
+        for record in found:
+            self._records.setdefault(record.subject_ref, record)
+        return found
+
+    def namesakes(self, given: str | None, family: str | None) -> int:
+        """As the register counts them."""
+        return self._register.namesakes(given, family)
 
 
 def family_carers(register: RegisterView, record: SubjectRecord) -> tuple[CarerRecord, ...]:
@@ -162,10 +204,14 @@ class RegisterIndex:
 
         Folding a register leaves the C heap full of freed gaps; glibc keeps them
         unless asked (`malloc_trim`), so the worker's resident memory would stay
-        at its loading peak.
+        at its loading peak. The objects then alive (the register's dicts and
+        lists among them) are moved out of the garbage collector's reach
+        (`gc.freeze`): a full collection would otherwise walk every entry of
+        them, a pause of milliseconds in the middle of a decision.
         """
         self._postings.compact()
         trim_heap()
+        gc.freeze()
 
     def _unlink(self, ref: str) -> None:
         """Forget that a child record followed its pregnancy."""

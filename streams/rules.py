@@ -30,7 +30,7 @@ from streams.matching import (
 )
 from streams.normalise import PostalAddress
 from streams.register import CarerRecord, SubjectRecord, first_anniversary
-from streams.register_index import RegisterView, family_carers, home_on
+from streams.register_index import DecisionView, RegisterView, family_carers, home_on
 
 RULES_VERSION = "dvtrigger-rules/2.0 (Fellegi-Sunter match weights, near matches to review)"
 
@@ -330,6 +330,7 @@ def decide(
     incident: PoliceIncident, register: RegisterView, config: RulesConfig = DEFAULT_CONFIG
 ) -> Decision:
     """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
+    register = DecisionView(register)
     candidates = register.candidates(incident)
     seen = seen_on(incident, incident_day(incident, config), register)
     judged = [j for j in (judge(seen, r, register, config) for r in candidates) if j]
