@@ -1,6 +1,6 @@
 """The composition root: settings, adapters and flows wired into one faust app.
 
-Tests call `build` with their own case system and metrics registry.
+Tests call `build` with their own case system (or router) and metrics registry.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any, Literal
 import faust
 from prometheus_client import generate_latest
 
-from connectors.case_system import CaseSystem, HttpCaseSystem
+from connectors.case_system import CaseSystem
+from connectors.routing import CaseSystemRouter, router_from_settings
 from streams import decision_flow, ingest_flow, register_flow, task_flow
 from streams.metrics import Metrics
 from streams.rules import RULES_VERSION
@@ -27,6 +28,7 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 Role = Literal["all", "decide", "deliver"]
 #: What a worker of each role runs. `decide` and `deliver` split one worker in two processes
 #: (as `dvtrigger run` does), so slow case-system calls never take the decisions' event loop.
+#: `deliver` runs both delivery agents: first attempts (task commands) and retries.
 ROLE_FLOWS: dict[Role, tuple[Any, ...]] = {
     "all": (ingest_flow, register_flow, decision_flow, task_flow),
     "decide": (ingest_flow, register_flow, decision_flow),
@@ -90,6 +92,7 @@ def _topics(app: faust.App, settings: Settings) -> Topics:
         incidents=topic("incidents"),
         decisions=topic("decisions"),
         task_commands=topic("task-commands"),
+        task_retries=topic("task-retries"),
         dead_letter=topic("dead-letter"),
         tasks_parked=topic("tasks-parked"),
     )
@@ -100,8 +103,13 @@ def build(
     case_system: CaseSystem | None = None,
     metrics: Metrics | None = None,
     role: Role = "all",
+    router: CaseSystemRouter | None = None,
 ) -> Wiring:
-    """Wire a worker of `role`: app, topics, tables, flows, metrics and the case system."""
+    """Wire a worker of `role`: app, topics, tables, flows, metrics and the case systems.
+
+    `case_system` alone stands for every route; `router` gives one per council; with
+    neither, the settings' `case_system_url` and `case_systems` are reached over HTTP.
+    """
     settings = role_settings(settings, role)
     app = faust_app(settings)
     metrics = metrics or Metrics()
@@ -133,11 +141,14 @@ def build(
         if not tables
         else app.Table("incident-state", key_type=bytes, value_type=bytes, use_partitioner=True)
     )
+    if router is None:
+        router = CaseSystemRouter(case_system) if case_system else router_from_settings(settings)
     w = Wiring(
         app=app,
         settings=settings,
         metrics=metrics,
-        case_system=case_system or http_case_system(settings),
+        case_system=router.default.case_system,
+        router=router,
         role=role,
         topics=_topics(app, settings),
         subjects=subjects,
@@ -150,15 +161,6 @@ def build(
         flow.install(w)
     _pages(w)
     return w
-
-
-def http_case_system(settings: Settings) -> HttpCaseSystem:
-    """The case system adapter the settings name."""
-    return HttpCaseSystem(
-        settings.case_system_url,
-        timeout=settings.case_system_timeout_s,
-        token=settings.case_system_token,
-    )
 
 
 def _pages(w: Wiring) -> None:

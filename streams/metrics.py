@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 FRESHNESS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600, 24 * 3600)
 
 
@@ -84,12 +85,7 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        self.case_system_errors = Counter(
-            "dvtrigger_case_system_errors",
-            "Failed case-system requests, by error class.",
-            ["error"],
-            registry=r,
-        )
+        self._delivery(r)
         self.seconds_to_decision = Histogram(
             "dvtrigger_seconds_reported_to_decision",
             "Seconds from an incident's reported_at to its decision being logged.",
@@ -103,3 +99,50 @@ class Metrics:
             registry=r,
         )
         self.build = Info("dvtrigger_build", "Version of dvtrigger and of its rules.", registry=r)
+
+    def _delivery(self, r: CollectorRegistry) -> None:
+        """Metrics of delivery to the case systems; `council` is a route name (code or default)."""
+        self.case_system_errors = Counter(
+            "dvtrigger_case_system_errors",
+            "Failed case-system requests, by route and error class.",
+            ["council", "error"],
+            registry=r,
+        )
+        self.council_tasks = Counter(
+            "dvtrigger_council_tasks",
+            "Task commands finished per route, by result (created, updated, unchanged, parked).",
+            ["council", "result"],
+            registry=r,
+        )
+        self.tasks_unrouted = Counter(
+            "dvtrigger_tasks_unrouted",
+            "Tasks sent to the default case system because their council has no route.",
+            ["reason"],
+            registry=r,
+        )
+        self.tasks_retry_queued = Counter(
+            "dvtrigger_tasks_retry_queued",
+            "Task commands sent to the retry topic, by reason class of the last failure.",
+            ["reason"],
+            registry=r,
+        )
+        self.task_retry_attempts = Counter(
+            "dvtrigger_task_retry_attempts",
+            "Requests the retry agent made, per route.",
+            ["council"],
+            registry=r,
+        )
+        self.case_system_seconds = Histogram(
+            "dvtrigger_case_system_request_seconds",
+            "Seconds per case-system request, by route and status class (2xx, 4xx, 5xx,"
+            " timeout, connect, bad_response, abandoned).",
+            ["council", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.circuit_state = Gauge(
+            "dvtrigger_case_system_circuit_state",
+            "Circuit breaker of each route: 0 closed, 1 half-open, 2 open.",
+            ["council"],
+            registry=r,
+        )

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.rules import RulesConfig
+
+#: The route name of `case_system_url` in metrics and logs; no council may be called this.
+DEFAULT_ROUTE = "default"
+
+
+class CaseSystemRoute(BaseModel):
+    """Where one council's case system is: its task API, token and request timeout."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="Base URL of this council's case system task API.")
+    token: SecretStr | None = Field(None, description="Bearer token, if required.")
+    timeout_s: float | None = Field(
+        None, gt=0, description="Per-request timeout; unset: `case_system_timeout_s`."
+    )
 
 
 class Settings(BaseSettings):
@@ -40,8 +55,35 @@ class Settings(BaseSettings):
     )
     case_system_token: SecretStr | None = Field(None, description="Bearer token, if required.")
     case_system_timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
+    case_systems: dict[str, CaseSystemRoute] = Field(
+        default_factory=dict,
+        description="Case system of each council, by council code (the subject's"
+        ' local_authority), as JSON: {"E09000033": {"url": "https://…", "token": "…",'
+        ' "timeout_s": 5}}. Tasks of no council go to `case_system_url`; tasks of a council'
+        " missing here too, and are counted as unrouted.",
+    )
     task_retry_deadline_s: float = Field(
-        300.0, gt=0, description="How long one task is retried before it is parked."
+        300.0,
+        gt=0,
+        description="How long one task is retried, from its first attempt, before it is parked.",
+    )
+    task_inline_budget_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest the deliver agent spends on one task (requests and pauses) before"
+        " it hands the task to the retry topic and moves on.",
+    )
+    task_first_backoff_s: float = Field(
+        0.2, ge=0, description="Backoff before the first retry; doubles per attempt, jittered."
+    )
+    task_max_backoff_s: float = Field(
+        30.0, ge=0, description="Longest backoff between two attempts at one task."
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="Consecutive retryable failures that open a route's circuit."
+    )
+    breaker_reset_s: float = Field(
+        30.0, ge=0, description="How long an open circuit makes no request before one trial."
     )
     trigger_due_hours: float = Field(24.0, gt=0, description="Due time of an investigation task.")
     review_due_hours: float = Field(4.0, gt=0, description="Due time of a match-review task.")
@@ -60,6 +102,16 @@ class Settings(BaseSettings):
         description="Thresholds of the rule, e.g. DVTRIGGER_RULES__REVIEW_SCORE=0.5.",
     )
 
+    @field_validator("case_systems")
+    @classmethod
+    def _no_council_called_default(
+        cls, routes: dict[str, CaseSystemRoute]
+    ) -> dict[str, CaseSystemRoute]:
+        """`default` names `case_system_url`'s route; a council code must not take it."""
+        if DEFAULT_ROUTE in routes:
+            raise ValueError(f"{DEFAULT_ROUTE!r} is not a council code")
+        return routes
+
     def topic(self, role: str) -> str:
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""
         return f"{self.topic_prefix}{role}"
@@ -73,5 +125,6 @@ TOPIC_ROLES: dict[str, str] = {
     "decisions": "the decision log: one decision/1 record per incident revision",
     "task-commands": "RaiseTask commands, keyed by idempotency key (internal)",
     "dead-letter": "messages that can never be valid, with the reason in headers",
+    "task-retries": "RaiseTask commands waiting for another attempt, with retry headers",
     "tasks-parked": "tasks the case system would not take before the deadline",
 }

@@ -1,87 +1,171 @@
-"""Deliver: each task command reaches the case system once, or is parked with its reason.
+"""Deliver: each task command reaches its council's case system once, or is parked with its reason.
 
-The command's idempotency key makes redelivery harmless: the case system
-returns the task it already has. A case system that is down is retried with
-exponential backoff and jitter until `task_retry_deadline_s`; a command it
-refuses, or one still failing at the deadline, goes to the parking topic,
-which alerts. Nothing is dropped.
+Two agents. `deliver-tasks` reads the task commands and gives each a short inline budget
+(`task_inline_budget_s`): one request, or a few quick ones with backoff. A command still
+failing for a retryable reason, or whose route's circuit is open, is sent to the retry
+topic with retry headers (`streams.retries`) and the agent moves on, so one failing
+council never holds up another's tasks on the same partition. `retry-tasks` reads the
+retry topic, waits until each command is due, and tries again: success is done, another
+failure goes back on the retry topic, and past `task_retry_deadline_s` from the first
+attempt the command is parked, which alerts. A refusal (4xx) parks at once.
+
+The idempotency key makes every repeat harmless: the case system returns the task it
+already has. Nothing is dropped: faust acknowledges an event whose agent raised, so every
+failure is caught and the command sent on (retry or parking topic) before the event is
+acknowledged; a send the broker will not take is retried until it is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
-from datetime import UTC, datetime
 from typing import Any
 
-from connectors.case_system import CaseSystemRejected, CaseSystemUnavailable, TaskReceipt
+from connectors.routing import Route
 from schemas.task import RaiseTask
-from streams.deadletter import send_dead_letter, where
+from streams.deadletter import dead_letter_headers, where
+from streams.delivery import Attempt, attempt, breaker_of, record_delivery
+from streams.retries import RetryPolicy, RetryState, backoff
 from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
-FIRST_BACKOFF_S = 0.2
-MAX_BACKOFF_S = 30.0
 
 
 def install(w: Wiring) -> None:
-    """Add the task delivery agent to the app."""
+    """Add the deliver and retry agents to the app."""
 
     @w.app.agent(w.topics.task_commands, name="deliver-tasks")
     async def deliver_tasks(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                await deliver(w, event)
-            except Exception as exc:  # an agent exception would ack the event: park it
-                log.error("task delivery failed at %s; parked", where(exc))
-                await park(w, event, "processing_error", type(exc).__name__)
+            await guarded(w, event, deliver)
+
+    @w.app.agent(w.topics.task_retries, name="retry-tasks")
+    async def retry_tasks(stream: Any) -> None:
+        async for event in stream.events():
+            await guarded(w, event, retry)
 
 
-def backoff(attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait before retry `attempt` (1-based): exponential, capped, full jitter."""
-    return float(
-        (rng or random).uniform(0, min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** min(attempt - 1, 32)))
-    )
+async def guarded(w: Wiring, event: Any, handle: Any) -> None:
+    """Run one handler; an unexpected error parks the command rather than lose it."""
+    try:
+        await handle(w, event)
+    except Exception as exc:
+        log.error("task delivery failed at %s; parked", where(exc))
+        await park(w, event, "processing_error", type(exc).__name__)
+
+
+def policy(w: Wiring) -> RetryPolicy:
+    """The backoff and deadline the settings give."""
+    s = w.settings
+    return RetryPolicy(s.task_retry_deadline_s, s.task_first_backoff_s, s.task_max_backoff_s)
 
 
 async def deliver(w: Wiring, event: Any) -> None:
-    """Raise (or update) one task, retrying while the case system is unavailable."""
+    """First attempts at one command, within the inline budget; then retry topic or parking."""
     command = RaiseTask.model_validate_json(event.value)
-    deadline = time.monotonic() + w.settings.task_retry_deadline_s
-    attempt = 0
+    routed = w.router.route(command.local_authority)
+    if routed.unrouted is not None:
+        w.metrics.tasks_unrouted.labels(routed.unrouted).inc()
+        log.warning("no case system for council %s: task sent to the default", _code(command))
+    route, started = routed.route, w.now()
+    state = RetryState(attempts=0, first_attempt_at=started, due_at=started)
+    s = w.settings
+    budget_end = started + min(s.task_inline_budget_s, s.task_retry_deadline_s)
     while True:
-        attempt += 1
-        try:
-            receipt = await w.case_system.raise_task(command)
-        except CaseSystemRejected as exc:
-            w.metrics.case_system_errors.labels(f"rejected_{exc.status_code // 100}xx").inc()
-            await park(w, event, "rejected", str(exc))
+        remaining = budget_end - w.now()
+        result = await attempt(w, route, command, timeout=max(remaining, 0.0), abandon=True)
+        if result.kind != "skipped":
+            state = RetryState(state.attempts + 1, started, started)
+        if await settled(w, event, route, command, result):
             return
-        except CaseSystemUnavailable as exc:
-            w.metrics.case_system_errors.labels(exc.kind).inc()
-            pause = max(backoff(attempt), exc.retry_after or 0.0)
-            if time.monotonic() + pause > deadline:
-                await park(w, event, "deadline", f"still unavailable after {attempt} attempts")
-                return
-            await asyncio.sleep(pause)
-            continue
-        record_delivery(w, command, receipt)
+        pause = max(policy(w).pause(state.attempts), result.retry_after)
+        if result.kind in ("skipped", "abandoned") or w.now() + pause >= budget_end:
+            await requeue(w, event, route, state, result)
+            return
+        await w.sleep(pause)
+
+
+async def retry(w: Wiring, event: Any) -> None:
+    """One more attempt at a command from the retry topic, when it is due."""
+    state = RetryState.from_headers(getattr(event, "headers", None), w.now())
+    if policy(w).expired(state, w.now()):
+        await park(w, event, "deadline", f"still unavailable after {state.attempts} attempts")
         return
+    if state.due_at > w.now():
+        await w.sleep(state.due_at - w.now())
+    command = RaiseTask.model_validate_json(event.value)
+    route = w.router.route(command.local_authority).route
+    result = await attempt(w, route, command, timeout=route.timeout_s + 1.0, abandon=False)
+    if result.kind != "skipped":
+        w.metrics.task_retry_attempts.labels(route.name).inc()
+        state = RetryState(state.attempts + 1, state.first_attempt_at, state.due_at)
+    if not await settled(w, event, route, command, result):
+        await requeue(w, event, route, state, result)
 
 
-def record_delivery(w: Wiring, command: RaiseTask, receipt: TaskReceipt) -> None:
-    """Count a delivered command and, for a new task, how fresh it was."""
-    result = "created" if receipt.created else "updated" if receipt.updated else "unchanged"
-    w.metrics.tasks.labels(result).inc()
-    if receipt.created:
-        lag = (datetime.now(UTC) - command.incident.reported_at).total_seconds()
-        w.metrics.seconds_to_task.observe(max(0.0, lag))
-    log.debug("task %s %s (revision %d)", receipt.task_id, result, receipt.revision)
+async def settled(w: Wiring, event: Any, route: Route, command: RaiseTask, result: Attempt) -> bool:
+    """Finish a command that was delivered or refused; False when it is still to retry."""
+    if result.receipt is not None:
+        record_delivery(w, route, command, result.receipt)
+        return True
+    if result.kind == "rejected":
+        await park(w, event, "rejected", result.reason, route)
+        return True
+    return False
 
 
-async def park(w: Wiring, event: Any, reason_class: str, reason: str) -> None:
-    """Park a command the case system would not take; the parking topic alerts."""
+async def requeue(w: Wiring, event: Any, route: Route, state: RetryState, result: Attempt) -> None:
+    """Send the command to the retry topic, due after a backoff; past the deadline, park it."""
+    wait = max(result.retry_after, breaker_of(w, route).retry_in())
+    following = policy(w).next(state, result.reason_class, w.now(), at_least=wait)
+    if following is None:
+        await park(
+            w, event, "deadline", f"still unavailable after {state.attempts} attempts", route
+        )
+        return
+    try:
+        await _send_acked(w.topics.task_retries, event.key, event.value, following.headers())
+    except Exception as exc:  # the event must not be acknowledged unsent
+        log.error("retry topic refused a task at %s; parking it", where(exc))
+        await park(w, event, "requeue_failed", type(exc).__name__, route)
+        return
+    w.metrics.tasks_retry_queued.labels(result.reason_class).inc()
+    log.info(
+        "task for %s to retry (%s, attempt %d)", route.name, result.reason_class, state.attempts
+    )
+
+
+async def park(
+    w: Wiring, event: Any, reason_class: str, reason: str, route: Route | None = None
+) -> None:
+    """Park a command on the parking topic (which alerts), retrying the send until it is taken."""
     w.metrics.tasks_parked.labels(reason_class).inc()
-    await send_dead_letter(w.topics.tasks_parked, event, reason_class, reason)
+    if route is not None:
+        w.metrics.council_tasks.labels(route.name, "parked").inc()
+    message = event.message
+    headers = dead_letter_headers(
+        reason_class, reason, message.topic, message.partition, message.offset
+    )
+    sends = 0
+    while True:
+        try:
+            await _send_acked(w.topics.tasks_parked, event.key, event.value, headers)
+            break
+        except Exception as exc:  # never acknowledge an event that went nowhere
+            sends += 1
+            log.error("parking topic refused a task at %s (%d); retrying", where(exc), sends)
+            await w.sleep(backoff(sends, first=w.settings.task_first_backoff_s or 0.2))
+    log.warning(
+        "task parked from %s@%s: %s (%s)", message.topic, message.offset, reason_class, reason
+    )
+
+
+async def _send_acked(
+    topic: Any, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
+    """Send and wait for the broker's acknowledgement."""
+    await (await topic.send(key=key, value=value, headers=headers))
+
+
+def _code(command: RaiseTask) -> str:
+    """The council code for a log line (codes are not personal data), kept short and printable."""
+    return "".join(ch for ch in str(command.local_authority)[:16] if ch.isalnum())

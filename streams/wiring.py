@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import faust
 
 from connectors.case_system import CaseSystem
+from connectors.routing import CaseSystemRouter
+from streams.breaker import Breaker
 from streams.late import RecentIncidents
 from streams.metrics import Metrics
 from streams.register_index import RegisterIndex
@@ -28,6 +31,7 @@ class Topics:
     incidents: Any
     decisions: Any
     task_commands: Any
+    task_retries: Any
     dead_letter: Any
     tasks_parked: Any
 
@@ -56,3 +60,14 @@ class Wiring:
     recent: RecentIncidents = field(default_factory=RecentIncidents)
     #: The time (re-decisions are dated and the recent window judged by it); tests set it.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Case systems by council; None: every task goes to `case_system`.
+    router: CaseSystemRouter = field(default=None)  # type: ignore[assignment]
+    #: One circuit breaker per route name, made when the route is first used.
+    breakers: dict[str, Breaker] = field(default_factory=dict)
+    #: Wall-clock seconds (retry headers are read by other processes) and a sleep; tests set them.
+    now: Callable[[], float] = field(default=time.time)
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+    def __post_init__(self) -> None:
+        if self.router is None:
+            self.router = CaseSystemRouter(self.case_system)

@@ -20,21 +20,21 @@ def agents_of(role: str) -> tuple[set[str], object]:
 
 def test_a_worker_of_every_role_runs_every_flow() -> None:
     names, w = agents_of("all")
-    assert {"ingest-police-incidents", "decide-incidents", "deliver-tasks"} <= names
+    assert {"ingest-police-incidents", "decide-incidents", "deliver-tasks", "retry-tasks"} <= names
     assert any("register" in n for n in names)
     assert w.app.conf.id == "roles"  # type: ignore[attr-defined]
 
 
 def test_the_decide_role_leaves_delivery_out() -> None:
     names, w = agents_of("decide")
-    assert "deliver-tasks" not in names
+    assert not {"deliver-tasks", "retry-tasks"} & names
     assert {"ingest-police-incidents", "decide-incidents"} <= names
     assert w.subjects is not None and w.incident_state is not None  # type: ignore[attr-defined]
 
 
 def test_the_deliver_role_runs_delivery_alone_in_its_own_group_and_port() -> None:
     names, w = agents_of("deliver")
-    assert names == {"deliver-tasks"}
+    assert names == {"deliver-tasks", "retry-tasks"}
     conf = w.app.conf  # type: ignore[attr-defined]
     assert conf.id == "roles-deliver"
     assert conf.web_port == 7002
@@ -47,3 +47,20 @@ def test_the_cli_offers_each_role(role: str) -> None:
     from connectors.cli import parser
 
     assert parser().parse_args(["worker", "--role", role]).role == role
+
+
+def test_a_worker_routes_by_the_councils_in_its_settings() -> None:
+    settings = Settings(
+        app_id="routes",
+        case_system_url="http://front-door.test",
+        case_systems={"E09000014": {"url": "http://haringey.test"}},  # type: ignore[dict-item]
+    )
+    w = build(settings, metrics=Metrics(CollectorRegistry()), role="deliver")
+    assert [r.name for r in w.router.routes()] == ["default", "E09000014"]
+    assert w.case_system is w.router.default.case_system
+
+
+def test_an_injected_case_system_takes_every_task() -> None:
+    fake = InMemoryCaseSystem()
+    w = build(Settings(app_id="one"), fake, Metrics(CollectorRegistry()), role="deliver")
+    assert w.router.route("E09000014").route.case_system is fake

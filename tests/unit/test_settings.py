@@ -28,6 +28,26 @@ def test_defaults() -> None:
     assert settings.web_host == "127.0.0.1"
 
 
+def test_delivery_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    assert (s.breaker_failures, s.breaker_reset_s, s.task_inline_budget_s) == (5, 30.0, 2.0)
+    assert (s.task_first_backoff_s, s.task_max_backoff_s, s.case_systems) == (0.2, 30.0, {})
+    for name, value in [
+        ("BREAKER_FAILURES", "2"),
+        ("BREAKER_RESET_S", "0.5"),
+        ("TASK_INLINE_BUDGET_S", "0.1"),
+        ("TASK_FIRST_BACKOFF_S", "0.05"),
+        ("TASK_MAX_BACKOFF_S", "1"),
+        ("CASE_SYSTEMS", '{"E09000033": {"url": "http://wm.test"}}'),
+    ]:
+        monkeypatch.setenv(f"DVTRIGGER_{name}", value)
+    s = Settings()
+    assert (s.breaker_failures, s.breaker_reset_s, s.task_inline_budget_s) == (2, 0.5, 0.1)
+    assert (s.task_first_backoff_s, s.task_max_backoff_s) == (0.05, 1.0)
+    assert s.case_systems["E09000033"].url == "http://wm.test"
+    assert "task-retries" in TOPIC_ROLES
+
+
 def test_kafka_bootstrap_servers_is_read_without_the_prefix(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -79,6 +99,11 @@ def test_the_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DVTRIGGER_TASK_RETRY_DEADLINE_S", "0"),
         ("DVTRIGGER_CASE_SYSTEM_TIMEOUT_S", "-1"),
         ("DVTRIGGER_WEB_PORT", "not-a-port"),
+        ("DVTRIGGER_BREAKER_FAILURES", "0"),
+        ("DVTRIGGER_BREAKER_RESET_S", "-1"),
+        ("DVTRIGGER_TASK_INLINE_BUDGET_S", "0"),
+        ("DVTRIGGER_TASK_FIRST_BACKOFF_S", "-0.1"),
+        ("DVTRIGGER_CASE_SYSTEMS", '{"E09000033": "http://not-a-route"}'),
     ],
 )
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -1,4 +1,4 @@
-"""Deliver flow: backoff, delivery to the in-memory case system, retries, and parking."""
+"""Deliver flow: backoff, first attempts within the inline budget, retry topic, and parking."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from connectors.case_system import (
     InMemoryCaseSystem,
 )
 from schemas.task import RaiseTask
-from streams import task_flow
 from streams.deadletter import (
     H_REASON,
     H_REASON_CLASS,
@@ -24,10 +23,18 @@ from streams.deadletter import (
     H_SOURCE_PARTITION,
     H_SOURCE_TOPIC,
 )
+from streams.retries import (
+    FIRST_BACKOFF_S,
+    H_ATTEMPTS,
+    H_DUE_AT,
+    H_FIRST_ATTEMPT_AT,
+    MAX_BACKOFF_S,
+    backoff,
+)
 from streams.settings import Settings
-from streams.task_flow import FIRST_BACKOFF_S, MAX_BACKOFF_S, backoff, deliver
+from streams.task_flow import deliver, guarded, retry
 from streams.wiring import Wiring
-from tests.support.fakes import fake_event, make_wiring, sample_value
+from tests.support.fakes import FakeTopic, fake_event, make_wiring, sample_value
 from tests.support.samples import sample_raise_task
 
 TOPIC = "dvtrigger.task-commands"
@@ -68,9 +75,20 @@ def wiring(fake: InMemoryCaseSystem, **settings: float) -> Wiring:
     return make_wiring(settings=Settings(**settings), case_system=fake)
 
 
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(task_flow, "backoff", lambda attempt, rng=None: 0.0)
+class Counting(InMemoryCaseSystem):
+    """The in-memory case system, counting the requests it was sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+
+    async def raise_task(self, cmd: RaiseTask):  # type: ignore[no-untyped-def]
+        self.requests += 1
+        return await super().raise_task(cmd)
+
+
+def unavailable(n: int) -> list[CaseSystemUnavailable]:
+    return [CaseSystemUnavailable("POST /api/tasks: 503", "5xx")] * n
 
 
 async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
@@ -97,28 +115,31 @@ async def test_a_later_revision_updates_the_task() -> None:
     assert sample_value(w, "dvtrigger_seconds_reported_to_task_count") == 1
 
 
-@pytest.mark.usefixtures("no_backoff")
-async def test_an_unavailable_case_system_is_retried_then_delivered() -> None:
+async def test_an_unavailable_case_system_is_retried_inline_then_delivered() -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(
         CaseSystemUnavailable("POST /api/tasks: 503", "5xx"),
         CaseSystemUnavailable("POST /api/tasks: timed out", "timeout"),
         CaseSystemConflict("POST /api/tasks: 409", "409"),
     )
-    w = wiring(fake)
+    w = wiring(fake, task_first_backoff_s=0.0)
     await deliver(w, command_event())
     assert len(await fake.list_tasks()) == 1
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
+    assert sample_value(w, "dvtrigger_council_tasks_total", council="default", result="created")
     for kind in ("5xx", "timeout", "409"):
-        assert sample_value(w, "dvtrigger_case_system_errors_total", error=kind) == 1
+        errors = sample_value(
+            w, "dvtrigger_case_system_errors_total", council="default", error=kind
+        )
+        assert errors == 1
     assert w.topics.tasks_parked.sent == []
+    assert w.topics.task_retries.sent == []
 
 
-@pytest.mark.usefixtures("no_backoff")
 async def test_retry_after_is_waited_for() -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: 429", "429", retry_after=0.05))
-    w = wiring(fake)
+    w = wiring(fake, task_first_backoff_s=0.0)
     started = time.monotonic()
     await deliver(w, command_event())
     assert time.monotonic() - started >= 0.05
@@ -140,9 +161,14 @@ async def test_a_rejected_command_is_parked_with_its_reason(status: int) -> None
     assert (parked.header(H_SOURCE_TOPIC), parked.header(H_SOURCE_OFFSET)) == (TOPIC, "7")
     assert parked.header(H_SOURCE_PARTITION) == "0"
     assert sample_value(w, "dvtrigger_tasks_parked_total", reason="rejected") == 1
-    assert sample_value(w, "dvtrigger_case_system_errors_total", error="rejected_4xx") == 1
+    errors = sample_value(
+        w, "dvtrigger_case_system_errors_total", council="default", error="rejected_4xx"
+    )
+    assert errors == 1
+    assert sample_value(w, "dvtrigger_council_tasks_total", council="default", result="parked")
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 0
     assert w.topics.dead_letter.sent == []
+    assert parked.acked
 
 
 async def test_a_pause_past_the_deadline_parks_the_command() -> None:
@@ -159,15 +185,102 @@ async def test_a_pause_past_the_deadline_parks_the_command() -> None:
     assert await fake.list_tasks() == []
 
 
-async def test_retries_stop_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(task_flow, "backoff", lambda attempt, rng=None: 0.004)
-    fake = InMemoryCaseSystem()
-    fake.fail_next(*[CaseSystemUnavailable("POST /api/tasks: 503", "5xx")] * 1000)
-    w = wiring(fake, task_retry_deadline_s=0.05)
+async def test_a_task_still_failing_after_the_inline_budget_goes_to_the_retry_topic() -> None:
+    fake = Counting()
+    fake.fail_next(*unavailable(1000))
+    w = wiring(fake, task_inline_budget_s=0.05, task_first_backoff_s=0.04, breaker_failures=100)
+    w.now = lambda: 1000.0 + time.monotonic()  # wall time as the headers carry it
+    event = command_event()
+    before = w.now()
+    await deliver(w, event)
+    assert 1 <= fake.requests < 20  # jittered pauses of 0-40 ms, 0-80 ms... within 50 ms
+    (queued,) = w.topics.task_retries.sent
+    assert queued.acked
+    assert (queued.key, queued.value) == (event.key, event.value)  # type: ignore[attr-defined]
+    assert queued.header(H_ATTEMPTS) == str(fake.requests)
+    assert queued.header(H_REASON_CLASS) == "5xx"
+    first = float(queued.header(H_FIRST_ATTEMPT_AT) or 0)
+    assert before <= first <= w.now()
+    assert first <= float(queued.header(H_DUE_AT) or 0) <= w.now() + MAX_BACKOFF_S
+    assert sample_value(w, "dvtrigger_tasks_retry_queued_total", reason="5xx") == 1
+    assert w.topics.tasks_parked.sent == []
+    assert await fake.list_tasks() == []
+
+
+async def test_the_breaker_opens_after_consecutive_failures_and_stops_requests() -> None:
+    fake = Counting()
+    fake.fail_next(*unavailable(1000))
+    w = wiring(fake, task_first_backoff_s=0.0, breaker_failures=3, breaker_reset_s=60)
+    await deliver(w, command_event())
+    assert fake.requests == 3  # inline retries stop when the circuit opens
+    (queued,) = w.topics.task_retries.sent
+    assert queued.header(H_REASON_CLASS) == "circuit_open"
+    assert queued.header(H_ATTEMPTS) == "3"
+    due = float(queued.header(H_DUE_AT) or 0)
+    assert due >= w.now() + 59  # not due before the circuit may let a trial through
+    assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 2
+    await deliver(w, command_event(sample_raise_task(subject_ref="U2")))
+    assert fake.requests == 3  # open: no request at all
+    assert len(w.topics.task_retries.sent) == 2
+    assert w.topics.task_retries.sent[1].header(H_ATTEMPTS) == "0"
+    assert sample_value(w, "dvtrigger_tasks_retry_queued_total", reason="circuit_open") == 2
+
+
+async def test_a_refusal_answers_the_breaker_and_closes_it() -> None:
+    fake = Counting()
+    fake.fail_next(*unavailable(2), CaseSystemRejected("POST /api/tasks: 400", 400))
+    w = wiring(fake, task_first_backoff_s=0.0, breaker_failures=3)
     await deliver(w, command_event())
     (parked,) = w.topics.tasks_parked.sent
-    assert parked.header(H_REASON_CLASS) == "deadline"
-    attempts = sample_value(w, "dvtrigger_case_system_errors_total", error="5xx")
-    assert 2 <= attempts < 1000
-    assert await fake.list_tasks() == []
-    assert parked.header(H_REASON) == f"still unavailable after {int(attempts)} attempts"
+    assert parked.header(H_REASON_CLASS) == "rejected"
+    fake.fail_next(*unavailable(2))
+    await deliver(w, command_event(sample_raise_task(subject_ref="U2")))
+    assert len(await fake.list_tasks()) == 1  # two failures after a refusal: still closed
+    assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 0
+
+
+async def test_a_retry_topic_that_will_not_take_the_task_parks_it() -> None:
+    fake = InMemoryCaseSystem()
+    fake.fail_next(*unavailable(1000))
+    w = wiring(fake, task_inline_budget_s=0.01, task_first_backoff_s=0.02)
+    w.topics.task_retries = FakeTopic("dvtrigger.task-retries", fail=RuntimeError("no leader"))
+    await deliver(w, command_event())
+    (parked,) = w.topics.tasks_parked.sent
+    assert parked.acked
+    assert parked.header(H_REASON_CLASS) == "requeue_failed"
+    assert parked.header(H_REASON) == "RuntimeError"
+
+
+class FlakyTopic(FakeTopic):
+    """A topic whose first `failures` sends are not acknowledged."""
+
+    def __init__(self, name: str, failures: int) -> None:
+        super().__init__(name)
+        self.failures = failures
+
+    async def send(self, key=None, value=None, headers=None):  # type: ignore[no-untyped-def]
+        future = await super().send(key, value, headers)
+        if self.failures:
+            self.failures -= 1
+            future.error = RuntimeError("not enough replicas")
+        return future
+
+
+async def test_parking_is_retried_until_the_broker_takes_it() -> None:
+    fake = InMemoryCaseSystem()
+    fake.fail_next(CaseSystemRejected("POST /api/tasks: 422", 422))
+    w = wiring(fake, task_first_backoff_s=0.0)
+    w.topics.tasks_parked = FlakyTopic("dvtrigger.tasks-parked", failures=2)
+    await deliver(w, command_event())
+    sent = w.topics.tasks_parked.sent
+    assert [m.acked for m in sent] == [False, False, True]
+
+
+async def test_an_unexpected_error_parks_the_command_and_does_not_escape() -> None:
+    w = wiring(InMemoryCaseSystem())
+    event = fake_event(b"{not json", key=b"k", topic=TOPIC)
+    for handler in (deliver, retry):
+        await guarded(w, event, handler)
+    assert [m.header(H_REASON_CLASS) for m in w.topics.tasks_parked.sent] == [
+        "processing_error"
+    ] * 2

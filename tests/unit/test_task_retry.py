@@ -1,0 +1,222 @@
+"""Retry agent and routing isolation: due times, requeues, deadlines, and councils apart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from connectors.case_system import (
+    CaseSystemRejected,
+    CaseSystemUnavailable,
+    InMemoryCaseSystem,
+    TaskReceipt,
+)
+from connectors.routing import CaseSystemRouter, Route
+from schemas.task import RaiseTask
+from streams.deadletter import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
+from streams.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
+from streams.settings import Settings
+from streams.task_flow import deliver, retry
+from streams.wiring import Wiring
+from tests.support.fakes import Sent, fake_event, make_wiring, sample_value
+from tests.support.samples import sample_raise_task
+
+RETRIES = "dvtrigger.task-retries"
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    """Wall time that only moves when the flow sleeps; records each sleep."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.t = now
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+class Counting(InMemoryCaseSystem):
+    """The in-memory case system, counting requests; `hang` makes every request wait for ever."""
+
+    def __init__(self, hang: bool = False) -> None:
+        super().__init__()
+        self.requests = 0
+        self.hang = hang
+
+    async def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
+        self.requests += 1
+        if self.hang:
+            await asyncio.Event().wait()
+        return await super().raise_task(cmd)
+
+
+def wiring(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: Any) -> Wiring:
+    settings.setdefault("task_first_backoff_s", 1.0)
+    settings.setdefault("task_max_backoff_s", 8.0)
+    w = make_wiring(settings=Settings(**settings), case_system=fake)
+    if clock is not None:
+        w.now, w.sleep = clock.now, clock.sleep
+    return w
+
+
+def retry_event(state: RetryState | None, command: RaiseTask | None = None, offset: int = 3) -> Any:
+    command = command or sample_raise_task()
+    event = fake_event(
+        command.model_dump_json().encode(),
+        key=command.idempotency_key.encode(),
+        topic=RETRIES,
+        offset=offset,
+    )
+    event.headers = dict(state.headers()) if state else {}
+    return event
+
+
+def as_event(sent: Sent) -> Any:
+    """A message the flow sent to the retry topic, read back as the retry agent gets it."""
+    event = fake_event(sent.value, key=sent.key, topic=RETRIES)
+    event.headers = dict(sent.headers or [])
+    return event
+
+
+def unavailable(n: int) -> list[CaseSystemUnavailable]:
+    return [CaseSystemUnavailable("POST /api/tasks: 503", "5xx")] * n
+
+
+async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
+    clock, fake = Clock(), Counting()
+    w = wiring(fake, clock)
+    await retry(w, retry_event(RetryState(2, T0 - 10, T0 + 5, "5xx")))
+    assert clock.sleeps == [5.0]
+    assert fake.requests == 1
+    assert len(await fake.list_tasks()) == 1
+    assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
+    assert sample_value(w, "dvtrigger_task_retry_attempts_total", council="default") == 1
+    assert w.topics.task_retries.sent == [] and w.topics.tasks_parked.sent == []
+
+
+async def test_a_retry_already_due_goes_at_once() -> None:
+    clock, fake = Clock(), Counting()
+    await retry(wiring(fake, clock), retry_event(RetryState(1, T0 - 3, T0 - 1, "5xx")))
+    assert clock.sleeps == [] and fake.requests == 1
+
+
+async def test_a_failed_retry_goes_back_with_one_more_attempt() -> None:
+    clock, fake = Clock(), Counting()
+    fake.fail_next(CaseSystemUnavailable("POST /api/tasks: timed out", "timeout"))
+    w = wiring(fake, clock)
+    event = retry_event(RetryState(2, T0 - 10, T0, "5xx"))
+    await retry(w, event)
+    (again,) = w.topics.task_retries.sent
+    assert again.acked
+    assert (again.key, again.value) == (event.key, event.value)
+    assert again.header(H_ATTEMPTS) == "3"
+    assert again.header(H_REASON_CLASS) == "timeout"
+    assert float(again.header(H_FIRST_ATTEMPT_AT) or 0) == T0 - 10
+    assert T0 <= float(again.header(H_DUE_AT) or 0) <= T0 + 4.0  # third retry: up to 1 s * 2**2
+    assert sample_value(w, "dvtrigger_tasks_retry_queued_total", reason="timeout") == 1
+    errors = sample_value(
+        w, "dvtrigger_case_system_errors_total", council="default", error="timeout"
+    )
+    assert errors == 1
+
+
+async def test_retries_back_off_exponentially_and_park_at_the_deadline() -> None:
+    clock, fake = Clock(), Counting()
+    fake.fail_next(*unavailable(1000))
+    w = wiring(fake, clock, task_retry_deadline_s=60.0, breaker_failures=1000)
+    event = retry_event(None)  # no headers: a first attempt now
+    while not w.topics.tasks_parked.sent:
+        await retry(w, event)
+        event = as_event(w.topics.task_retries.sent[-1])
+    (parked,) = w.topics.tasks_parked.sent
+    assert parked.header(H_REASON_CLASS) == "deadline"
+    assert parked.header(H_REASON) == f"still unavailable after {fake.requests} attempts"
+    assert parked.header(H_SOURCE_TOPIC) == RETRIES
+    assert clock.t - T0 <= 60.0
+    assert 8 <= fake.requests <= 200  # backoff capped at 8 s with full jitter within 60 s
+    assert sample_value(w, "dvtrigger_tasks_parked_total", reason="deadline") == 1
+    assert await fake.list_tasks() == []
+
+
+async def test_a_retry_found_past_its_deadline_is_parked_without_a_request() -> None:
+    clock, fake = Clock(), Counting()
+    w = wiring(fake, clock, task_retry_deadline_s=30.0)
+    await retry(w, retry_event(RetryState(4, T0 - 31, T0 - 20, "5xx")))
+    assert fake.requests == 0
+    (parked,) = w.topics.tasks_parked.sent
+    assert parked.header(H_REASON) == "still unavailable after 4 attempts"
+
+
+async def test_a_refused_retry_is_parked_at_once() -> None:
+    clock, fake = Clock(), Counting()
+    fake.fail_next(CaseSystemRejected("POST /api/tasks: 422", 422))
+    w = wiring(fake, clock)
+    await retry(w, retry_event(RetryState(1, T0, T0, "5xx")))
+    (parked,) = w.topics.tasks_parked.sent
+    assert parked.header(H_REASON_CLASS) == "rejected"
+    assert w.topics.task_retries.sent == []
+
+
+async def test_an_open_circuit_requeues_without_a_request_until_a_trial_may_go() -> None:
+    clock, fake = Clock(), Counting()
+    fake.fail_next(*unavailable(2))
+    w = wiring(fake, clock, breaker_failures=2, breaker_reset_s=20.0)
+    await retry(w, retry_event(RetryState(1, T0, T0, "5xx")))
+    await retry(w, retry_event(RetryState(1, T0, T0, "5xx")))
+    assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 2
+    await retry(w, retry_event(RetryState(1, T0, T0, "5xx"), offset=9))
+    assert fake.requests == 2
+    skipped = w.topics.task_retries.sent[-1]
+    assert skipped.header(H_REASON_CLASS) == "circuit_open"
+    assert skipped.header(H_ATTEMPTS) == "1"  # no request made: no attempt counted
+    assert float(skipped.header(H_DUE_AT) or 0) >= T0 + 20.0
+    await retry(w, as_event(skipped))  # waits until due; the trial succeeds and closes
+    assert clock.t >= T0 + 20.0
+    assert fake.requests == 3 and len(await fake.list_tasks()) == 1
+    assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 0
+
+
+def two_councils(a: InMemoryCaseSystem, b: InMemoryCaseSystem) -> CaseSystemRouter:
+    return CaseSystemRouter(
+        InMemoryCaseSystem(), {"A": Route("A", a, timeout_s=1.0), "B": Route("B", b, 1.0)}
+    )
+
+
+def command_of(council: str, n: int) -> Any:
+    command = sample_raise_task(subject_ref=f"{council}{n}", local_authority=council)
+    value = command.model_dump_json().encode()
+    return fake_event(value, key=command.idempotency_key.encode(), topic="t", offset=n)
+
+
+@pytest.mark.parametrize("failure", ["hangs", "fails"])
+async def test_a_failing_council_does_not_hold_up_another(failure: str) -> None:
+    a, b = Counting(hang=failure == "hangs"), Counting()
+    a.fail_next(*unavailable(1000))
+    w = make_wiring(
+        settings=Settings(task_inline_budget_s=0.05, task_first_backoff_s=0.0, breaker_failures=3)
+    )
+    w.router = two_councils(a, b)
+    started = time.monotonic()
+    for n in range(10):
+        await deliver(w, command_of("A", n))
+    await deliver(w, command_of("B", 1))
+    elapsed = time.monotonic() - started
+    assert len(await b.list_tasks()) == 1
+    assert sample_value(w, "dvtrigger_council_tasks_total", council="B", result="created") == 1
+    assert len(w.topics.task_retries.sent) == 10  # every A task waits on the retry topic
+    assert w.topics.tasks_parked.sent == []
+    assert elapsed < 10 * 0.05 + 1.0  # never more than A's inline budget per A task
+    if failure == "fails":
+        assert a.requests == 3  # the circuit opened, then no more requests to A
+        assert sample_value(w, "dvtrigger_case_system_circuit_state", council="A") == 2
+    else:
+        assert a.requests == 10  # abandoned, not failed: one request each, breaker not told
+    assert sample_value(w, "dvtrigger_case_system_circuit_state", council="B") == 0
