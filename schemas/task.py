@@ -36,7 +36,9 @@ class RaiseTask(WireModel):
     """Command: raise (or, for a later revision, update) one task in a case system.
 
     `idempotency_key` is built from the incident and the subject only, so every
-    redelivery and every revision of the incident lands on the same task.
+    redelivery and every revision of the incident lands on the same task. A
+    later police `revision`, or a later `amendment` of the same revision (the
+    register learned more and a review became an investigation), updates it.
     `title` never carries personal data: it leaves the system in notifications.
     """
 
@@ -50,6 +52,9 @@ class RaiseTask(WireModel):
     local_authority: str | None
     incident_id: str
     revision: Annotated[int, Field(ge=1), JsonInteger]
+    #: Re-decisions of this revision that changed the task (late knowledge): 0, 1, 2...
+    #: A task is updated by a command with a higher (revision, amendment).
+    amendment: Annotated[int, Field(ge=0), JsonInteger] = 0
     outcome: Literal["trigger", "review", "withdrawn"]
     score: JsonNumber | None = None
     reasons: list[str] = Field(default_factory=list)

@@ -55,6 +55,8 @@ class IncidentState(BaseModel):
     #: Its incident day (Europe/London), to tell whether it is still recent.
     day: date | None = None
     logged: dict[str, str] = Field(default_factory=dict)
+    #: Re-decisions of this revision that updated a task (`RaiseTask.amendment`).
+    amendments: int = 0
 
 
 def install(w: Wiring) -> None:

@@ -16,9 +16,13 @@ What a re-decision may do, and why:
   then equals what replay (which folds the whole register first) decides.
 - **Raise** tasks only for subjects no task was raised for yet, marked late
   with a reason that carries no personal data.
-- **Never withdraw**: a subject a re-decision no longer names keeps its task;
-  only a later police revision withdraws. Nor is an open review re-sent as an
-  investigation: the case system updates a task only on a higher revision.
+- **Upgrade** a review to an investigation: a subject whose task was raised
+  as a review and now triggers gets its task updated (the command's
+  `amendment` counts up, so the case system takes it on the same revision),
+  marked late, saying what changed.
+- **Never withdraw or downgrade**: a subject a re-decision no longer names, or
+  names with a weaker outcome, keeps its task as raised; only a later police
+  revision withdraws.
 """
 
 from __future__ import annotations
@@ -156,6 +160,8 @@ class Redecision:
     decision: Decision | None
     #: Subjects named for the first time, by subject key, with why they come late.
     late: dict[str, str] = field(default_factory=dict)
+    #: Subjects whose review task now triggers, by subject key, with why.
+    upgraded: dict[str, str] = field(default_factory=dict)
     #: Subjects with a task raised (what a later revision updates or withdraws).
     outcomes: dict[str, str] = field(default_factory=dict)
     #: Outcomes of the latest decision logged.
@@ -164,7 +170,7 @@ class Redecision:
     @property
     def result(self) -> str:
         """The metric label of this re-decision."""
-        if self.late:
+        if self.late or self.upgraded:
             return LATE_TASK
         return DECISION_ONLY if self.decision is not None else UNCHANGED
 
@@ -185,15 +191,20 @@ def redecide(
     """
     now_named = named_outcomes(decision)
     if now_named == dict(logged):
-        return Redecision(None, {}, dict(raised), dict(logged))
+        return Redecision(None, {}, {}, dict(raised), dict(logged))
     late = {
         subject_key(s): late_reason(s, before, after, on)
         for s in decision.subjects
         if s.outcome and subject_key(s) not in raised
     }
-    record = _marked(decision, late, after.subject_ref, on)
-    outcomes = {**raised, **{key: now_named[key] for key in late}}
-    return Redecision(record, late, outcomes, now_named)
+    upgraded = {
+        key: f"outcome changed from review to trigger: {late_reason(s, before, after, on)}"
+        for s in decision.subjects
+        if s.outcome == "trigger" and raised.get(key := subject_key(s)) == "review"
+    }
+    record = _marked(decision, {**late, **upgraded}, after.subject_ref, on)
+    changed = {key: now_named[key] for key in (*late, *upgraded)}
+    return Redecision(record, late, upgraded, {**raised, **changed}, now_named)
 
 
 def _marked(decision: Decision, late: Mapping[str, str], changed_ref: str, on: date) -> Decision:

@@ -119,9 +119,13 @@ async def _redecide_one(
         return
     pending.sends.append(await w.topics.decisions.send(key=key, value=log_record(change.decision)))
     pending.logged.append(change.decision.decision)
-    for command in late_commands(decision, incident, w.index, change.late, now, w.policy):
+    amendments = state.amendments + 1 if change.upgraded else state.amendments
+    commands = late_commands(
+        decision, incident, w.index, change.late, now, w.policy, change.upgraded, amendments
+    )
+    for command in commands:
         value = command.model_dump_json().encode()
         key_bytes = command.idempotency_key.encode()
         pending.sends.append(await w.topics.task_commands.send(key=key_bytes, value=value))
-    update = {"outcomes": change.outcomes, "logged": change.logged}
+    update = {"outcomes": change.outcomes, "logged": change.logged, "amendments": amendments}
     pending.states[key] = state.model_copy(update=update)

@@ -80,17 +80,28 @@ def late_commands(
     late: Mapping[str, str],
     now: datetime,
     policy: TaskPolicy = TaskPolicy(),
+    upgraded: Mapping[str, str] | None = None,
+    amendment: int = 0,
 ) -> list[RaiseTask]:
-    """The commands of a re-decision: one per subject in `late` (subject key to why it is late).
+    """The commands of a re-decision: one per subject in `late` (subject key to why it is late)
+    and one per subject in `upgraded` (a review task that now triggers: its update).
 
     Only these subjects, and no withdrawals. A late task is due counted from
-    `now`, when the register made it known, not from the report weeks ago.
+    `now`, when the register made it known, not from the report weeks ago. An
+    upgrade carries `amendment`, so the case system takes it on the same revision.
     """
-    return [
+    upgraded = upgraded or {}
+    commands = [
         _command(incident, s, register, policy, [], late_reason=late[key], due_from=now)
         for s in decision.subjects
         if s.outcome is not None and (key := subject_key(s)) in late
     ]
+    for s in decision.subjects:
+        why = upgraded.get(subject_key(s))
+        if s.outcome is not None and why is not None:
+            command = _command(incident, s, register, policy, [why], late_reason=why, due_from=now)
+            commands.append(command.model_copy(update={"amendment": amendment}))
+    return commands
 
 
 def _changes(before: str | None, subject: DecisionSubject, incident: PoliceIncident) -> list[str]:

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     task_id          TEXT PRIMARY KEY,
     idempotency_key  TEXT NOT NULL UNIQUE,
     revision         INTEGER NOT NULL,
+    amendment        INTEGER NOT NULL DEFAULT 0,
     created_revision INTEGER NOT NULL,
     status           TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'closed')),
     outcome          TEXT NOT NULL,
@@ -72,6 +73,9 @@ class TaskStore:
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(tasks)")}
+            if "amendment" not in columns:  # a database from before amendments
+                db.execute("ALTER TABLE tasks ADD COLUMN amendment INTEGER NOT NULL DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
@@ -97,7 +101,7 @@ class TaskStore:
         """Create the task for this key, or update it when the revision is higher."""
         with self._write() as db:
             row = db.execute(
-                "SELECT task_id, revision FROM tasks WHERE idempotency_key = ?",
+                "SELECT task_id, revision, amendment FROM tasks WHERE idempotency_key = ?",
                 (cmd.idempotency_key,),
             ).fetchone()
             if row is None:
@@ -105,10 +109,10 @@ class TaskStore:
             return self._revise(db, row, cmd)
 
     def revise(self, task_id: str, cmd: RaiseTask) -> TaskReceipt:
-        """Update one task when `cmd` has a higher revision; otherwise change nothing."""
+        """Update one task when `cmd` has a higher (revision, amendment); else change nothing."""
         with self._write() as db:
             row = db.execute(
-                "SELECT task_id, revision, idempotency_key FROM tasks WHERE task_id = ?",
+                "SELECT task_id, revision, amendment, idempotency_key FROM tasks WHERE task_id = ?",
                 (task_id,),
             ).fetchone()
             if row is None:
@@ -120,12 +124,13 @@ class TaskStore:
     def _insert(self, db: sqlite3.Connection, cmd: RaiseTask) -> TaskReceipt:
         task_id = str(uuid.uuid4())
         db.execute(
-            "INSERT INTO tasks (task_id, idempotency_key, revision, created_revision, status,"
-            " outcome, created_at, body) VALUES (?, ?, ?, ?, 'open', ?, ?, ?)",
+            "INSERT INTO tasks (task_id, idempotency_key, revision, amendment, created_revision,"
+            " status, outcome, created_at, body) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
             (
                 task_id,
                 cmd.idempotency_key,
                 cmd.revision,
+                cmd.amendment,
                 cmd.revision,
                 cmd.outcome,
                 self._now(),
@@ -135,16 +140,24 @@ class TaskStore:
         return TaskReceipt(task_id=task_id, created=True, updated=False, revision=cmd.revision)
 
     def _revise(self, db: sqlite3.Connection, row: sqlite3.Row, cmd: RaiseTask) -> TaskReceipt:
-        """Apply a higher revision and reopen the task: a person must look at what changed."""
+        """Apply a higher revision (or amendment) and reopen the task: a person must look at
+        what changed."""
         task_id: str = row["task_id"]
-        if cmd.revision <= row["revision"]:
+        if (cmd.revision, cmd.amendment) <= (row["revision"], row["amendment"]):
             return TaskReceipt(
                 task_id=task_id, created=False, updated=False, revision=row["revision"]
             )
         db.execute(
-            "UPDATE tasks SET revision = ?, outcome = ?, body = ?, revised_at = ?,"
+            "UPDATE tasks SET revision = ?, amendment = ?, outcome = ?, body = ?, revised_at = ?,"
             " status = 'open' WHERE task_id = ?",
-            (cmd.revision, cmd.outcome, cmd.model_dump_json(by_alias=True), self._now(), task_id),
+            (
+                cmd.revision,
+                cmd.amendment,
+                cmd.outcome,
+                cmd.model_dump_json(by_alias=True),
+                self._now(),
+                task_id,
+            ),
         )
         return TaskReceipt(task_id=task_id, created=False, updated=True, revision=cmd.revision)
 

@@ -37,3 +37,32 @@ def test_database_is_in_wal_mode_and_survives_a_restart(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert TaskStore(path).get(task_id).task == sample_raise_task()
+
+
+def test_an_amendment_updates_its_revision_and_a_new_revision_beats_any_amendment(
+    tmp_path: Path,
+) -> None:
+    store = TaskStore(tmp_path / "inbox.sqlite3")
+    review = sample_raise_task().model_copy(update={"outcome": "review"})
+    store.raise_task(review)
+    upgraded = sample_raise_task().model_copy(update={"outcome": "trigger", "amendment": 1})
+    assert store.raise_task(upgraded).updated
+    assert not store.raise_task(review).updated  # the older amendment changes nothing
+    (record,) = store.list_tasks()
+    assert (record.revision, record.task.amendment, record.task.outcome) == (1, 1, "trigger")
+    assert store.raise_task(sample_raise_task(revision=2)).updated  # (2, 0) is after (1, 1)
+    assert store.list_tasks()[0].task.revision == 2
+
+
+def test_a_database_from_before_amendments_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE tasks (task_id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE,"
+            " revision INTEGER NOT NULL, created_revision INTEGER NOT NULL, status TEXT NOT NULL,"
+            " outcome TEXT NOT NULL, created_at TEXT NOT NULL, revised_at TEXT,"
+            " acknowledged_at TEXT, closed_at TEXT, body TEXT NOT NULL)"
+        )
+    store = TaskStore(path)
+    store.raise_task(sample_raise_task())
+    assert store.raise_task(sample_raise_task().model_copy(update={"amendment": 1})).updated

@@ -157,11 +157,22 @@ def test_a_dropped_subject_is_logged_but_keeps_its_task() -> None:
     assert change.decision is not None and change.decision.decision == "no_action"
 
 
-def test_an_upgrade_from_review_is_logged_without_a_second_task() -> None:
+def test_an_upgrade_from_review_updates_the_task_rather_than_raising_a_second() -> None:
     raised = {"subject:C1": "review"}
     change = redecide(decision(subject("C1")), raised, raised, None, pregnancy(), ON)
-    assert change.result == DECISION_ONLY
-    assert change.outcomes == raised and change.logged == {"subject:C1": "trigger"}
+    assert change.result == LATE_TASK and change.late == {}
+    assert list(change.upgraded) == ["subject:C1"]
+    assert change.upgraded["subject:C1"].startswith("outcome changed from review to trigger: ")
+    assert change.outcomes == change.logged == {"subject:C1": "trigger"}
+    assert change.decision is not None and change.decision.subjects[0].late is True
+
+
+def test_a_weaker_outcome_is_logged_but_never_downgrades_the_task() -> None:
+    raised = {"subject:C1": "trigger"}
+    weaker = decision(subject("C1", outcome="review"))
+    change = redecide(weaker, raised, raised, None, pregnancy(), ON)
+    assert change.result == DECISION_ONLY and change.upgraded == {} and change.late == {}
+    assert change.outcomes == raised and change.logged == {"subject:C1": "review"}
 
 
 def test_late_reasons_say_what_the_register_learned_without_personal_data() -> None:

@@ -126,6 +126,37 @@ async def test_a_pregnancy_booked_late_for_the_suspect_raises_a_late_task() -> N
     assert sample_value(w, "dvtrigger_decisions_total", decision="trigger") == 1
 
 
+async def test_a_review_that_the_register_later_makes_a_trigger_updates_its_task() -> None:
+    w = wiring()
+    no_birth_date = {k: v for k, v in FATHER.items() if k != "date_of_birth"}
+    await register(w, pregnancy_body(carers=(no_birth_date,)))
+    await notify(w, sample_incident())
+    (review,) = commands(w)
+    assert (review.outcome, review.amendment) == ("review", 0)
+    await register(w, pregnancy_body(carers=(FATHER,)))  # the register learns his birth date
+
+    assert decisions(w)[-1]["decision"] == "trigger" and decisions(w)[-1]["late"] is True
+    _, upgraded = commands(w)
+    assert upgraded.idempotency_key == review.idempotency_key
+    assert (upgraded.outcome, upgraded.revision, upgraded.amendment) == ("trigger", 1, 1)
+    assert upgraded.late and upgraded.late_reason is not None
+    assert upgraded.changes[0].startswith("outcome changed from review to trigger: ")
+    assert (state(w).outcomes, state(w).amendments) == ({"subject:U1": "trigger"}, 1)
+    assert redecided(w, "late_task") == 1
+
+
+async def test_a_subject_the_register_later_withdraws_keeps_its_task_as_raised() -> None:
+    w = wiring()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    (trigger,) = commands(w)
+    assert trigger.outcome == "trigger"
+    stranger_only = pregnancy_body(carers=(STRANGER,))
+    await register(w, {**stranger_only, "type": "subject_withdrawn"})
+    assert [c.outcome for c in commands(w)] == ["trigger"]  # never withdrawn or downgraded here
+    assert state(w).outcomes == {"subject:U1": "trigger"}
+
+
 async def test_the_state_is_written_after_the_late_sends_are_acked() -> None:
     w = wiring()
     await notify(w, sample_incident())
