@@ -66,6 +66,15 @@ def cmd_dead_letter(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_parked(args: argparse.Namespace, settings: Settings) -> int:
+    """Send parked tasks back to the task commands, once their case system is back."""
+    from connectors.dead_letters import replay_parked
+
+    sent = replay_parked(settings, _bootstrap(args, settings), args.reason_class)
+    print(f"replayed {sent} parked tasks")
+    return 0
+
+
 def _passthrough(module: str) -> int:
     """Hand the remaining arguments to a module's own `main`."""
     import importlib
@@ -101,7 +110,11 @@ def parser() -> argparse.ArgumentParser:
     dead.add_argument("action", choices=["replay"])
     dead.add_argument("--reason-class", help="only dead letters of this reason class")
     dead.set_defaults(func=cmd_dead_letter)
-    for name in ("publish", "topics", "dead-letter"):
+    parked = sub.add_parser("parked", help="parked-task tools")
+    parked.add_argument("action", choices=["replay"])
+    parked.add_argument("--reason-class", help="only tasks parked for this reason class")
+    parked.set_defaults(func=cmd_parked)
+    for name in ("publish", "topics", "dead-letter", "parked"):
         sub.choices[name].add_argument("--bootstrap", help="host:port of the Kafka cluster")
     for name in PASSTHROUGH:
         sub.add_parser(name, help=f"see `dvtrigger {name} --help`", add_help=False)

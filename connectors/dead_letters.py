@@ -1,4 +1,4 @@
-"""Replaying dead letters: after a fix, send each one back to the topic it came from.
+"""Replaying dead letters and parked tasks: after a fix, send each one back to be processed.
 
 Progress is committed under a consumer group id (partitions are assigned, not
 joined, so it is quick and needs no rebalance): running it twice does not send
@@ -8,6 +8,7 @@ dead-letter topic with its reason, as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -43,10 +44,36 @@ def _records(consumer: KafkaConsumer, end: dict[TopicPartition, int]) -> list[An
 
 def replay_dead_letters(settings: Settings, bootstrap: str, reason_class: str | None = None) -> int:
     """Send dead letters (optionally of one reason class) back to their source topics."""
-    topic = settings.topic("dead-letter")
+
+    def source(headers: dict[str, bytes]) -> str:
+        return headers.get(H_SOURCE_TOPIC, b"").decode()
+
+    return _replay(settings, bootstrap, "dead-letter", reason_class, source)
+
+
+def replay_parked(settings: Settings, bootstrap: str, reason_class: str | None = None) -> int:
+    """Send parked tasks (optionally of one reason class) back to the task commands.
+
+    A parked task may have come from the retry topic; it goes back to its first attempt,
+    with a new deadline. The idempotency key makes a task the case system already has
+    harmless.
+    """
+    commands = settings.topic("task-commands")
+    return _replay(settings, bootstrap, "tasks-parked", reason_class, lambda _: commands)
+
+
+def _replay(
+    settings: Settings,
+    bootstrap: str,
+    role: str,
+    reason_class: str | None,
+    target: Callable[[dict[str, bytes]], str],
+) -> int:
+    """Send each record of the `role` topic (of one reason class) to its target topic, once."""
+    topic = settings.topic(role)
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
-        group_id=f"{settings.app_id}-dead-letter-replay",
+        group_id=f"{settings.app_id}-{role}-replay",
         enable_auto_commit=False,
     )
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
@@ -57,10 +84,10 @@ def replay_dead_letters(settings: Settings, bootstrap: str, reason_class: str | 
             headers = dict(record.headers or [])
             if reason_class and headers.get(H_REASON_CLASS, b"").decode() != reason_class:
                 continue
-            source = headers.get(H_SOURCE_TOPIC, b"").decode()
-            if source:
+            destination = target(headers)
+            if destination:
                 replayed = [(REPLAYED_FROM, topic.encode())]
-                producer.send(source, key=record.key, value=record.value, headers=replayed)
+                producer.send(destination, key=record.key, value=record.value, headers=replayed)
                 sent += 1
         producer.flush()
         consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in end.items()})
