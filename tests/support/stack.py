@@ -14,9 +14,9 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -44,7 +44,12 @@ class Stack:
     settings: Settings
     bootstrap: str
     inbox_url: str
-    workers: list[subprocess.Popen[bytes]]
+    workers: list[subprocess.Popen[bytes]]  # the decide process, then the deliver process
+    env: dict[str, str] = field(default_factory=dict)
+    data_dir: Path = Path(".")
+    #: Every process this stack started (restarts and extra deliverers too): stopped on exit.
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[IO[bytes]] = field(default_factory=list)
 
     @property
     def web_url(self) -> str:
@@ -70,13 +75,60 @@ class Stack:
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of one sample over both processes' /metrics (0 when absent)."""
-        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        key = f"{name}{{{wanted}}}" if labels else name
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in self.metrics_text().splitlines()
-            if line.startswith(key + " ")
+        return metric_value(self.metrics_text(), name, **labels)
+
+    @property
+    def deliver(self) -> subprocess.Popen[bytes]:
+        """The current deliver process."""
+        return self.workers[1]
+
+    def spawn(
+        self, role: str, name: str | None = None, **overrides: str
+    ) -> subprocess.Popen[bytes]:
+        """Start one more worker process of `role` with this stack's settings and `overrides`."""
+        env = {**self.env, **overrides}
+        log = (self.data_dir / f"{self.settings.app_id}-{name or role}.log").open("ab")
+        self.logs.append(log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connectors.cli", "worker", "--role", role],
+            env=_worker_env(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
         )
+        self.started.append(process)
+        return process
+
+    def kill_deliver(self) -> None:
+        """SIGKILL the deliver process, as a crash or an OOM kill would: no shutdown at all."""
+        self.deliver.kill()
+        self.deliver.wait(timeout=10)
+
+    def stop_deliver(self, timeout: float = 30.0) -> bool:
+        """SIGTERM the deliver process and wait; whether it stopped by itself within `timeout`."""
+        return stop_gracefully(self.deliver, timeout)
+
+    def restart_deliver(self) -> None:
+        """Start a new deliver process in place of the stopped one; wait until it answers."""
+        assert self.deliver.poll() is not None, "the deliver process is still running"
+        self.workers[1] = self.spawn("deliver", name=f"deliver-{len(self.started)}")
+        url = f"http://127.0.0.1:{self.settings.deliver_web_port}"
+        wait_for("the new deliver process", lambda: _process_answers(self.deliver, url))
+
+    def add_deliver(self) -> Deliverer:
+        """Start a second deliver process in the same consumer group; wait until it answers."""
+        port = free_port()
+        data_dir = self.data_dir / f"deliver-{len(self.started)}"
+        data_dir.mkdir()
+        process = self.spawn(
+            "deliver",
+            name=data_dir.name,
+            DVTRIGGER_DELIVER_WEB_PORT=str(port),
+            DVTRIGGER_DATA_DIR=str(data_dir),
+        )
+        extra = Deliverer(process, f"http://127.0.0.1:{port}")
+        wait_for("the second deliver process", lambda: _process_answers(process, extra.web_url))
+        return extra
 
     def register_size(self) -> int:
         return int(self.get_json("/healthz")["register_subjects"])
@@ -123,6 +175,52 @@ class Stack:
         return records
 
 
+@dataclass
+class Deliverer:
+    """An extra deliver process and its own pages (/metrics, /healthz)."""
+
+    process: subprocess.Popen[bytes]
+    web_url: str
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The sum of one sample in Prometheus text (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    key = f"{name}{{{wanted}}}" if labels else name
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(key + " ")
+    )
+
+
+def _get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def _process_answers(process: subprocess.Popen[bytes], url: str) -> bool:
+    if process.poll() is not None:
+        raise AssertionError(f"worker {process.args} exited with {process.returncode}")
+    try:
+        _get_text(f"{url}/healthz")
+        return True
+    except OSError:
+        return False
+
+
+def stop_gracefully(process: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
+    """SIGTERM a process and wait; SIGKILL it after `timeout`. Whether it stopped by itself."""
+    if process.poll() is not None:
+        return True
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+
+
 def _worker_env(settings_env: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVTRIGGER_")}
     return {**env, **settings_env, "PYTHONPATH": str(ROOT)}
@@ -152,25 +250,15 @@ def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) 
         }
     )
     ensure_topics(settings, bootstrap)
-    logs = [(data_dir / f"{name}-{role}.log").open("wb") for role in ("decide", "deliver")]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "connectors.cli", "worker", "--role", role],
-            env=_worker_env(env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=data_dir,
-        )
-        for role, log in zip(("decide", "deliver"), logs, strict=True)
-    ]
-    stack = Stack(settings=settings, bootstrap=bootstrap, inbox_url=inbox_url, workers=workers)
+    stack = Stack(settings, bootstrap, inbox_url, workers=[], env=env, data_dir=data_dir)
     try:
+        stack.workers = [stack.spawn(role) for role in ("decide", "deliver")]
         wait_for("the worker's /healthz", lambda: _answers(stack), timeout=60)
         yield stack
     finally:
-        for worker in workers:
-            stop_process(worker, timeout=20)
-        for log in logs:
+        for process in stack.started:
+            stop_process(process, timeout=20)
+        for log in stack.logs:
             log.close()
 
 
