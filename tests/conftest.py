@@ -7,6 +7,19 @@ from typing import Any
 import pytest
 
 FIGURES = pytest.StashKey[dict[str, Any]]()
+FAULTS = pytest.StashKey[list[dict[str, Any]]]()
+#: The columns of the delivery faults table, in order.
+FAULT_COLUMNS = (
+    "fault",
+    "messages sent",
+    "task commands",
+    "tasks expected",
+    "tasks found",
+    "duplicates",
+    "missing",
+    "recover s",
+    "the fault, as the proxy saw it",
+)
 
 
 def record_figures(config: pytest.Config, name: str, figures: Any) -> None:
@@ -14,11 +27,32 @@ def record_figures(config: pytest.Config, name: str, figures: Any) -> None:
     config.stash.setdefault(FIGURES, {})[name] = figures
 
 
+def record_fault(config: pytest.Config, row: dict[str, Any]) -> None:
+    """Keep one fault test's figures (keys: FAULT_COLUMNS) for the delivery faults table."""
+    config.stash.setdefault(FAULTS, []).append(row)
+
+
+def fault_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The delivery faults as a Markdown table, one row per fault test."""
+    cells = [[str(row.get(column, "")) for column in FAULT_COLUMNS] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(FAULT_COLUMNS)]
+
+    def line(values: list[str] | tuple[str, ...]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return [line(FAULT_COLUMNS), rule, *(line(r) for r in cells)]
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Print every figure the tests recorded, so CI logs carry them."""
     figures = config.stash.get(FIGURES, {})
-    if not figures:
-        return
-    terminalreporter.section("dvtrigger figures")
-    for name, value in figures.items():
-        terminalreporter.write_line(f"{name}: {value}")
+    if figures:
+        terminalreporter.section("dvtrigger figures")
+        for name, value in figures.items():
+            terminalreporter.write_line(f"{name}: {value}")
+    faults = config.stash.get(FAULTS, [])
+    if faults:
+        terminalreporter.section("delivery faults")
+        for text in fault_table(sorted(faults, key=lambda row: str(row["fault"]))):
+            terminalreporter.write_line(text)
