@@ -147,3 +147,25 @@ def _personal_data(cmd: RaiseTask) -> set[str]:
     if cmd.incident.summary:
         items.add(cmd.incident.summary)
     return items
+
+
+#: An incident location no register home is at.
+ELSEWHERE = {"lines": ["1 Market Square"], "postcode": "ZZ1 1ZZ"}
+
+
+def victim_incident(**person: Any) -> PoliceIncident:
+    """An incident at ELSEWHERE whose only person is the victim P1 with `person`'s fields."""
+    return PoliceIncident.model_validate(
+        {
+            "schema": "police-incident/1",
+            "notification_id": "0b6c2f1e-1d2a-4c3b-8e4f-5a6b7c8d9e0f",
+            "incident_id": "X-2026-000001",
+            "revision": 1,
+            "force": "XX",
+            "occurred_at": "2026-02-01T12:00:00+00:00",
+            "reported_at": "2026-02-01T13:00:00+00:00",
+            "location": ELSEWHERE,
+            "dash_risk": "standard",
+            "persons": [{"person_ref": "P1", "role": "victim", **person}],
+        }
+    )

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from schemas.police import PoliceIncident, PolicePerson
+from schemas.police import PolicePerson
 from schemas.shared import Address
 from streams.blocking import NAME_ALONE, name_ends, person_keys, record_keys
 from streams.register import AddressSpan, CarerRecord, SubjectRecord
 from streams.register_index import RegisterIndex
+from tests.support.samples import victim_incident
 
 BORN = date(1994, 8, 30)
 #: The year of the incidents: a reported age is worked out on it.
@@ -207,18 +208,5 @@ def test_namesakes_of_a_common_surname_and_an_initial_are_not_candidates() -> No
     records.append(family("Jane", "Smith", date(1990, 3, 28), ref="JANE"))
     index = RegisterIndex(records)
     victim = person(given_name="Jane", family_name="Smith", date_of_birth="1990-03-28")
-    incident = PoliceIncident.model_validate(
-        {
-            "schema": "police-incident/1",
-            "notification_id": "0b6c2f1e-1d2a-4c3b-8e4f-5a6b7c8d9e0f",
-            "incident_id": "X-2026-000001",
-            "revision": 1,
-            "force": "XX",
-            "occurred_at": "2026-02-01T12:00:00+00:00",
-            "reported_at": "2026-02-01T13:00:00+00:00",
-            "location": {"lines": ["1 Market Square"], "postcode": "ZZ1 1ZZ"},
-            "dash_risk": "standard",
-            "persons": [victim.model_dump(mode="json")],
-        }
-    )
+    incident = victim_incident(**victim.model_dump(mode="json", exclude={"person_ref", "role"}))
     assert [r.subject_ref for r in index.candidates(incident)] == ["JANE"]

@@ -10,8 +10,7 @@ from schemas.shared import Address
 from streams.blocking import COMMON_NAME_SUBJECTS, phonetic, record_keys
 from streams.register import AddressSpan, CarerRecord, SubjectRecord
 from streams.register_index import RegisterIndex
-
-ELSEWHERE = {"lines": ["1 Market Square"], "postcode": "ZZ1 1ZZ"}
+from tests.support.samples import victim_incident
 
 
 def subject(ref: str, given: str, family: str, born: date, street: int = 1) -> SubjectRecord:
@@ -34,20 +33,7 @@ def subject(ref: str, given: str, family: str, born: date, street: int = 1) -> S
 
 def incident(**person: Any) -> PoliceIncident:
     """An incident elsewhere whose victim is `person`."""
-    return PoliceIncident.model_validate(
-        {
-            "schema": "police-incident/1",
-            "notification_id": "0b6c2f1e-1d2a-4c3b-8e4f-5a6b7c8d9e0f",
-            "incident_id": "X-2026-000001",
-            "revision": 1,
-            "force": "XX",
-            "occurred_at": "2026-02-01T12:00:00+00:00",
-            "reported_at": "2026-02-01T13:00:00+00:00",
-            "location": ELSEWHERE,
-            "dash_risk": "standard",
-            "persons": [{"person_ref": "P1", "role": "victim", **person}],
-        }
-    )
+    return victim_incident(**person)
 
 
 def refs(index: RegisterIndex, found: PoliceIncident) -> list[str]:
