@@ -90,8 +90,9 @@ async def retry(w: Wiring, event: Any) -> None:
     if policy(w).expired(state, w.now()):
         await park(w, event, "deadline", f"still unavailable after {state.attempts} attempts")
         return
-    if state.due_at > w.now():
-        await w.sleep(state.due_at - w.now())
+    due = min(state.due_at, state.first_attempt_at + w.settings.task_retry_deadline_s)
+    if due > w.now():  # never past the deadline, whatever a header says
+        await w.sleep(due - w.now())
     command = RaiseTask.model_validate_json(event.value)
     route = w.router.route(command.local_authority).route
     result = await attempt(w, route, command, timeout=route.timeout_s + 1.0, abandon=False)

@@ -102,6 +102,13 @@ async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
     assert w.topics.task_retries.sent == [] and w.topics.tasks_parked.sent == []
 
 
+async def test_a_due_time_past_the_deadline_is_not_waited_for() -> None:
+    clock, fake = Clock(), Counting()
+    w = wiring(fake, clock, task_retry_deadline_s=60.0)
+    await retry(w, retry_event(RetryState(1, T0, T0 + 10**9, "5xx")))
+    assert clock.sleeps == [60.0] and fake.requests == 1
+
+
 async def test_a_retry_already_due_goes_at_once() -> None:
     clock, fake = Clock(), Counting()
     await retry(wiring(fake, clock), retry_event(RetryState(1, T0 - 3, T0 - 1, "5xx")))
