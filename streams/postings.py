@@ -68,6 +68,7 @@ class PackedPostings:
         self._number: dict[str, int] = {}  # ref -> its live record number
         self._alive = np.zeros(1024, dtype=np.bool_)
         self._posted = np.zeros(1024, dtype=np.uint16)  # record number -> postings filed
+        self._windows = np.zeros((1024, 2), dtype=np.int64)  # record number -> [first, end) days
         self._memtable: dict[int, list[int]] = {}
         self._memtable_records = 0
         self._runs: list[Run] = []
@@ -94,7 +95,8 @@ class PackedPostings:
 
     def nbytes(self) -> int:
         """Bytes held by the runs and the per-record arrays."""
-        return self._alive.nbytes + self._posted.nbytes + sum(run.nbytes for run in self._runs)
+        held = self._alive.nbytes + self._posted.nbytes + self._windows.nbytes
+        return held + sum(run.nbytes for run in self._runs)
 
     def get(self, ref: str) -> bytes | None:
         """The value filed with `ref`, or None."""
@@ -106,8 +108,43 @@ class PackedPostings:
         values = self._values
         return ((ref, values[number]) for ref, number in self._number.items())  # type: ignore[misc]
 
-    def file(self, ref: str, hashes: Iterable[int], value: bytes) -> None:
-        """File `ref` and its value under `hashes`, replacing what it was filed with before."""
+    def window(self, ref: str) -> tuple[int, int] | None:
+        """The window filed with `ref` (see `file`), or None."""
+        number = self._number.get(ref)
+        if number is None:
+            return None
+        first, end = self._windows[number].tolist()
+        return first, end
+
+    def set_window(self, ref: str, window: tuple[int, int]) -> None:
+        """Change the window of a filed ref (nothing happens when it is not filed)."""
+        number = self._number.get(ref)
+        if number is not None:
+            self._windows[number] = window
+
+    def within(self, refs: Iterable[str], day: int) -> list[str]:
+        """The refs among `refs` that are filed with a window holding `day`."""
+        number, windows = self._number, self._windows
+        kept = []
+        for ref in refs:
+            n = number.get(ref)
+            if n is not None:
+                first, end = windows[n].tolist()
+                if first <= day < end:
+                    kept.append(ref)
+        return kept
+
+    def file(
+        self,
+        ref: str,
+        hashes: Iterable[int],
+        value: bytes,
+        window: tuple[int, int] = (-(2**62), 2**62),
+    ) -> None:
+        """File `ref` and its value under `hashes`, replacing what it was filed with before.
+
+        `window` is a range of day ordinals [first, end) kept with the ref for `within`.
+        """
         self.discard(ref)
         if len(self._refs) >= MAX_NUMBERS:
             self.compact()  # deals the numbers again
@@ -120,6 +157,7 @@ class PackedPostings:
         if number >= len(self._alive):
             self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
             self._posted = np.concatenate([self._posted, np.zeros_like(self._posted)])
+            self._windows = np.concatenate([self._windows, np.zeros_like(self._windows)])
         memtable = self._memtable
         slots = {slot(h) for h in hashes}
         for key in slots:
@@ -130,6 +168,7 @@ class PackedPostings:
                 bucket.append(number)
         self._alive[number] = True
         self._posted[number] = min(len(slots), 65535)
+        self._windows[number] = window
         self._live_postings += len(slots)
         self._memtable_records += 1
         if self._memtable_records >= self._memtable_limit:
@@ -203,11 +242,13 @@ class PackedPostings:
         self._values = [self._values[n] for n in kept]
         self._number = {ref: n for n, ref in enumerate(self._refs)}  # type: ignore[misc]
         size = max(1024, 2 * len(kept))
-        posted = self._posted[kept]
+        posted, windows = self._posted[kept], self._windows[kept]
         self._alive = np.zeros(size, dtype=np.bool_)
         self._alive[: len(kept)] = True
         self._posted = np.zeros(size, dtype=np.uint16)
         self._posted[: len(kept)] = posted
+        self._windows = np.zeros((size, 2), dtype=np.int64)
+        self._windows[: len(kept)] = windows
 
     def lookup(self, hashes: Sequence[int]) -> list[list[str]]:
         """The live refs filed under each hash, in the order of `hashes`."""

@@ -246,3 +246,36 @@ def _with(values: tuple[_T, ...], value: _T | None) -> tuple[_T, ...]:
     if value is None:
         return values
     return (*(v for v in values if v != value), value)
+
+
+#: The longest pregnancy the rule may be configured with (`RulesConfig.gestation_days`).
+MAX_GESTATION_DAYS = 400
+#: Day ordinals that stand for "no limit" in a scope window.
+EARLIEST, LATEST = -(2**31), 2**31 - 1
+
+
+def scope_window(record: SubjectRecord, child: SubjectRecord | None = None) -> tuple[int, int]:
+    """Day ordinals [first, last + 1) outside which `rules.scope` is None for this record.
+
+    A superset, for any gestation up to MAX_GESTATION_DAYS: the index drops a
+    candidate whose window misses the incident day before reading it. `child`
+    is the record `child_of_pregnancy` gives for an unborn subject (its birth
+    ends the pregnancy's scope). Each branch follows `rules.scope`.
+    """
+    end = record.withdrawn_on.toordinal() if record.withdrawn_on is not None else LATEST
+    edd = record.expected_delivery_date
+    begun = EARLIEST if edd is None else edd.toordinal() - MAX_GESTATION_DAYS
+    if record.kind == "child":
+        born = record.date_of_birth or record.registered_on
+        if born is None:
+            return EARLIEST, end
+        first = born.toordinal() if edd is None else min(born.toordinal(), begun)
+        return first, min(end, first_anniversary(born).toordinal())
+    over = record.pregnancy_end
+    if over is not None and over.outcome in ("loss", "termination"):
+        return begun, min(end, over.on.toordinal() + 1)
+    if child is not None:
+        handover = child.date_of_birth or (over.on if over is not None else None)
+        return begun, end if handover is None else min(end, handover.toordinal())
+    limit = over.on if over is not None else edd or record.registered_on
+    return begun, end if limit is None else min(end, first_anniversary(limit).toordinal())

@@ -13,7 +13,7 @@ from schemas.police import PoliceIncident
 from streams.blocking import COMMON_NAME_SUBJECTS, NAME_ALONE, incident_keys, phonetic, record_keys
 from streams.normalise import name_key
 from streams.postings import MEMTABLE_RECORDS, PackedPostings
-from streams.register import CarerRecord, Place, SubjectRecord
+from streams.register import CarerRecord, Place, SubjectRecord, scope_window
 from streams.register_codec import decode, encode
 
 
@@ -28,8 +28,11 @@ class RegisterView(Protocol):
         """The child record that follows an unborn subject (`from_pregnancy_ref`), or None."""
         ...
 
-    def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
-        """The subjects an incident may involve, by blocking keys: a superset of the matches."""
+    def candidates(self, incident: PoliceIncident, day: date | None = None) -> list[SubjectRecord]:
+        """The subjects an incident may involve, by blocking keys: a superset of the matches.
+
+        With `day`, the incident day, only subjects that may be in scope on it.
+        """
         ...
 
     def namesakes(self, given: str | None, family: str | None) -> int:
@@ -66,9 +69,9 @@ class DecisionView:
             self._children[pregnancy_ref] = child
         return self._children[pregnancy_ref]
 
-    def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
+    def candidates(self, incident: PoliceIncident, day: date | None = None) -> list[SubjectRecord]:
         """The register's candidates, kept for the rest of the decision."""
-        found = self._register.candidates(incident)
+        found = self._register.candidates(incident, day)
         for record in found:
             self._records.setdefault(record.subject_ref, record)
         return found
@@ -182,22 +185,28 @@ class RegisterIndex:
         """Add or replace one subject's record; `value` is its compact form when known."""
         ref = sys.intern(record.subject_ref)
         encoded = encode(record) if value is None else value
-        self._postings.file(ref, [hash(key) for key in record_keys(record)], encoded)
+        window = scope_window(record, self.child_of_pregnancy(ref))
+        self._postings.file(ref, [hash(key) for key in record_keys(record)], encoded, window)
         if record.kind == "unborn":
             self._unborn.add(ref)
         else:
             self._unborn.discard(ref)
-        self._unlink(ref)
+        before = self._unlink(ref)
         if record.from_pregnancy_ref:
             pregnancy = sys.intern(record.from_pregnancy_ref)
             self._pregnancy_of[ref] = pregnancy
             self._children[pregnancy] = _added(self._children.get(pregnancy), ref)
+            self._rewindow(pregnancy)
+        if before is not None and before != record.from_pregnancy_ref:
+            self._rewindow(before)
 
     def remove(self, subject_ref: str) -> None:
         """Forget one subject (nothing happens when it is unknown)."""
         self._postings.discard(subject_ref)
         self._unborn.discard(subject_ref)
-        self._unlink(subject_ref)
+        pregnancy = self._unlink(subject_ref)
+        if pregnancy is not None:
+            self._rewindow(pregnancy)
 
     def compact(self) -> None:
         """Pack every posting into one sorted run and hand freed memory back (after a rebuild).
@@ -213,8 +222,8 @@ class RegisterIndex:
         trim_heap()
         gc.freeze()
 
-    def _unlink(self, ref: str) -> None:
-        """Forget that a child record followed its pregnancy."""
+    def _unlink(self, ref: str) -> str | None:
+        """Forget that a child record followed its pregnancy; the pregnancy's ref, if any."""
         pregnancy = self._pregnancy_of.pop(ref, None)
         if pregnancy is not None and pregnancy in self._children:
             left = _removed(self._children[pregnancy], ref)
@@ -222,6 +231,14 @@ class RegisterIndex:
                 del self._children[pregnancy]
             else:
                 self._children[pregnancy] = left
+        return pregnancy
+
+    def _rewindow(self, pregnancy_ref: str) -> None:
+        """Work out a pregnancy's scope window again: its child (a birth ends it) changed."""
+        pregnancy = self.get(pregnancy_ref)
+        if pregnancy is not None:
+            window = scope_window(pregnancy, self.child_of_pregnancy(pregnancy_ref))
+            self._postings.set_window(pregnancy_ref, window)
 
     def counts_by_kind(self) -> dict[str, int]:
         """How many children and unborn children the register holds."""
@@ -237,10 +254,12 @@ class RegisterIndex:
         """The subjects filed under one blocking key."""
         return frozenset(self._postings.lookup([hash(key)])[0])
 
-    def candidates(self, incident: PoliceIncident) -> list[SubjectRecord]:
+    def candidates(self, incident: PoliceIncident, day: date | None = None) -> list[SubjectRecord]:
         """Subjects sharing a blocking key with the incident, and their linked pregnancy/child.
 
         A name-alone key filed for more than COMMON_NAME_SUBJECTS subjects is skipped.
+        With `day`, a subject whose scope window (`scope_window`) misses it is
+        dropped before its record is read: it cannot be in scope that day.
         """
         keys = list(incident_keys(incident))
         refs: set[str] = set()
@@ -249,7 +268,8 @@ class RegisterIndex:
                 continue
             refs.update(filed)
         refs |= {link for ref in list(refs) for link in self._links(ref)}
-        return [record for ref in sorted(refs) if (record := self.get(ref)) is not None]
+        kept = refs if day is None else self._postings.within(refs, day.toordinal())
+        return [record for ref in sorted(kept) if (record := self.get(ref)) is not None]
 
     def namesakes(self, given: str | None, family: str | None) -> int:
         """How many families have a carer of this name (1 when none or unknown).

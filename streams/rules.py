@@ -29,7 +29,7 @@ from streams.matching import (
     subject_identity,
 )
 from streams.normalise import PostalAddress
-from streams.register import CarerRecord, SubjectRecord, first_anniversary
+from streams.register import MAX_GESTATION_DAYS, CarerRecord, SubjectRecord, first_anniversary
 from streams.register_index import DecisionView, RegisterView, family_carers, home_on
 
 RULES_VERSION = "dvtrigger-rules/2.0 (Fellegi-Sunter match weights, near matches to review)"
@@ -55,7 +55,12 @@ class RulesConfig(BaseModel):
         description="Match weights of person comparison, e.g. DVTRIGGER_RULES__WEIGHTS__DOB_NEAR.",
     )
     timezone: str = Field("Europe/London", description="Where the incident day is judged.")
-    gestation_days: int = Field(280, description="A pregnancy begins this long before its EDD.")
+    gestation_days: int = Field(
+        280,
+        ge=0,
+        le=MAX_GESTATION_DAYS,
+        description="A pregnancy begins this long before its EDD (at most 400 days).",
+    )
     infant_age_years: int = Field(0, description="A reported `age_years` up to this is a baby.")
 
 
@@ -331,8 +336,9 @@ def decide(
 ) -> Decision:
     """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
     register = DecisionView(register)
-    candidates = register.candidates(incident)
-    seen = seen_on(incident, incident_day(incident, config), register)
+    day = incident_day(incident, config)
+    candidates = register.candidates(incident, day)
+    seen = seen_on(incident, day, register)
     judged = [j for j in (judge(seen, r, register, config) for r in candidates) if j]
     subjects = [j.subject for j in judged] + report_subjects(seen, judged, config)
     outcomes = {subject.outcome for subject in subjects}
