@@ -11,7 +11,8 @@ writes them) plus a labelled scenario's families, each size in a fresh process:
 - resident memory of that process (VmRSS) before and after, after a collection:
   the table's dict, the index and the records, as one worker holds them;
 - `decide()` over the scenario's incidents: about its families (in the register)
-  and about nobody; p50 and p99 of one decision, and candidates per incident.
+  and about nobody; p50 and p99 of one decision, candidates per incident found
+  by the blocking keys, and those read (their scope window holds the incident day).
 
 Figures go to stdout and var/bench/register_scale.json; targets are reported,
 never failed on.
@@ -58,7 +59,7 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
     from streams.register import apply_event
     from streams.register_codec import encode
     from streams.register_index import RegisterIndex
-    from streams.rules import decide
+    from streams.rules import decide, incident_day
 
     scenario = simulate(seed + 1, 300, incidents)
     cases = [PoliceIncident.model_validate(m) for m in scenario.incidents]
@@ -85,12 +86,13 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
         load_s = time.perf_counter() - started
     gc.collect()
     after = rss_mb()
-    times, candidates = [], []
+    times, candidates, read = [], [], []
     for incident in cases:
         begun = time.perf_counter()
         decide(incident, index)
         times.append((time.perf_counter() - begun) * 1000)
         candidates.append(len(index.candidates(incident)))
+        read.append(len(index.candidates(incident, incident_day(incident))))
     return {
         "subjects": subjects,
         "records": len(index),
@@ -104,6 +106,8 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
         "p99_ms": round(percentile(times, 0.99), 3),
         "candidates_p50": percentile([float(c) for c in candidates], 0.5),
         "candidates_p99": percentile([float(c) for c in candidates], 0.99),
+        "read_p50": percentile([float(c) for c in read], 0.5),
+        "read_p99": percentile([float(c) for c in read], 0.99),
     }
 
 
@@ -131,13 +135,15 @@ def verdicts(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]], verdict: dict[str, Any]) -> str:
     """The figures as a text table, then the targets."""
     head = f"{'subjects':>10} {'records':>9} {'load s':>8} {'RSS MiB':>8} {'+RSS':>8} "
-    head += f"{'p50 ms':>7} {'p99 ms':>7} {'cand p50':>8} {'cand p99':>8}"
+    head += f"{'p50 ms':>7} {'p99 ms':>7} {'cand p50':>8} {'cand p99':>8} {'read p50':>8}"
+    head += f" {'read p99':>8}"
     lines = [head]
     for r in rows:
         lines.append(
             f"{r['subjects']:>10,} {r['records']:>9,} {r['load_s']:>8.1f} {r['rss_after_mb']:>8.0f}"
             f" {r['rss_delta_mb']:>8.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
             f" {r['candidates_p50']:>8.0f} {r['candidates_p99']:>8.0f}"
+            f" {r.get('read_p50', float('nan')):>8.0f} {r.get('read_p99', float('nan')):>8.0f}"
         )
     lines.append(
         f"p99 {rows[-1]['p99_ms']:.2f} ms (target <= {P99_MS}): {verdict['p99_target']}; "
