@@ -136,7 +136,7 @@ def decode(data: bytes) -> SubjectRecord:
             data = inflate.decompress(data[1:]) + inflate.flush()
         row = from_json(data)
         if row[0] != FORMAT:
-            raise UnreadableRecord(f"subject record format {row[0]!r} is not {FORMAT}")
+            raise UnreadableRecord(f"not a subject record of format {FORMAT}")
         return _record(row)
     except (ValueError, TypeError, IndexError, KeyError, zlib.error) as exc:
         if isinstance(exc, UnreadableRecord):

@@ -16,7 +16,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from streams import late_flow
+from streams import heap, late_flow
 from streams.deadletter import guarded, send_dead_letter
 from streams.ingest import Rejected, parse_register_event
 from streams.register import apply_event
@@ -100,6 +100,7 @@ async def rebuild_index(w: Wiring) -> None:
                 "unreadable subject record in the register table (key skipped): %s", unreadable
             )
     w.index.compact()
+    heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
     update_size(w)
     log.info("register index rebuilt: %d subjects", len(w.index))
 

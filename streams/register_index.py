@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -138,15 +136,6 @@ def _refs(posting: Posting | None) -> Iterable[str]:
     return (posting,) if isinstance(posting, str) else posting
 
 
-def trim_heap() -> None:
-    """Return the C heap's free pages to the operating system (glibc only; else nothing)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.malloc_trim(0)
-
-
 class RegisterIndex:
     """The register held in memory, with an inverted index from blocking key to subject.
 
@@ -209,18 +198,8 @@ class RegisterIndex:
             self._rewindow(pregnancy)
 
     def compact(self) -> None:
-        """Pack every posting into one sorted run and hand freed memory back (after a rebuild).
-
-        Folding a register leaves the C heap full of freed gaps; glibc keeps them
-        unless asked (`malloc_trim`), so the worker's resident memory would stay
-        at its loading peak. The objects then alive (the register's dicts and
-        lists among them) are moved out of the garbage collector's reach
-        (`gc.freeze`): a full collection would otherwise walk every entry of
-        them, a pause of milliseconds in the middle of a decision.
-        """
+        """Pack every posting into one sorted run (after a rebuild; see `streams.heap` too)."""
         self._postings.compact()
-        trim_heap()
-        gc.freeze()
 
     def _unlink(self, ref: str) -> str | None:
         """Forget that a child record followed its pregnancy; the pregnancy's ref, if any."""

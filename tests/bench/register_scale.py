@@ -56,6 +56,7 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
     from connectors.simulate.scenario import dumps
     from schemas.police import PoliceIncident
     from schemas.register import RegisterEvent
+    from streams import heap
     from streams.register import apply_event
     from streams.register_codec import encode
     from streams.register_index import RegisterIndex
@@ -83,6 +84,7 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
                 index.upsert(record, value)
                 events += 1
         index.compact()  # as a worker does once it has recovered the register
+        heap.settle()
         load_s = time.perf_counter() - started
     gc.collect()
     after = rss_mb()

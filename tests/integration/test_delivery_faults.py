@@ -179,6 +179,14 @@ def _expected_keys(scenario: Any, tmp_path: Path) -> set[str]:
     }
 
 
+def _restart_deliver(faulty: Stack, proxy: FaultyProxy) -> float:
+    """Start the deliver process again and trace the proxy's requests to it; when it started."""
+    restarted = time.monotonic()
+    faulty.restart_deliver()
+    proxy.watch_pids = [faulty.deliver.pid]
+    return restarted
+
+
 def _redelivered(proxy: FaultyProxy) -> list[Exchange]:
     """POSTs that created a task and whose key the inbox later answered 200."""
     return [e for e in proxy.created() if proxy.answered_later(e)]
@@ -266,9 +274,7 @@ def test_deliver_killed_after_the_case_system_created_the_task(
     faulty.deliver.wait(timeout=10)
     proxy.on_created = None
     missing_at_kill = run.missing()
-    restarted = time.monotonic()
-    faulty.restart_deliver()
-    proxy.watch_pids = [faulty.deliver.pid]
+    restarted = _restart_deliver(faulty, proxy)
 
     def evidence() -> str:
         again = len(_redelivered(proxy))
@@ -301,9 +307,7 @@ def test_deliver_stopped_mid_stream_and_restarted(
     created_at_stop = len(proxy.created())
     pace.until = time.monotonic()
     before = len(proxy.posts())
-    restarted = time.monotonic()
-    faulty.restart_deliver()
-    proxy.watch_pids = [faulty.deliver.pid]
+    restarted = _restart_deliver(faulty, proxy)
 
     def evidence() -> str:
         again = len(_redelivered(proxy))
