@@ -49,12 +49,16 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    """Create dvtrigger's topics where they are missing."""
-    from connectors.topics import ensure_topics
+    """Create the missing topics and set drifted configs; report what is left for a person."""
+    from connectors.topics import provision, report
 
-    created = ensure_topics(settings, _bootstrap(args, settings))
-    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
-    return 0
+    try:
+        result, errors = provision(settings, _bootstrap(args, settings), dry_run=args.dry_run)
+    except ValueError as invalid:
+        sys.exit(f"dvtrigger: {invalid}")
+    for line in report(result, errors, dry_run=args.dry_run):
+        print(line)
+    return 1 if result.drift or errors else 0
 
 
 def cmd_dead_letter(args: argparse.Namespace, settings: Settings) -> int:
@@ -105,6 +109,11 @@ def parser() -> argparse.ArgumentParser:
     pub.set_defaults(func=cmd_publish)
     topics = sub.add_parser("topics", help="topic provisioning")
     topics.add_argument("action", choices=["create"])
+    topics.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be created or changed; change nothing",
+    )
     topics.set_defaults(func=cmd_topics)
     dead = sub.add_parser("dead-letter", help="dead-letter topic tools")
     dead.add_argument("action", choices=["replay"])

@@ -44,6 +44,18 @@ class Settings(BaseSettings):
         4, ge=1, description="Partitions of the topics dvtrigger creates."
     )
     topic_replication: int = Field(1, ge=1, description="Replication factor of created topics.")
+    topic_min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        description="min.insync.replicas of every topic: replicas that must have a write before"
+        " it is acknowledged (producers send acks=all). Production: 2 with replication 3.",
+    )
+    decision_log_retention_ms: int = Field(
+        7 * 366 * 86_400_000,
+        ge=-1,
+        description="retention.ms of the decision log; -1 keeps it for ever. Default: seven"
+        " years, so a serious case review can read it; archive it too (README, Topics).",
+    )
     web_host: str = Field("127.0.0.1", description="Worker HTTP (metrics, health) bind address.")
     web_port: int = Field(6066, description="Worker HTTP port: /metrics, /healthz.")
     deliver_web_port: int = Field(
