@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit lint format bench schemas clean
+.PHONY: run test test-unit tools lint format bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# promtool and prometheus for the alert rule tests and the Prometheus integration test, from
+# Debian's prometheus package, installed only when missing (about 10 s; apt-get update first
+# if the package lists are empty). On a host with systemd the package also starts its own
+# service on :9090; the tests run their own server on a free port, so that does not matter.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300
+tools:  ## promtool and prometheus, for the alert tests
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	  echo "installing Debian's prometheus package (promtool, prometheus) for the alert tests"; \
+	  log=$$(mktemp); \
+	  { $(APT) install --no-install-recommends prometheus >$$log 2>&1 || \
+	    { $(APT) update >>$$log 2>&1 && \
+	      $(APT) install --no-install-recommends prometheus >>$$log 2>&1; }; } || \
+	  { cat $$log; rm -f $$log; exit 1; }; \
+	  rm -f $$log; \
+	fi
+
 run: $(STAMP)  ## broker (embedded unless KAFKA_BOOTSTRAP_SERVERS is set), worker, duty inbox, demo feed
 	$(BIN)/dvtrigger run
 
-test: $(STAMP)  ## the whole suite, integration tests on a real broker included
+test: $(STAMP) tools  ## the whole suite, integration tests on a real broker included
 	$(BIN)/pytest -q -rs
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) tools
 	$(BIN)/pytest -q -rs tests/unit
 
 lint: $(STAMP)
