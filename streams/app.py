@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 
 from connectors.case_system import CaseSystem
 from connectors.routing import CaseSystemRouter, router_from_settings
-from streams import decision_flow, ingest_flow, register_flow, task_flow
+from streams import consumer_lag, decision_flow, ingest_flow, register_flow, task_flow
 from streams.metrics import Metrics
 from streams.rules import RULES_VERSION
 from streams.settings import Settings
@@ -113,7 +113,7 @@ def build(
     settings = role_settings(settings, role)
     app = faust_app(settings)
     metrics = metrics or Metrics()
-    metrics.build.info({"version": VERSION, "rules_version": RULES_VERSION})
+    metrics.set_build(VERSION, RULES_VERSION)
     holder: dict[str, Wiring] = {}
 
     async def on_changelog(event: Any) -> None:
@@ -159,6 +159,7 @@ def build(
     holder["w"] = w
     for flow in flows:
         flow.install(w)
+    consumer_lag.install(app, metrics, [role for flow in flows for role in flow.CONSUMES])
     _pages(w)
     return w
 

@@ -2,7 +2,8 @@
 
 The original value and key are sent unchanged to the dead-letter topic; headers
 say where it came from and why it was refused, so that after a fix
-`dvtrigger dead-letter replay` can send it back to its source topic.
+`dvtrigger dead-letter replay` can send it back to its source topic. Every
+dead letter is sent, and counted by source role and reason class, here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from streams.metrics import topic_role
+from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +37,15 @@ def dead_letter_headers(
     ]
 
 
-async def send_dead_letter(
-    dead_letter_topic: Any, event: Any, reason_class: str, reason: str
-) -> None:
+async def send_dead_letter(w: Wiring, event: Any, reason_class: str, reason: str) -> None:
     """Send the event's original key and value to the dead-letter topic with the reason."""
     message = event.message
     headers = dead_letter_headers(
         reason_class, reason, message.topic, message.partition, message.offset
     )
-    await dead_letter_topic.send(key=event.key, value=event.value, headers=headers)
+    await w.topics.dead_letter.send(key=event.key, value=event.value, headers=headers)
+    source = topic_role(str(message.topic)) or "other"
+    w.metrics.dead_letters.labels(source, reason_class).inc()
     log.warning(
         "dead-lettered %s:%s@%s: %s", message.topic, message.partition, message.offset, reason
     )
@@ -57,7 +61,7 @@ def where(exc: BaseException) -> str:
 
 
 async def guarded(
-    handle: Callable[[], Awaitable[None]], dead_letter_topic: Any, event: Any, counter: Any
+    handle: Callable[[], Awaitable[None]], w: Wiring, event: Any, counter: Any
 ) -> None:
     """Run one event's handler; on an unexpected error dead-letter the event, never drop it.
 
@@ -70,4 +74,4 @@ async def guarded(
     except Exception as exc:
         log.error("processing failed at %s; the message is dead-lettered", where(exc))
         counter.inc()
-        await send_dead_letter(dead_letter_topic, event, "processing_error", type(exc).__name__)
+        await send_dead_letter(w, event, "processing_error", type(exc).__name__)

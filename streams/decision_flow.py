@@ -37,6 +37,8 @@ KEEP_NOTIFICATION_IDS = 50
 #: Incidents decided per broker round trip, and how long a batch waits to fill.
 BATCH_SIZE = 200
 BATCH_WITHIN_S = 0.02
+#: The topic roles this flow consumes (its lag is measured).
+CONSUMES = ("incidents",)
 
 
 class IncidentState(BaseModel):
@@ -116,7 +118,7 @@ async def _decide_batch(w: Wiring, items: Sequence[tuple[Any, PoliceIncident | N
     failed = w.metrics.incidents_rejected.labels("processing_error")
     for event, incident in items:
         decide_one = partial(_decide_one, w, event, batch, incident)
-        await guarded(decide_one, w.topics.dead_letter, event, failed)
+        await guarded(decide_one, w, event, failed)
     await asyncio.gather(*batch.sends)
     for key, state in batch.states.items():
         w.incident_state[key] = state.model_dump_json().encode()
@@ -124,7 +126,7 @@ async def _decide_batch(w: Wiring, items: Sequence[tuple[Any, PoliceIncident | N
     start = recent_start(w)
     for incident, decision in batch.decided:
         remember(w, incident, batch.states[incident.incident_id.encode()], start)
-        w.metrics.decisions.labels(decision.decision).inc()
+        w.metrics.count_decision(decision)
         lag = (now - incident.reported_at).total_seconds()
         w.metrics.seconds_to_decision.observe(max(0.0, lag))
 

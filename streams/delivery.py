@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from connectors.case_system import (
@@ -122,8 +121,7 @@ def record_delivery(w: Wiring, route: Route, command: RaiseTask, receipt: TaskRe
     w.metrics.tasks.labels(result).inc()
     w.metrics.council_tasks.labels(route.name, result).inc()
     if receipt.created:
-        lag = (datetime.now(UTC) - command.incident.reported_at).total_seconds()
-        w.metrics.seconds_to_task.observe(max(0.0, lag))
+        w.metrics.observe_task_raised(command.task_type, command.incident.reported_at)
     log.debug(
         "task %s %s (revision %d) on %s", receipt.task_id, result, receipt.revision, route.name
     )

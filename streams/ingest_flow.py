@@ -20,6 +20,9 @@ from streams.deadletter import guarded, send_dead_letter
 from streams.ingest import Rejected, parse_incident
 from streams.wiring import Wiring
 
+#: The topic roles this flow consumes (its lag is measured).
+CONSUMES = ("police-incidents",)
+
 
 def install(w: Wiring) -> None:
     """Add the ingest agent to the app."""
@@ -31,7 +34,7 @@ def install(w: Wiring) -> None:
             failed = w.metrics.incidents_rejected.labels("processing_error")
             here: list[tuple[Any, PoliceIncident]] = []
             for event in events:
-                await guarded(partial(receive, w, event, here), w.topics.dead_letter, event, failed)
+                await guarded(partial(receive, w, event, here), w, event, failed)
             if here:
                 await decision_flow.decide_parsed(w, here)
 
@@ -43,8 +46,9 @@ async def receive(w: Wiring, event: Any, here: list[tuple[Any, PoliceIncident]])
         incident = parse_incident(event.value)
     except Rejected as rejected:
         w.metrics.incidents_rejected.labels(rejected.reason_class).inc()
-        await send_dead_letter(w.topics.dead_letter, event, rejected.reason_class, rejected.detail)
+        await send_dead_letter(w, event, rejected.reason_class, rejected.detail)
         return
+    w.metrics.note_notification(incident.reported_at)
     key = incident.incident_id.encode()
     if decides_in_place(w, event, key):
         w.metrics.incidents_routed.labels("in_place").inc()

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams import late
 from streams.deadletter import where
@@ -38,8 +39,8 @@ class Pending:
     sends: list[Any] = field(default_factory=list)
     states: dict[bytes, IncidentState] = field(default_factory=dict)
     results: list[str] = field(default_factory=list)
-    #: The decision value of each decision record logged.
-    logged: list[str] = field(default_factory=list)
+    #: Each decision logged.
+    logged: list[Decision] = field(default_factory=list)
 
 
 async def on_subject_changed(w: Wiring, before: SubjectRecord | None, after: SubjectRecord) -> None:
@@ -91,8 +92,8 @@ async def _redecide_affected(w: Wiring, before: SubjectRecord | None, after: Sub
         w.incident_state[key] = state.model_dump_json().encode()
     for result in pending.results:
         w.metrics.incidents_redecided.labels(result).inc()
-    for value in pending.logged:
-        w.metrics.decisions.labels(value).inc()
+    for decision in pending.logged:
+        w.metrics.count_decision(decision)
     w.metrics.recent_incidents.set(len(w.recent))
 
 
@@ -118,7 +119,7 @@ async def _redecide_one(
     if change.decision is None:
         return
     pending.sends.append(await w.topics.decisions.send(key=key, value=log_record(change.decision)))
-    pending.logged.append(change.decision.decision)
+    pending.logged.append(change.decision)
     amendments = state.amendments + 1 if change.upgraded else state.amendments
     commands = late_commands(
         decision, incident, w.index, change.late, now, w.policy, change.upgraded, amendments

@@ -1,22 +1,70 @@
 """Every metric the worker exports, declared once against an injectable registry.
 
-Labels carry bounded values only (outcome, reason class, council code, status
-class), never an incident id, a name, an address or any other personal data.
+Labels carry bounded values only (outcome, rule, reason class, council code,
+status class, topic role, task kind), never an incident id, a name, an address
+or any other personal data. Gauges whose value depends on the time of the scrape
+(ages, lags) are `ScrapeGauge`s: declared here, computed by a source at scrape.
 """
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from schemas.decision import Decision, DecisionSubject
+from streams.scrape_gauge import Samples, ScrapeGauge
+from streams.settings import TOPIC_ROLES
 
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 FRESHNESS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600, 24 * 3600)
+
+#: The rule that fired for a subject, by the clause its strongest evidence names in the
+#: decision log (`clause N: ...`); a police-report subject by what the report says.
+CLAUSE_RULES = {"1": "carer_involved", "2": "incident_at_home", "3": "resident_involved"}
+REPORT_RULES = {"unborn": "police_report_pregnant", "child": "police_report_infant"}
+UNKNOWN = "unknown"
+#: The task kind of each task type (`RaiseTask.task_type`).
+TASK_KINDS = {"child_protection_investigation": "investigation", "match_review": "review"}
+_CLAUSE = re.compile(r"clause ([0-9]+):")
+#: `police-incidents` is tried before `incidents`, which ends it.
+_ROLES_LONGEST_FIRST = sorted(TOPIC_ROLES, key=len, reverse=True)
+
+
+def rule_of(subject: DecisionSubject) -> str:
+    """The rule that fired for one decided subject, as a bounded label value."""
+    if subject.basis == "police_report":
+        return REPORT_RULES.get(subject.kind, UNKNOWN)
+    for reason in subject.reasons:
+        found = _CLAUSE.match(reason)
+        if found:
+            return CLAUSE_RULES.get(found.group(1), UNKNOWN)
+    return UNKNOWN
+
+
+def task_kind(task_type: str) -> str:
+    """`investigation` or `review` for a task type (`unknown` for any other)."""
+    return TASK_KINDS.get(task_type, UNKNOWN)
+
+
+@lru_cache(maxsize=256)  # called for each message the worker processes
+def topic_role(topic: str) -> str | None:
+    """The role of a topic from its full name (`<prefix><role>`), or None for another topic."""
+    return next((role for role in _ROLES_LONGEST_FIRST if topic.endswith(role)), None)
 
 
 class Metrics:
     """The worker's metrics; each attribute's help text is its one-line meaning."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.registry = registry or CollectorRegistry()
+        self.clock = clock
         r = self.registry
         self.incidents_received = Counter(
             "dvtrigger_incidents_received", "Police notifications read from the feed.", registry=r
@@ -44,6 +92,13 @@ class Metrics:
             "dvtrigger_decisions",
             "Decisions written to the decision log.",
             ["decision"],
+            registry=r,
+        )
+        self.subject_outcomes = Counter(
+            "dvtrigger_subject_outcomes",
+            "Subjects in the decisions logged, by outcome and the rule whose evidence was"
+            " strongest.",
+            ["outcome", "rule"],
             registry=r,
         )
         self.incidents_redecided = Counter(
@@ -85,19 +140,15 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.dead_letters = Counter(
+            "dvtrigger_dead_letters",
+            "Messages written to the dead-letter topic, by source topic role and reason class.",
+            ["source", "reason"],
+            registry=r,
+        )
         self._delivery(r)
-        self.seconds_to_decision = Histogram(
-            "dvtrigger_seconds_reported_to_decision",
-            "Seconds from an incident's reported_at to its decision being logged.",
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
-        )
-        self.seconds_to_task = Histogram(
-            "dvtrigger_seconds_reported_to_task",
-            "Seconds from an incident's reported_at to its task raised in the case system.",
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
-        )
+        self._freshness(r)
+        self._consumer(r)
         self.build = Info("dvtrigger_build", "Version of dvtrigger and of its rules.", registry=r)
 
     def _delivery(self, r: CollectorRegistry) -> None:
@@ -146,3 +197,103 @@ class Metrics:
             ["council"],
             registry=r,
         )
+
+    def _freshness(self, r: CollectorRegistry) -> None:
+        """How fresh the decisions, the tasks and the feeds are."""
+        self.seconds_to_decision = Histogram(
+            "dvtrigger_seconds_reported_to_decision",
+            "Seconds from an incident's reported_at to its decision being logged.",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.seconds_to_task = Histogram(
+            "dvtrigger_seconds_reported_to_task",
+            "Seconds from an incident's reported_at to its task raised in the case system,"
+            " by task kind (investigation, review).",
+            ["kind"],
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+        self.police_newest = ScrapeGauge(
+            "dvtrigger_police_newest_notification_timestamp_seconds",
+            "reported_at of the newest police notification this worker received (Unix time).",
+            registry=r,
+        )
+        self.register_newest = ScrapeGauge(
+            "dvtrigger_register_newest_event_timestamp_seconds",
+            "recorded_at of the newest register event in this worker's register (Unix time).",
+            registry=r,
+        )
+        self.register_newest_age = ScrapeGauge(
+            "dvtrigger_register_newest_event_age_seconds",
+            "Seconds since the recorded_at of the newest register event: a stale feed grows it.",
+            registry=r,
+        )
+        #: The newest times seen; no sample of their gauges until one is (Unix time).
+        self.newest_notification: float | None = None
+        self.newest_register_event: float | None = None
+        self.police_newest.source = lambda: _sample(self.newest_notification)
+        self.register_newest.source = lambda: _sample(self.newest_register_event)
+        self.register_newest_age.source = self._register_age
+
+    def _consumer(self, r: CollectorRegistry) -> None:
+        """How far behind the messages on each topic this worker consumes it is."""
+        self.consumer_lag_seconds = ScrapeGauge(
+            "dvtrigger_consumer_lag_seconds",
+            "Seconds since the timestamp of the last message processed on a topic while"
+            " messages wait on this worker's partitions of it; 0 when none wait.",
+            ["topic"],
+            registry=r,
+        )
+        self.consumer_last_message = ScrapeGauge(
+            "dvtrigger_consumer_last_message_timestamp_seconds",
+            "Timestamp of the last message this worker processed on a topic (Unix time).",
+            ["topic"],
+            registry=r,
+        )
+        self.consumer_offset_lag = ScrapeGauge(
+            "dvtrigger_consumer_offset_lag",
+            "Messages not yet processed on the partitions of a topic this worker is assigned.",
+            ["topic"],
+            registry=r,
+        )
+
+    def set_build(self, version: str, rules_version: str) -> None:
+        """Publish the versions this worker runs."""
+        self.build.info({"version": version, "rules_version": rules_version})
+
+    def count_decision(self, decision: Decision) -> None:
+        """Count one decision logged, and each of its subjects by outcome and rule."""
+        self.decisions.labels(decision.decision).inc()
+        for subject in decision.subjects:
+            if subject.outcome is not None:
+                self.subject_outcomes.labels(subject.outcome, rule_of(subject)).inc()
+
+    def observe_task_raised(self, task_type: str, reported_at: datetime) -> None:
+        """Observe a new task's freshness: seconds from its incident's reported_at."""
+        lag = self.clock() - reported_at.timestamp()
+        self.seconds_to_task.labels(task_kind(task_type)).observe(max(0.0, lag))
+
+    def note_notification(self, reported_at: datetime) -> None:
+        """Keep the newest reported_at of the notifications received."""
+        stamp = reported_at.timestamp()
+        if self.newest_notification is None or stamp > self.newest_notification:
+            self.newest_notification = stamp
+
+    def note_register_event(self, recorded_at: datetime | None) -> None:
+        """Keep the newest recorded_at of the register events the register holds."""
+        if recorded_at is None:
+            return
+        stamp = recorded_at.timestamp()
+        if self.newest_register_event is None or stamp > self.newest_register_event:
+            self.newest_register_event = stamp
+
+    def _register_age(self) -> Samples:
+        """The newest register event's age now; no sample before the register holds one."""
+        newest = self.newest_register_event
+        return {} if newest is None else {(): max(0.0, self.clock() - newest)}
+
+
+def _sample(value: float | None) -> Samples:
+    """One label-less sample, or none while the value is unknown."""
+    return {} if value is None else {(): value}

@@ -24,6 +24,8 @@ from streams.register_codec import UnreadableRecord, decode, encode
 from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
+#: The topic roles this flow consumes (its lag is measured).
+CONSUMES = ("register-events",)
 
 
 def install(w: Wiring) -> None:
@@ -33,7 +35,7 @@ def install(w: Wiring) -> None:
     async def apply_register(stream: Any) -> None:
         async for event in stream.events():
             failed = w.metrics.register_events_rejected.labels("processing_error")
-            await guarded(partial(apply, w, event), w.topics.dead_letter, event, failed)
+            await guarded(partial(apply, w, event), w, event, failed)
 
     w.subjects.on_recover(lambda: rebuild_index(w))
 
@@ -44,7 +46,7 @@ async def apply(w: Wiring, event: Any) -> None:
         register_event = parse_register_event(event.value)
     except Rejected as rejected:
         w.metrics.register_events_rejected.labels(rejected.reason_class).inc()
-        await send_dead_letter(w.topics.dead_letter, event, rejected.reason_class, rejected.detail)
+        await send_dead_letter(w, event, rejected.reason_class, rejected.detail)
         return
     ref = register_event.subject.subject_ref
     known = w.index.get(ref)
@@ -57,6 +59,7 @@ async def apply(w: Wiring, event: Any) -> None:
     w.own_writes[key] = value
     w.index.upsert(record, value)
     w.metrics.register_events_applied.labels(register_event.type).inc()
+    w.metrics.note_register_event(record.last_recorded_at)
     update_size(w)
     await late_flow.on_subject_changed(w, known, record)
 
@@ -86,19 +89,26 @@ async def on_changelog(w: Wiring, event: Any) -> None:
         return
     known = w.index.get(record.subject_ref)
     w.index.upsert(record, value)
+    w.metrics.note_register_event(record.last_recorded_at)
     update_size(w)
     await late_flow.on_subject_changed(w, known, record)
 
 
 async def rebuild_index(w: Wiring) -> None:
     """Rebuild the index from the table after recovery."""
+    newest = None
     for value in w.subjects.values():
         try:
-            w.index.upsert(decode(value), value)  # the table's own bytes: held once
+            record = decode(value)
         except UnreadableRecord as unreadable:
             log.error(
                 "unreadable subject record in the register table (key skipped): %s", unreadable
             )
+            continue
+        w.index.upsert(record, value)  # the table's own bytes: held once
+        if record.last_recorded_at and (newest is None or record.last_recorded_at > newest):
+            newest = record.last_recorded_at
+    w.metrics.note_register_event(newest)
     w.index.compact()
     heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
     update_size(w)

@@ -28,6 +28,8 @@ from streams.retries import RetryPolicy, RetryState, backoff
 from streams.wiring import Wiring
 
 log = logging.getLogger(__name__)
+#: The topic roles this flow consumes (its lag is measured).
+CONSUMES = ("task-commands", "task-retries")
 
 
 def install(w: Wiring) -> None:

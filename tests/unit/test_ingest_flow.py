@@ -159,7 +159,7 @@ async def test_guarded_dead_letters_an_unexpected_error_by_its_type_only() -> No
     async def handler() -> None:
         raise ValueError(f"could not match {NAME}, NHS {NHS}")
 
-    await guarded(handler, w.topics.dead_letter, event, failed_counter(w))
+    await guarded(handler, w, event, failed_counter(w))
     (letter,) = w.topics.dead_letter.sent
     assert (letter.key, letter.value) == (b"k", b'{"any": "bytes"}')
     assert letter.header(H_REASON_CLASS) == "processing_error"
@@ -175,7 +175,7 @@ async def test_guarded_leaves_a_successful_handler_alone() -> None:
     async def handler() -> None:
         ran.append(True)
 
-    await guarded(handler, w.topics.dead_letter, fake_event(b"x"), failed_counter(w))
+    await guarded(handler, w, fake_event(b"x"), failed_counter(w))
     assert ran == [True]
     assert w.topics.dead_letter.sent == []
     assert sample_value(w, "dvtrigger_incidents_rejected_total", reason="processing_error") == 0
@@ -191,7 +191,7 @@ async def test_a_failure_to_forward_is_dead_lettered_not_dropped() -> None:
     w.topics.incidents = Down("dvtrigger.incidents")
     raw = pretty_incident()
     event = fake_event(raw, key=b"k", topic=TOPIC)
-    await guarded(lambda: receive(w, event, []), w.topics.dead_letter, event, failed_counter(w))
+    await guarded(lambda: receive(w, event, []), w, event, failed_counter(w))
     (letter,) = w.topics.dead_letter.sent
     assert letter.value == raw
     assert (letter.header(H_REASON_CLASS), letter.header(H_REASON)) == (

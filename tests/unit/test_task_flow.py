@@ -100,7 +100,7 @@ async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
     assert task.task == sample_raise_task()
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
     assert sample_value(w, "dvtrigger_tasks_total", result="unchanged") == 1
-    assert sample_value(w, "dvtrigger_seconds_reported_to_task_count") == 1
+    assert sample_value(w, "dvtrigger_seconds_reported_to_task_count", kind="investigation") == 1
     assert w.topics.tasks_parked.sent == []
 
 
@@ -112,7 +112,7 @@ async def test_a_later_revision_updates_the_task() -> None:
     (task,) = await fake.list_tasks()
     assert task.revision == 2
     assert sample_value(w, "dvtrigger_tasks_total", result="updated") == 1
-    assert sample_value(w, "dvtrigger_seconds_reported_to_task_count") == 1
+    assert sample_value(w, "dvtrigger_seconds_reported_to_task_count", kind="investigation") == 1
 
 
 async def test_an_unavailable_case_system_is_retried_inline_then_delivered() -> None:
