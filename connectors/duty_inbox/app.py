@@ -13,9 +13,11 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
 from connectors.duty_inbox import api, pages
+from connectors.duty_inbox.metrics import InboxMetrics
 from connectors.duty_inbox.store import (
     DEFAULT_DB_PATH,
     AlreadyClosed,
@@ -37,9 +39,11 @@ def create_app(
     token: SecretStr | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
-    """The duty inbox app on one SQLite file; with a token, every route but /healthz needs it."""
+    """The duty inbox app on one SQLite file; with a token, every route but /healthz and
+    /metrics (counts only, no personal data) needs it."""
     app = FastAPI(title="Duty inbox", version="1")
     app.state.store = TaskStore(db_path, clock)
+    app.state.metrics = InboxMetrics(app.state.store, clock=clock)
     app.state.token = token
     app.state.clock = clock
     app.include_router(api.router, dependencies=[Depends(_guard("Bearer"))])
@@ -51,6 +55,12 @@ def create_app(
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus metrics, worked out from the tasks now."""
+        body = generate_latest(app.state.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

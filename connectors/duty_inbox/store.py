@@ -11,6 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +42,27 @@ _DUTY_ORDER = """
 ORDER BY CASE outcome WHEN 'trigger' THEN 0 WHEN 'review' THEN 1 ELSE 2 END,
          coalesce(revised_at, created_at) DESC, rowid DESC
 """
+
+
+#: What the inbox's metrics read of each task not closed: nothing of its body but its type
+#: and due time. `unacknowledged_since`: when it was raised, or reopened by a revision.
+_CENSUS = """
+SELECT json_extract(body, '$.task_type') AS task_type, status,
+       json_extract(body, '$.due_by') AS due_by,
+       CASE WHEN acknowledged_at IS NULL AND closed_at IS NULL THEN created_at
+            ELSE coalesce(revised_at, created_at) END AS unacknowledged_since
+FROM tasks WHERE status != 'closed'
+"""
+
+
+@dataclass(frozen=True)
+class Census:
+    """One task not closed, as the inbox's metrics count it."""
+
+    task_type: str
+    status: str
+    due_by: datetime | None
+    unacknowledged_since: datetime
 
 
 class StoreError(Exception):
@@ -184,6 +206,20 @@ class TaskStore:
             ).fetchall()
         return [_record(row) for row in rows]
 
+    def census(self) -> list[Census]:
+        """Each task not closed: its type, status, due time, when it became unacknowledged."""
+        with closing(self._connect()) as db:
+            rows = db.execute(_CENSUS).fetchall()
+        return [
+            Census(
+                task_type=str(row["task_type"]),
+                status=str(row["status"]),
+                due_by=_aware(row["due_by"]) if row["due_by"] else None,
+                unacknowledged_since=_aware(row["unacknowledged_since"]),
+            )
+            for row in rows
+        ]
+
     def acknowledge(self, task_id: str) -> TaskRecord:
         """Mark an open task as in hand; acknowledging twice changes nothing."""
         with self._write() as db:
@@ -214,6 +250,12 @@ def _status(db: sqlite3.Connection, task_id: str) -> str:
     if row is None:
         raise UnknownTask(task_id)
     return str(row["status"])
+
+
+def _aware(text: str) -> datetime:
+    """An ISO 8601 time from the database; a naive one is taken as UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _record(row: sqlite3.Row) -> TaskRecord:
