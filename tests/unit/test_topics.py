@@ -250,3 +250,12 @@ def test_a_broker_that_does_not_describe_configs_is_created_on_then_left() -> No
     bring_in_line(admin, wanted)
     second, errors = bring_in_line(admin, wanted)
     assert not errors and second.nothing_to_do and len(second.unchecked) == len(wanted)
+
+
+def test_the_command_refuses_min_insync_above_replication(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.cli import main
+
+    monkeypatch.setenv("DVTRIGGER_TOPIC_MIN_INSYNC_REPLICAS", "2")
+    monkeypatch.setenv("DVTRIGGER_TOPIC_REPLICATION", "1")
+    with pytest.raises(SystemExit, match="no write could be acknowledged"):
+        main(["topics", "create", "--dry-run", "--bootstrap", "127.0.0.1:1"])
