@@ -180,6 +180,25 @@ def test_prometheus_scrapes_the_compose_services() -> None:
                 assert any(p.endswith(f":{port}") for p in services[host]["ports"]), target
 
 
+def test_grafana_finds_its_dashboards_and_prometheus_in_compose() -> None:
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    if not provisioning.is_dir():
+        pytest.skip("deploy/grafana/provisioning/ is not written yet")
+    grafana = compose()["services"]["grafana"]
+    mounts = dict(reversed(v.split(":")[:2]) for v in grafana["volumes"])
+    assert (COMPOSE / mounts["/etc/grafana/provisioning"]).resolve() == provisioning
+    services = compose()["services"]
+    for path in sorted(provisioning.glob("*/*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        for provider in doc.get("providers", []):
+            folder = provider["options"]["path"]
+            assert folder in mounts, f"{path.name}: {folder} is not mounted"
+            assert list((COMPOSE / mounts[folder]).glob("*.json")), folder
+        for source in doc.get("datasources", []):
+            host, _, port = source["url"].removeprefix("http://").partition(":")
+            assert host in services and any(p.endswith(f":{port}") for p in services[host]["ports"])
+
+
 def test_the_dockerfile_installs_the_package_and_runs_as_no_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, flags=re.M)
