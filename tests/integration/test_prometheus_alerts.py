@@ -1,8 +1,10 @@
 """A real Prometheus scrapes a running worker and its duty inbox with the real deploy/prometheus
-config and rules, and sees DeadLetters go from inactive to firing when a poison message lands."""
+config and rules, and sees DeadLetters go from inactive to firing when a poison message lands.
+The same server runs every query of the Grafana dashboard."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from tests.conftest import record_figures
 from tests.support.prometheus import (
     MISSING_TOOLS,
     PROMETHEUS_DIR,
+    ROOT,
     alert_rule,
     api,
     binary,
@@ -78,6 +81,14 @@ def _evaluated_since(url: str, name: str, moment: float) -> dict[str, Any]:
     return rule
 
 
+def _dashboard_queries() -> list[str]:
+    """Every query of the dashboard, Grafana's interval variables given values."""
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/dvtrigger.json").read_text())
+    panels = [p for row in dashboard["panels"] for p in [row, *row.get("panels", [])]]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    return [e.replace("$__rate_interval", "1m").replace("$__range", "1h") for e in exprs]
+
+
 def test_a_poison_message_fires_dead_letters(
     stack: Stack, prometheus: str, request: pytest.FixtureRequest
 ) -> None:
@@ -85,6 +96,8 @@ def test_a_poison_message_fires_dead_letters(
     assert _evaluated_since(prometheus, "DeadLetters", time.time() + 1)["state"] == "inactive"
     assert alert_rule(prometheus, "WorkerDown")["state"] == "inactive"
     assert alert_rule(prometheus, "Watchdog")["state"] == "firing"
+    for query in _dashboard_queries():  # each is valid PromQL: the API answers success
+        api(prometheus, "query", query=query)
 
     planted = time.monotonic()
     stack.produce_raw("police-incidents", b"{not json", key=b"poison")
