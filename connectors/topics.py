@@ -197,13 +197,14 @@ def report(result: Plan, errors: Sequence[str], dry_run: bool) -> list[str]:
     lines += [f"left {problem}" for problem in result.drift]
     if result.unchecked:
         lines.append(
-            f"configs not checked on {len(result.unchecked)} existing topics: the broker does"
-            " not describe topic configs (the embedded Tansu does not); they were set only"
+            f"configs not checked on {len(result.unchecked)} existing topics: the broker did"
+            " not describe them (DescribeConfigs unsupported or not allowed); they were set only"
             " when created"
         )
     lines += [f"error {error}" for error in errors]
     if result.nothing_to_do and not result.drift and not errors:
-        lines.append("nothing to do: every topic exists with its settings")
+        checked = "" if result.unchecked else " with its settings"
+        lines.append(f"nothing to do: every topic exists{checked}")
     return lines
 
 
@@ -240,7 +241,7 @@ def describe(admin: Any, names: Sequence[str]) -> dict[str, Existing]:
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in present]
     try:
         described = admin.describe_configs(resources, config_filter="all").get("topic", {})
-    except KafkaError:  # a broker without DescribeConfigs: configs unknown, not wrong
+    except KafkaError:  # no DescribeConfigs (or not allowed): configs unknown, not wrong
         described = {}
     return {
         name: Existing(
