@@ -14,6 +14,7 @@ import yaml
 from tests.support.prometheus import (
     MISSING_TOOLS,
     PROMETHEUS_DIR,
+    ROOT,
     RULE_FILES,
     binary,
     dvtrigger_registries,
@@ -57,9 +58,8 @@ def _promtool(*args: str | Path) -> str:
 
 
 @needs_promtool
-def test_promtool_checks_the_rules_and_the_config() -> None:
+def test_promtool_checks_the_rules() -> None:
     _promtool("check", "rules", *RULE_FILES)
-    _promtool("check", "config", PROMETHEUS_DIR / "prometheus.yml")
 
 
 @needs_promtool
@@ -129,13 +129,45 @@ def test_every_rule_selects_what_the_worker_or_the_duty_inbox_exports(tmp_path: 
     assert not problems, "\n".join(problems)
 
 
-def test_the_scrape_config_names_the_jobs_the_alerts_expect() -> None:
+CONFIGS = ("prometheus.yml", "prometheus-kubernetes.yml")
+JOBS = {"dvtrigger-decide", "dvtrigger-deliver", "dvtrigger-duty-inbox"}
+
+
+@needs_promtool
+@pytest.mark.parametrize("name", CONFIGS)
+def test_promtool_checks_each_config(name: str) -> None:
+    _promtool("check", "config", PROMETHEUS_DIR / name)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_each_config_scrapes_the_jobs_the_alerts_expect(name: str) -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / name).read_text())
+    assert {job["job_name"] for job in config["scrape_configs"]} == JOBS
+    assert all(job in ALERTS["WorkerDown"]["expr"] for job in JOBS)
+    assert config["rule_files"] == ["rules/*.yml"]
+
+
+def test_the_compose_targets_are_host_and_port() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    jobs = {job["job_name"] for job in config["scrape_configs"]}
-    assert jobs == {"dvtrigger-decide", "dvtrigger-deliver", "dvtrigger-duty-inbox"}
-    assert all(job in ALERTS["WorkerDown"]["expr"] for job in jobs)
     for job in config["scrape_configs"]:
         for discovery in job["file_sd_configs"]:
             for name in discovery["files"]:
                 groups = yaml.safe_load((PROMETHEUS_DIR / name).read_text())
                 assert all(re.fullmatch(r"[\w.-]+:\d+", t) for g in groups for t in g["targets"])
+
+
+def test_the_kubernetes_targets_are_the_services_and_their_metrics_ports() -> None:
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus-kubernetes.yml").read_text())
+    services = {
+        doc["metadata"]["name"]: doc
+        for doc in yaml.safe_load_all((ROOT / "deploy/kubernetes/services.yaml").read_text())
+        if doc and doc["kind"] == "Service"
+    }
+    namespace = yaml.safe_load((ROOT / "deploy/kubernetes/kustomization.yaml").read_text())
+    for job in config["scrape_configs"]:
+        (discovery,) = job["dns_sd_configs"]
+        (dns_name,) = discovery["names"]
+        service = services[job["job_name"]]
+        assert dns_name == f"{job['job_name']}.{namespace['namespace']}.svc.cluster.local"
+        annotations = service["metadata"]["annotations"]
+        assert str(discovery["port"]) == annotations["prometheus.io/port"]
