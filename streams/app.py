@@ -159,7 +159,8 @@ def build(
     holder["w"] = w
     for flow in flows:
         flow.install(w)
-    consumer_lag.install(app, metrics, [role for flow in flows for role in flow.CONSUMES])
+    consumed = [role for flow in flows for role in getattr(flow, "CONSUMES", ())]
+    consumer_lag.install(app, metrics, consumed)  # a flow that reads no topic declares none
     _pages(w)
     return w
 
