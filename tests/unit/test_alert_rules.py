@@ -147,13 +147,20 @@ def test_each_config_scrapes_the_jobs_the_alerts_expect(name: str) -> None:
     assert config["rule_files"] == ["rules/*.yml"]
 
 
-def test_the_compose_targets_are_host_and_port() -> None:
+def test_compose_runs_this_config_and_its_targets_are_compose_services() -> None:
+    compose = yaml.safe_load((ROOT / "deploy/compose/compose.yaml").read_text())
+    prometheus = compose["services"]["prometheus"]
+    assert "../prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     for job in config["scrape_configs"]:
         for discovery in job["file_sd_configs"]:
             for name in discovery["files"]:
                 groups = yaml.safe_load((PROMETHEUS_DIR / name).read_text())
-                assert all(re.fullmatch(r"[\w.-]+:\d+", t) for g in groups for t in g["targets"])
+                for target in (t for group in groups for t in group["targets"]):
+                    host, port = target.split(":")
+                    assert host in compose["services"], target
+                    assert port.isdigit()
 
 
 def test_the_kubernetes_targets_are_the_services_and_their_metrics_ports() -> None:
