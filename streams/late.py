@@ -41,6 +41,9 @@ from streams.tasks import subject_key
 
 #: Results of re-deciding one incident, the label values of `dvtrigger_incidents_redecided_total`.
 LATE_TASK, DECISION_ONLY, UNCHANGED, FAILED = "late_task", "decision_only", "unchanged", "failed"
+#: How a change is described when a worker finds it by re-checking its recent incidents
+#: (after a restart or a rebalance) rather than as the register event arrived.
+RECHECKED = "found when this worker re-checked its recent incidents after a restart or rebalance"
 
 
 class RecentIncidents:
@@ -97,6 +100,10 @@ class RecentIncidents:
         for incident_id in list(self._keys):
             self.remove(incident_id)
 
+    def ids(self) -> list[str]:
+        """Every incident the index holds."""
+        return list(self._keys)
+
     def sharing(self, keys: Iterable[str]) -> set[str]:
         """The incidents that share at least one blocking key with `keys`."""
         found: set[str] = set()
@@ -135,10 +142,16 @@ def changed_keys(
 
 
 def late_reason(
-    subject: DecisionSubject, before: SubjectRecord | None, after: SubjectRecord, on: date
+    subject: DecisionSubject, before: SubjectRecord | None, after: SubjectRecord | None, on: date
 ) -> str:
-    """Why a subject's task comes late, in words a duty worker reads (references only)."""
+    """Why a subject's task comes late, in words a duty worker reads (references only).
+
+    `after` is None when the change was found by re-checking (`RECHECKED`), not
+    as it happened: which record changed is then not known.
+    """
     when = f": re-decided on {on.isoformat()}"
+    if after is None:
+        return f"the register changed after the incident ({RECHECKED}){when}"
     if subject.basis != "register" or subject.subject_ref != after.subject_ref:
         return f"the register changed after the incident{when}"
     if before is None:
@@ -180,14 +193,15 @@ def redecide(
     raised: Mapping[str, str],
     logged: Mapping[str, str],
     before: SubjectRecord | None,
-    after: SubjectRecord,
+    after: SubjectRecord | None,
     on: date,
 ) -> Redecision:
     """Compare a fresh decision of an incident with what was raised and logged for it.
 
     `raised` maps subject keys to the outcomes tasks were raised with, `logged`
     those of the latest decision logged; `before`/`after` are the subject record
-    that changed and `on` the day of the re-decision.
+    that changed (`after` None: a re-check, the change itself unknown) and `on`
+    the day of the re-decision.
     """
     now_named = named_outcomes(decision)
     if now_named == dict(logged):
@@ -202,12 +216,14 @@ def redecide(
         for s in decision.subjects
         if s.outcome == "trigger" and raised.get(key := subject_key(s)) == "review"
     }
-    record = _marked(decision, {**late, **upgraded}, after.subject_ref, on)
+    record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
     changed = {key: now_named[key] for key in (*late, *upgraded)}
     return Redecision(record, late, upgraded, {**raised, **changed}, now_named)
 
 
-def _marked(decision: Decision, late: Mapping[str, str], changed_ref: str, on: date) -> Decision:
+def _marked(
+    decision: Decision, late: Mapping[str, str], changed_ref: str | None, on: date
+) -> Decision:
     """The decision as logged after a re-decision: marked late, and why, subject by subject."""
     subjects = [
         s.model_copy(update={"late": True, "late_reason": late[subject_key(s)]})
@@ -218,6 +234,9 @@ def _marked(decision: Decision, late: Mapping[str, str], changed_ref: str, on: d
     why = (
         f"re-decided on {on.isoformat()} because the register record of {changed_ref}"
         " changed after the incident was decided"
+        if changed_ref
+        else f"re-decided on {on.isoformat()}: the register changed after the incident was"
+        f" decided ({RECHECKED})"
     )
     return decision.model_copy(
         update={"subjects": subjects, "reasons": [*decision.reasons, why], "late": True}

@@ -188,3 +188,16 @@ def test_late_reasons_say_what_the_register_learned_without_personal_data() -> N
     )
     for reason in (late_reason(subject("C1"), None, child, ON),):
         assert "Zebedee" not in reason and "Quuxley" not in reason and "2026-02-11" not in reason
+
+
+def test_a_recheck_names_no_record_and_says_how_the_change_was_found() -> None:
+    change = redecide(decision(subject("U1")), {}, {}, None, None, ON)
+    assert change.result == LATE_TASK
+    assert change.late["subject:U1"].startswith(
+        "the register changed after the incident (found when this worker re-checked"
+    )
+    assert change.decision is not None
+    assert change.decision.reasons[-1].startswith("re-decided on 2026-08-10: the register changed")
+    assert "re-checked its recent incidents" in change.decision.reasons[-1]
+    known = {"subject:U1": "trigger"}
+    assert redecide(decision(subject("U1")), known, known, None, None, ON).result == UNCHANGED
