@@ -13,7 +13,14 @@ from prometheus_client import generate_latest
 
 from connectors.case_system import CaseSystem
 from connectors.routing import CaseSystemRouter, router_from_settings
-from streams import consumer_lag, decision_flow, ingest_flow, register_flow, task_flow
+from streams import (
+    consumer_lag,
+    decision_flow,
+    ingest_flow,
+    late_flow,
+    register_flow,
+    task_flow,
+)
 from streams.metrics import Metrics
 from streams.rules import RULES_VERSION
 from streams.settings import Settings
@@ -30,8 +37,8 @@ Role = Literal["all", "decide", "deliver"]
 #: (as `dvtrigger run` does), so slow case-system calls never take the decisions' event loop.
 #: `deliver` runs both delivery agents: first attempts (task commands) and retries.
 ROLE_FLOWS: dict[Role, tuple[Any, ...]] = {
-    "all": (ingest_flow, register_flow, decision_flow, task_flow),
-    "decide": (ingest_flow, register_flow, decision_flow),
+    "all": (ingest_flow, register_flow, decision_flow, late_flow, task_flow),
+    "decide": (ingest_flow, register_flow, decision_flow, late_flow),
     "deliver": (task_flow,),
 }
 #: The deliver role's consumer group is its own: it reads only the task commands.

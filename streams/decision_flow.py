@@ -62,14 +62,12 @@ class IncidentState(BaseModel):
 
 
 def install(w: Wiring) -> None:
-    """Add the decision agent to the app, and the recent-incident index upkeep."""
+    """Add the decision agent to the app (the recent incidents' upkeep is `streams.late_flow`)."""
 
     @w.app.agent(w.topics.incidents, name="decide-incidents")
     async def decide_incidents(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
             await handle_batch(w, events)
-
-    w.incident_state.on_recover(lambda: rebuild_recent(w))
 
 
 def duplicate_kind(state: IncidentState, incident: PoliceIncident) -> str | None:
@@ -191,26 +189,6 @@ def remember(w: Wiring, incident: PoliceIncident, state: IncidentState, start: d
     else:
         w.recent.add(incident.incident_id, state.day, incident_keys(incident))
     w.metrics.recent_incidents.set(len(w.recent))
-
-
-async def rebuild_recent(w: Wiring) -> None:
-    """Index the recent incidents this worker owns, after the table recovered (each rebalance).
-
-    faust's memory store keeps keys this worker wrote even after their
-    partition moved to another worker, so ownership is checked key by key.
-    """
-    async with w.decide_lock:
-        w.recent.clear()
-        start = recent_start(w)
-        for key, raw in list(w.incident_state.items()):
-            state = IncidentState.model_validate_json(raw)
-            if state.incident is None or state.day is None or state.day < start:
-                continue
-            if owns(w, bytes(key)):
-                incident = PoliceIncident.model_validate_json(state.incident)
-                w.recent.add(incident.incident_id, state.day, incident_keys(incident))
-        w.metrics.recent_incidents.set(len(w.recent))
-    log.info("recent incidents indexed: %d", len(w.recent))
 
 
 def owns(w: Wiring, key: bytes) -> bool:

@@ -95,9 +95,16 @@ async def on_changelog(w: Wiring, event: Any) -> None:
 
 
 async def rebuild_index(w: Wiring) -> None:
-    """Rebuild the index from the table after recovery."""
-    newest = None
-    for value in w.subjects.values():
+    """Bring the index into line with the table after recovery (at start, and each rebalance).
+
+    A record the index already holds in the same compact form is not read again,
+    so a rebalance costs a comparison per subject, not a reload of the register.
+    Then the recent incidents are re-checked against it (`late_flow.table_recovered`).
+    """
+    newest, filed = None, 0
+    for key, value in w.subjects.items():
+        if w.index.holds(bytes(key).decode(), value):
+            continue
         try:
             record = decode(value)
         except UnreadableRecord as unreadable:
@@ -106,13 +113,16 @@ async def rebuild_index(w: Wiring) -> None:
             )
             continue
         w.index.upsert(record, value)  # the table's own bytes: held once
+        filed += 1
         if record.last_recorded_at and (newest is None or record.last_recorded_at > newest):
             newest = record.last_recorded_at
     w.metrics.note_register_event(newest)
-    w.index.compact()
-    heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
+    if filed:
+        w.index.compact()
+        heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
     update_size(w)
-    log.info("register index rebuilt: %d subjects", len(w.index))
+    log.info("register index rebuilt: %d subjects, %d filed again", len(w.index), filed)
+    await late_flow.table_recovered(w, late_flow.REGISTER)
 
 
 def update_size(w: Wiring) -> None:

@@ -170,6 +170,10 @@ class RegisterIndex:
         value = self._postings.get(subject_ref)
         return None if value is None else decode(value)
 
+    def holds(self, subject_ref: str, value: bytes) -> bool:
+        """Whether the index holds this subject in exactly this compact form (nothing to file)."""
+        return self._postings.get(subject_ref) == value
+
     def upsert(self, record: SubjectRecord, value: bytes | None = None) -> None:
         """Add or replace one subject's record; `value` is its compact form when known."""
         ref = sys.intern(record.subject_ref)

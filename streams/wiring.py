@@ -58,6 +58,10 @@ class Wiring:
     own_writes: dict[bytes, bytes] = field(default_factory=dict)
     #: Recent incidents this worker owns, by blocking key: re-decided when the register changes.
     recent: RecentIncidents = field(default_factory=RecentIncidents)
+    #: Rebuilds done since the last recovery began (`streams.late_flow.table_recovered`).
+    recovered: set[str] = field(default_factory=set)
+    #: The re-check of the recent incidents after the last recovery, while it runs.
+    recheck: asyncio.Task[int] | None = None
     #: The time (re-decisions are dated and the recent window judged by it); tests set it.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: Case systems by council; None: every task goes to `case_system`.

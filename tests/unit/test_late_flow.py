@@ -15,9 +15,13 @@ import schemas
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from schemas.task import RaiseTask
-from streams.decision_flow import IncidentState, handle, owns, rebuild_recent
+from streams.decision_flow import IncidentState, handle, owns
+from streams.late import RECHECKED, RecentIncidents
+from streams.late_flow import rebuild_recent
 from streams.register import apply_event
-from streams.register_flow import apply, on_changelog
+from streams.register_codec import encode
+from streams.register_flow import apply, on_changelog, rebuild_index
+from streams.register_index import RegisterIndex
 from streams.settings import Settings
 from streams.wiring import Wiring
 from tests.support.fakes import (
@@ -365,3 +369,77 @@ async def test_the_echo_of_this_workers_own_register_write_re_decides_nothing_mo
     await on_changelog(w, fake_event(echo, key=b"U1"))
     assert len(commands(w)) == 1
     assert redecided(w, "late_task") == 1 and redecided(w, "unchanged") == 0
+
+
+# --- the re-check after a recovery ---------------------------------------------------------------
+
+
+def restarted(w: Wiring, changed: list[dict[str, Any]]) -> None:
+    """`w` as a worker starting again: its tables as the changelogs left them (with `changed`,
+    written by another worker meanwhile), its memory empty."""
+    for body in changed:
+        record = apply_event(None, RegisterEvent.model_validate_json(json.dumps(body)))
+        w.subjects[record.subject_ref.encode()] = encode(record)
+    w.index, w.recent = RegisterIndex(), RecentIncidents()
+
+
+async def test_a_change_learned_but_not_acted_on_before_a_stop_is_re_decided_after_recovery() -> (
+    None
+):
+    w = wiring()
+    await notify(w, sample_incident())
+    assert commands(w) == []
+    # Another worker booked the pregnancy; this one stopped before re-deciding on it.
+    restarted(w, [pregnancy_body()])
+    await rebuild_recent(w)
+    assert w.recheck is None  # the register is not back yet
+    await rebuild_index(w)
+    assert w.recheck is not None
+    assert await w.recheck == 1
+
+    (command,) = commands(w)
+    assert (command.subject.subject_ref, command.outcome, command.late) == ("U1", "trigger", True)
+    assert command.late_reason == (
+        f"the register changed after the incident ({RECHECKED}): re-decided on 2026-08-10"
+    )
+    late = decisions(w)[-1]
+    assert (late["decision"], late["late"]) == ("trigger", True)
+    assert RECHECKED in late["reasons"][-1]
+    assert state(w).outcomes == {"subject:U1": "trigger"}
+    assert redecided(w, "late_task") == 1
+
+
+async def test_a_recheck_with_nothing_missed_sends_nothing() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    await register(w, pregnancy_body())  # acted on as it happened
+    sent = (len(decisions(w)), len(commands(w)))
+    await rebuild_index(w)  # a rebalance: both rebuilds, in the other order
+    await rebuild_recent(w)
+    assert w.recheck is not None and await w.recheck == 1
+    assert (len(decisions(w)), len(commands(w))) == sent
+    assert redecided(w, "unchanged") == 1
+
+
+async def test_a_recheck_skips_incidents_that_are_no_longer_recent_or_owned() -> None:
+    w = wiring()
+    await notify(w, sample_incident())
+    restarted(w, [pregnancy_body()])
+    w.clock = lambda: datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # the incident is 120 days old
+    await rebuild_index(w)
+    await rebuild_recent(w)
+    assert w.recheck is not None and await w.recheck == 0
+    assert commands(w) == []
+
+
+async def test_a_rebuild_files_only_records_the_index_does_not_hold_as_they_are() -> None:
+    w = wiring()
+    await register(w, pregnancy_body())
+    held = w.subjects[b"U1"]
+    assert w.index.holds("U1", held) and not w.index.holds("U1", held + b" ")
+    before = w.index.get("U1")
+    await rebuild_index(w)
+    assert w.index.get("U1") == before and len(w.index) == 1
+    restarted(w, [pregnancy_body("U2")])  # a fresh index: every record is filed
+    await rebuild_index(w)
+    assert {r.subject_ref for r in w.index} == {"U1", "U2"}
