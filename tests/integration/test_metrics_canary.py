@@ -9,6 +9,7 @@ scraped: no canary may appear, and the new metrics must say what happened.
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.publish import producer
+from streams.retries import RetryState
+from tests.support.samples import sample_raise_task
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -192,3 +196,30 @@ def test_no_canary_reaches_any_metrics_page_and_the_metrics_tell_what_happened(
         return waiting == [0] and behind == [0]
 
     wait_for("the decide process to have nothing waiting", caught_up, timeout=15)
+
+
+def test_a_worker_held_up_on_a_message_shows_it_waiting_then_catches_up(stack: Stack) -> None:
+    """The retry agent sleeps until a command is due: meanwhile its message is not processed."""
+    _, deliver = stack.web_urls
+    now = time.time()
+    due_soon = RetryState(attempts=1, first_attempt_at=now, due_at=now + 10, reason_class="5xx")
+    kafka = producer(stack.bootstrap)
+    try:
+        value = sample_raise_task().model_dump_json().encode()
+        topic = stack.settings.topic("task-retries")
+        kafka.send(topic, key=b"k", value=value, headers=due_soon.headers()).get(timeout=30)
+    finally:
+        kafka.close()
+
+    def retries_lag() -> tuple[list[float], float]:
+        text = scrape(deliver)
+        waiting = samples(text, "dvtrigger_consumer_offset_lag", topic="task-retries")
+        return waiting, total(text, "dvtrigger_consumer_lag_seconds", topic="task-retries")
+
+    def held_up() -> bool:
+        waiting, seconds = retries_lag()
+        return waiting == [1] and seconds >= 2
+
+    wait_for("one message waiting 2 s", held_up, timeout=9)
+    assert samples(scrape(deliver), "dvtrigger_consumer_offset_lag", topic="task-commands") == [0]
+    wait_for("the retry delivered, nothing waiting", lambda: retries_lag() == ([0], 0), timeout=20)
