@@ -6,17 +6,13 @@ through the changelog), and each re-decides only the recent incidents it owns
 `w.decide_lock`, like any batch of decisions, and follows the same order: the
 decision record and the late tasks are sent and acknowledged, then the state is
 written. A crash in between, on the worker that applied the register event,
-redelivers the event, which re-decides again (`on_subject_repeated`); on a
-worker that learned of the change from the changelog, the next change of a
-subject sharing a blocking key re-decides the incident. The idempotency keys
-absorb any repeat. What a re-decision may send is in `streams.late`.
-
-A worker that stops between learning of a change and re-deciding would leave
-the gap open until a later change. So after each recovery (a start or a
-rebalance), once both the register index and the recent incidents are rebuilt,
-the worker re-checks every recent incident it owns against the register as it
-now is (`recheck_recent`), in chunks under the lock; an unchanged decision
-sends nothing.
+redelivers the event, which re-decides again (`on_subject_repeated`). A worker
+that learned of the change from the changelog has no event to redeliver, so
+after each recovery (a start or a rebalance), once both the register index and
+the recent incidents are rebuilt, every worker re-checks every recent incident
+it owns against the register as it now is (`recheck_recent`), in chunks under
+the lock; an unchanged decision sends nothing. The idempotency keys absorb any
+repeat. What a re-decision may send is in `streams.late`.
 """
 
 from __future__ import annotations
