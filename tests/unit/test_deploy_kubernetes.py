@@ -186,3 +186,18 @@ def test_the_topics_job_provisions_with_the_workers_settings() -> None:
     (container,) = containers(job)
     assert container["args"] == ["topics", "create"]
     assert container["envFrom"] == [{"configMapRef": {"name": "dvtrigger-settings"}}]
+
+
+def test_prometheus_in_the_cluster_finds_the_services() -> None:
+    config = DEPLOY / "prometheus" / "prometheus-kubernetes.yml"
+    if not config.is_file():
+        pytest.skip("deploy/prometheus/prometheus-kubernetes.yml is not written yet")
+    services = of_kind("Service")
+    namespace = kustomization()["namespace"]
+    for job in yaml.safe_load(config.read_text())["scrape_configs"]:
+        for sd in job["dns_sd_configs"]:
+            for name in sd["names"]:
+                service, ns, *_ = name.split(".")
+                assert ns == namespace and service in services, name
+                ports = [p["port"] for p in services[service]["spec"]["ports"]]
+                assert sd["port"] in ports, name
