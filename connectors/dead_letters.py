@@ -2,8 +2,12 @@
 
 Progress is committed under a consumer group id (partitions are assigned, not
 joined, so it is quick and needs no rebalance): running it twice does not send
-a dead letter twice. A message that is still invalid returns to the
-dead-letter topic with its reason, as before.
+a dead letter twice. A replay of one reason class (`--reason-class`) keeps its
+progress under a group of its own, and every replay skips what another has
+already sent: the whole topic's replay skips a record that its class's replay
+got past, and a class's replay starts after the whole topic's. So replaying
+one class never hides the others from a later replay. A message that is still
+invalid returns to the dead-letter topic with its reason, as before.
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from streams.settings import Settings
 REPLAYED_FROM = "dvtrigger-replayed-from"
 
 
-def _positioned(consumer: KafkaConsumer, topic: str) -> dict[TopicPartition, int]:
-    """Assign every partition, start after the last committed replay; the end offsets."""
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(partitions)
-    for tp in partitions:
-        committed = consumer.committed(tp)
-        if committed is None:
-            consumer.seek_to_beginning(tp)
-        else:
-            consumer.seek(tp, committed)
-    return dict(consumer.end_offsets(partitions))
+def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`."""
+    return [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+
+
+def _committed(
+    bootstrap: str, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """How far a replay group got on each partition (0 where it never committed)."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {tp: reader.committed(tp) or 0 for tp in partitions}
+    finally:
+        reader.close()
 
 
 def _records(consumer: KafkaConsumer, end: dict[TopicPartition, int]) -> list[Any]:
@@ -62,6 +69,12 @@ def replay_parked(settings: Settings, bootstrap: str, reason_class: str | None =
     return _replay(settings, bootstrap, "tasks-parked", reason_class, lambda _: commands)
 
 
+def _group(settings: Settings, role: str, reason_class: str | None) -> str:
+    """The consumer group that keeps a replay's progress: the whole topic's, or one class's."""
+    whole = f"{settings.app_id}-{role}-replay"
+    return f"{whole}-{reason_class}" if reason_class else whole
+
+
 def _replay(
     settings: Settings,
     bootstrap: str,
@@ -73,17 +86,38 @@ def _replay(
     topic = settings.topic(role)
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
-        group_id=f"{settings.app_id}-{role}-replay",
+        group_id=_group(settings, role, reason_class),
         enable_auto_commit=False,
+        auto_offset_reset="earliest",  # a position the topic's retention has passed
     )
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     sent = 0
     try:
-        end = _positioned(consumer, topic)
+        partitions = _partitions(consumer, topic)
+        consumer.assign(partitions)
+        whole = _committed(bootstrap, _group(settings, role, None), partitions)
+        got_past: dict[str, dict[TopicPartition, int]] = {}  # by class, when first met
+        for tp in partitions:
+            own = consumer.committed(tp) or 0
+            start = max(own, whole[tp]) if reason_class else own
+            if start:
+                consumer.seek(tp, start)
+            else:
+                consumer.seek_to_beginning(tp)
+        end = dict(consumer.end_offsets(partitions))
         for record in _records(consumer, end):
             headers = dict(record.headers or [])
-            if reason_class and headers.get(H_REASON_CLASS, b"").decode() != reason_class:
+            found = headers.get(H_REASON_CLASS, b"").decode()
+            if reason_class and found != reason_class:
                 continue
+            if not reason_class and found:
+                if found not in got_past:
+                    got_past[found] = _committed(
+                        bootstrap, _group(settings, role, found), partitions
+                    )
+                tp = TopicPartition(record.topic, record.partition)
+                if record.offset < got_past[found].get(tp, 0):
+                    continue  # sent already by a replay of its class
             destination = target(headers)
             if destination:
                 replayed = [(REPLAYED_FROM, topic.encode())]

@@ -136,3 +136,21 @@ async def test_invalid_notification_is_dead_lettered_and_replayable(stack: Stack
     assert replay_dead_letters(stack.settings, stack.bootstrap) == 2
     wait_for("replayed letters refused again", lambda: len(stack.read_topic("dead-letter")) == 4)
     assert replay_dead_letters(stack.settings, stack.bootstrap) == 2  # only the two new ones
+
+
+async def test_replaying_one_reason_class_leaves_the_others_for_a_later_replay(
+    stack: Stack,
+) -> None:
+    from connectors.dead_letters import replay_dead_letters
+
+    bad = json.dumps({"schema": "police-incident/1"}).encode()
+    stack.produce_raw("police-incidents", bad, key=b"x")
+    stack.produce_raw("police-incidents", b"{not json", key=b"y")
+    wait_for("two dead letters", lambda: len(stack.read_topic("dead-letter")) == 2)
+
+    assert replay_dead_letters(stack.settings, stack.bootstrap, "not_json") == 1
+    wait_for("the replayed letter refused again", lambda: len(stack.read_topic("dead-letter")) == 3)
+    # The whole topic: the schema letter the class replay skipped, and the new not_json one.
+    assert replay_dead_letters(stack.settings, stack.bootstrap) == 2
+    wait_for("both refused again", lambda: len(stack.read_topic("dead-letter")) == 5)
+    assert replay_dead_letters(stack.settings, stack.bootstrap, "not_json") == 1  # the newest

@@ -75,7 +75,14 @@ class FakeProducer:
 
 def parked(offset: int, reason_class: str) -> Any:
     headers = [(H_REASON_CLASS, reason_class.encode()), (H_SOURCE_TOPIC, b"x.task-retries")]
-    return SimpleNamespace(offset=offset, key=b"k%d" % offset, value=b"v", headers=headers)
+    return SimpleNamespace(
+        topic="x.tasks-parked",
+        partition=0,
+        offset=offset,
+        key=b"k%d" % offset,
+        value=b"v",
+        headers=headers,
+    )
 
 
 @pytest.fixture
@@ -94,7 +101,30 @@ def test_parked_tasks_go_back_to_the_task_commands_once(kafka: type[FakeProducer
     ((topic, key, _, headers),) = kafka.sent
     assert (topic, key) == ("x.task-commands", b"k0")  # not back to the retry topic
     assert headers == [(dead_letters.REPLAYED_FROM, b"x.tasks-parked")]
+    assert dead_letters.replay_parked(settings, "b:9092", reason_class="deadline") == 0
+
+
+def test_replaying_one_class_hides_no_other_from_a_later_replay(kafka: type[FakeProducer]) -> None:
+    settings = Settings(topic_prefix="x.")
+    assert dead_letters.replay_parked(settings, "b:9092", reason_class="deadline") == 1
+    # The whole topic next: only what the class's replay did not send.
+    assert dead_letters.replay_parked(settings, "b:9092") == 1
+    assert [key for _, key, _, _ in kafka.sent] == [b"k0", b"k1"]
     assert dead_letters.replay_parked(settings, "b:9092") == 0  # committed: nothing twice
+    assert dead_letters.replay_parked(settings, "b:9092", reason_class="rejected") == 0
+
+
+def test_a_class_replayed_after_the_whole_topic_sends_nothing_again(
+    kafka: type[FakeProducer],
+) -> None:
+    settings = Settings(topic_prefix="x.")
+    assert dead_letters.replay_parked(settings, "b:9092") == 2
+    assert dead_letters.replay_parked(settings, "b:9092", reason_class="deadline") == 0
+    kafka_records = FakeConsumer.records
+    kafka_records.append(parked(2, "deadline"))  # parked since
+    assert dead_letters.replay_parked(settings, "b:9092", reason_class="deadline") == 1
+    assert dead_letters.replay_parked(settings, "b:9092") == 0
+    assert [key for _, key, _, _ in kafka.sent] == [b"k0", b"k1", b"k2"]
 
 
 def test_the_cli_offers_parked_replay() -> None:
