@@ -7,7 +7,9 @@ topic with retry headers (`streams.retries`) and the agent moves on, so one fail
 council never holds up another's tasks on the same partition. `retry-tasks` reads the
 retry topic, waits until each command is due, and tries again: success is done, another
 failure goes back on the retry topic, and past `task_retry_deadline_s` from the first
-attempt the command is parked, which alerts. A refusal (4xx) parks at once.
+attempt the command is parked, which alerts. A refusal (4xx) parks at once. A command
+still waiting when the worker stops or rebalances goes back on the retry topic as it
+was, so neither waits for it.
 
 The idempotency key makes every repeat harmless: the case system returns the task it
 already has. Nothing is dropped: faust acknowledges an event whose agent raised, so every
@@ -30,6 +32,9 @@ from streams.wiring import Wiring
 log = logging.getLogger(__name__)
 #: The topic roles this flow consumes (its lag is measured).
 CONSUMES = ("task-commands", "task-retries")
+#: Longest the retry agent sleeps at a time while a command is not due: it checks in between
+#: whether the worker is stopping or rebalancing, and if so hands the command back.
+WAIT_SLICE_S = 0.5
 
 
 def install(w: Wiring) -> None:
@@ -93,8 +98,9 @@ async def retry(w: Wiring, event: Any) -> None:
         await park(w, event, "deadline", f"still unavailable after {state.attempts} attempts")
         return
     due = min(state.due_at, state.first_attempt_at + w.settings.task_retry_deadline_s)
-    if due > w.now():  # never past the deadline, whatever a header says
-        await w.sleep(due - w.now())
+    if not await _waited(w, due):  # never past the deadline, whatever a header says
+        await _hand_back(w, event, state)
+        return
     command = RaiseTask.model_validate_json(event.value)
     route = w.router.route(command.local_authority).route
     result = await attempt(w, route, command, timeout=route.timeout_s + 1.0, abandon=False)
@@ -103,6 +109,35 @@ async def retry(w: Wiring, event: Any) -> None:
         state = RetryState(state.attempts + 1, state.first_attempt_at, state.due_at)
     if not await settled(w, event, route, command, result):
         await requeue(w, event, route, state, result)
+
+
+async def _waited(w: Wiring, due: float) -> bool:
+    """Wait until `due`, a slice at a time; False as soon as the worker stops or rebalances.
+
+    faust waits for the event in hand before it stops or gives a partition up,
+    so a command not due for minutes must not be held that long.
+    """
+    while (left := due - w.now()) > 0:
+        if _leaving(w):
+            return False
+        await w.sleep(min(left, WAIT_SLICE_S))
+    return True
+
+
+def _leaving(w: Wiring) -> bool:
+    """Whether the worker is stopping or its partitions are being reassigned."""
+    return bool(getattr(w.app, "should_stop", False) or getattr(w.app, "rebalancing", False))
+
+
+async def _hand_back(w: Wiring, event: Any, state: RetryState) -> None:
+    """Put a command that is not due yet back on the retry topic as it was, for later."""
+    try:
+        await _send_acked(w.topics.task_retries, event.key, event.value, state.headers())
+    except Exception as exc:  # the event must not be acknowledged unsent
+        log.error("retry topic refused a task handed back at %s; parking it", where(exc))
+        await park(w, event, "requeue_failed", type(exc).__name__)
+        return
+    log.info("task not yet due handed back to the retry topic (worker stopping or rebalancing)")
 
 
 async def settled(w: Wiring, event: Any, route: Route, command: RaiseTask, result: Attempt) -> bool:

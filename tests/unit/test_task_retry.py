@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from schemas.task import RaiseTask
 from streams.deadletter import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
 from streams.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
 from streams.settings import Settings
-from streams.task_flow import deliver, retry
+from streams.task_flow import WAIT_SLICE_S, deliver, retry
 from streams.wiring import Wiring
 from tests.support.fakes import Sent, fake_event, make_wiring, sample_value
 from tests.support.samples import sample_raise_task
@@ -94,7 +95,7 @@ async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
     clock, fake = Clock(), Counting()
     w = wiring(fake, clock)
     await retry(w, retry_event(RetryState(2, T0 - 10, T0 + 5, "5xx")))
-    assert clock.sleeps == [5.0]
+    assert sum(clock.sleeps) == 5.0 and max(clock.sleeps) <= WAIT_SLICE_S
     assert fake.requests == 1
     assert len(await fake.list_tasks()) == 1
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
@@ -106,7 +107,31 @@ async def test_a_due_time_past_the_deadline_is_not_waited_for() -> None:
     clock, fake = Clock(), Counting()
     w = wiring(fake, clock, task_retry_deadline_s=60.0)
     await retry(w, retry_event(RetryState(1, T0, T0 + 10**9, "5xx")))
-    assert clock.sleeps == [60.0] and fake.requests == 1
+    assert sum(clock.sleeps) == 60.0 and fake.requests == 1
+
+
+@pytest.mark.parametrize("leaving", ["should_stop", "rebalancing"])
+async def test_a_retry_not_yet_due_is_handed_back_when_the_worker_stops_or_rebalances(
+    leaving: str,
+) -> None:
+    clock, fake = Clock(), Counting()
+    w = wiring(fake, clock)
+    app = SimpleNamespace(should_stop=False, rebalancing=False)
+    w.app = app  # type: ignore[assignment]
+
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+        if clock.t >= T0 + 2:
+            setattr(app, leaving, True)  # a SIGTERM, or a rebalance, two seconds in
+
+    w.sleep = sleep
+    state = RetryState(2, T0 - 10, T0 + 120, "5xx")
+    await retry(w, retry_event(state))
+    assert sum(clock.sleeps) == 2.0 and fake.requests == 0
+    (back,) = w.topics.task_retries.sent
+    assert RetryState.from_headers(back.headers, T0) == state  # as it was: due at the same time
+    assert back.value == sample_raise_task().model_dump_json().encode()
+    assert w.topics.tasks_parked.sent == []
 
 
 async def test_a_retry_already_due_goes_at_once() -> None:
