@@ -440,20 +440,31 @@ def test_connection_reset_mid_response(
     run = _start("6 reset mid-response", faulty, proxy, inbox, tmp_path, seed=16)
     proxy.reset(keys=RESET_KEYS)
     run.publish()
-    wait_for("three connections reset", lambda: len(proxy.faulted("reset")) >= RESET_KEYS)
-    reset = proxy.faulted("reset")
+
+    def finished() -> list[Exchange]:
+        return [e for e in proxy.faulted("reset") if e.done_at]
+
+    wait_for("three connections reset", lambda: len(finished()) >= RESET_KEYS)
+    reset = finished()
 
     def evidence() -> str:
+        made = sum(e.upstream_status == 201 for e in reset)
         again = sum(proxy.answered_later(e) for e in reset)
         return (
-            f"{len(reset)} POSTs created (201), reset after 2/3 of the answer;"
+            f"{len(reset)} POSTs reset after 2/3 of the answer, {made} of them created (201);"
             f" {again} retries answered 200"
         )
 
     run.finish(pytestconfig, _last_end(reset), evidence)
 
+    # On a loaded machine the client may give up (1 s) before the inbox answers the reset
+    # request, and its retry create the task first: that request then answers 200. Every
+    # request the inbox answered 201 for must have a retry answered 200.
+    created = [e for e in reset if e.upstream_status == 201]
+    assert created, "no reset request created its task"
     for exchange in reset:
-        assert exchange.upstream_status == 201 and exchange.status is None
+        assert exchange.status is None and exchange.upstream_status in (200, 201)
+    for exchange in created:
         assert proxy.answered_later(exchange), f"no retry of {exchange.key} got 200"
 
 
