@@ -6,8 +6,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from connectors.case_system import InMemoryCaseSystem
-from streams.app import build
+from streams.app import VERSION, build
 from streams.metrics import Metrics
+from streams.rules import RULES_VERSION
 from streams.settings import Settings
 
 
@@ -64,3 +65,10 @@ def test_an_injected_case_system_takes_every_task() -> None:
     fake = InMemoryCaseSystem()
     w = build(Settings(app_id="one"), fake, Metrics(CollectorRegistry()), role="deliver")
     assert w.router.route("E09000014").route.case_system is fake
+
+
+def test_every_worker_says_its_version_and_rules_version() -> None:
+    _, w = agents_of("deliver")
+    registry = w.metrics.registry  # type: ignore[attr-defined]
+    labels = {"version": VERSION, "rules_version": RULES_VERSION}
+    assert registry.get_sample_value("dvtrigger_build_info", labels) == 1

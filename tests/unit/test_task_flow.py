@@ -101,6 +101,8 @@ async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
     assert sample_value(w, "dvtrigger_tasks_total", result="unchanged") == 1
     assert sample_value(w, "dvtrigger_seconds_reported_to_task_count", kind="investigation") == 1
+    requests = "dvtrigger_case_system_request_seconds_count"
+    assert sample_value(w, requests, council="default", status="2xx") == 2
     assert w.topics.tasks_parked.sent == []
 
 
@@ -132,6 +134,9 @@ async def test_an_unavailable_case_system_is_retried_inline_then_delivered() -> 
             w, "dvtrigger_case_system_errors_total", council="default", error=kind
         )
         assert errors == 1
+    requests = "dvtrigger_case_system_request_seconds_count"
+    for status in ("5xx", "timeout", "2xx"):
+        assert sample_value(w, requests, council="default", status=status) == 1
     assert w.topics.tasks_parked.sent == []
     assert w.topics.task_retries.sent == []
 
