@@ -216,8 +216,26 @@ def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
     keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= surname_year_keys(carer.family_names, years)
+    keys |= initial_year_keys(carer.given_names, carer.family_names, years)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
     return keys
+
+
+def initial_year_keys(
+    given_names: Iterable[str | None], family_names: Iterable[str | None], years: Iterable[str]
+) -> set[str]:
+    """Blocking keys of a surname (phonetically) with a given name's initial and a birth year
+    (`iy:`).
+
+    Looked up for a police person whose given name is written as an initial ("J.
+    Smith"): with a reported age over the years it allows, or with a date of birth
+    over its year and those either side. A register carer with no known date of
+    birth is filed under the year `NO_YEAR`. Filed for more than
+    COMMON_NAME_SUBJECTS subjects, such a key is not looked up (`CAPPED`).
+    """
+    initials = {i for g in _all_words(given_names) for i in given_initials(g)}
+    families = _all_words(family_names)
+    return {f"iy:{phonetic(f)}|{i}|{year}" for f in families for i in initials for year in years}
 
 
 def surname_year_keys(family_names: Iterable[str | None], years: Iterable[str]) -> set[str]:
@@ -297,24 +315,36 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
     if person.date_of_birth is None and person.age_years is not None and incident_year:
         exact = tuple(str(incident_year - person.age_years - n) for n in (0, 1))
         keys |= name_keys(given, family, exact) | name_keys(family, given, exact)
+    initial = len(name_key(person.given_name) or "") == 1  # "J." or "J"
     if person.date_of_birth is not None:
         dates = (person.date_of_birth, *near_dates(person.date_of_birth))
         keys |= near_date_keys(given, family, dates) | near_date_keys(family, given, dates)
-        if person.given_name and person.family_name:  # one name may be another
+        if person.given_name and person.family_name and not initial:  # one name may be another
             both = date_keys(given, family, dates[:1])
             keys |= {k for k in both if "|G" in k or "|F" in k}
-        else:  # one name's initial is all there is
+        else:  # one name's initial is all there is (or a given name written as one)
             one = date_keys(given, family, dates[:1]) | date_keys(family, given, dates[:1])
             keys |= {k for k in one if "|G" not in k and "|F" not in k}
     no_given = len(name_key(person.given_name) or "") <= 1  # missing, or an initial
     if no_given and person.family_name and person.date_of_birth is not None:
         year = person.date_of_birth.year
         keys |= surname_year_keys(family, tuple(str(y) for y in (year - 1, year, year + 1)))
+    if initial and person.family_name:
+        keys |= initial_year_keys(given, family, _initial_years(person, incident_year))
     if person.nhs_number:
         keys.add(f"nhs:{person.nhs_number}")
     if person.address is not None:
         keys |= address_keys(person.address)
     return keys
+
+
+def _initial_years(person: PolicePerson, incident_year: int | None) -> tuple[str, ...]:
+    """The birth years a person known by an initial is looked up over: the year of a date of
+    birth and those either side, or the years a reported age allows; and `NO_YEAR`."""
+    if person.date_of_birth is not None:
+        year = person.date_of_birth.year
+        return (*(str(y) for y in (year - 1, year, year + 1)), NO_YEAR)
+    return birth_years(person, incident_year)
 
 
 def incident_keys(incident: PoliceIncident) -> set[str]:
@@ -328,6 +358,9 @@ def incident_keys(incident: PoliceIncident) -> set[str]:
 
 #: Keys of names alone, with no date, year or place to narrow them.
 NAME_ALONE = ("np:", "ng:", "fi:", "gi:")
+#: Keys not looked up when filed for more than COMMON_NAME_SUBJECTS subjects: names alone, and
+#: a surname with an initial and a year (`initial_year_keys`).
+CAPPED = (*NAME_ALONE, "iy:")
 #: A name-alone key filed for more subjects than this is not looked up: a name that common
 #: cannot single anyone out (see `RulesConfig` and the namesake weight). Such people are
 #: still found by a date of birth or a birth year with their names, NHS number or address.

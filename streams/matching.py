@@ -76,7 +76,9 @@ class MatchWeights(BaseModel):
     given_phonetic: float = Field(3.5, description="Same Metaphone and NYSIIS codes.")
     given_similar: float = Field(1.5, description="Jaro-Winkler similarity of 0.9 or more.")
     given_part: float = Field(3.0, description="One part of a given name written in parts.")
-    given_initial: float = Field(0.5, description="An initial that agrees.")
+    given_initial: float = Field(
+        2.0, description="One name is the initial of the other (about one stranger in ten agrees)."
+    )
     given_differ: float = Field(-6.0, description="Given names differ.")
     family_exact: float = Field(7.0, description="Family name agrees (any surname seen).")
     family_part: float = Field(5.5, description="One part of a double-barrelled surname.")

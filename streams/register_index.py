@@ -8,7 +8,7 @@ from datetime import date
 from typing import Protocol
 
 from schemas.police import PoliceIncident
-from streams.blocking import COMMON_NAME_SUBJECTS, NAME_ALONE, incident_keys, phonetic, record_keys
+from streams.blocking import CAPPED, COMMON_NAME_SUBJECTS, incident_keys, phonetic, record_keys
 from streams.normalise import name_key
 from streams.postings import MEMTABLE_RECORDS, PackedPostings
 from streams.register import CarerRecord, Place, SubjectRecord, scope_window
@@ -240,14 +240,15 @@ class RegisterIndex:
     def candidates(self, incident: PoliceIncident, day: date | None = None) -> list[SubjectRecord]:
         """Subjects sharing a blocking key with the incident, and their linked pregnancy/child.
 
-        A name-alone key filed for more than COMMON_NAME_SUBJECTS subjects is skipped.
+        A name-alone or initial-and-year key (`CAPPED`) filed for more than
+        COMMON_NAME_SUBJECTS subjects is skipped.
         With `day`, a subject whose scope window (`scope_window`) misses it is
         dropped before its record is read: it cannot be in scope that day.
         """
         keys = list(incident_keys(incident))
         refs: set[str] = set()
         for key, filed in zip(keys, self._postings.lookup([hash(k) for k in keys]), strict=True):
-            if len(filed) > COMMON_NAME_SUBJECTS and key.startswith(NAME_ALONE):
+            if len(filed) > COMMON_NAME_SUBJECTS and key.startswith(CAPPED):
                 continue
             refs.update(filed)
         refs |= {link for ref in list(refs) for link in self._links(ref)}

@@ -9,7 +9,7 @@ import pytest
 
 from schemas.police import PolicePerson
 from schemas.shared import Address
-from streams.blocking import NAME_ALONE, name_ends, person_keys, record_keys
+from streams.blocking import CAPPED, COMMON_NAME_SUBJECTS, name_ends, person_keys, record_keys
 from streams.register import AddressSpan, CarerRecord, SubjectRecord
 from streams.register_index import RegisterIndex
 from tests.support.samples import victim_incident
@@ -17,8 +17,8 @@ from tests.support.samples import victim_incident
 BORN = date(1994, 8, 30)
 #: The year of the incidents: a reported age is worked out on it.
 YEAR = 2026
-#: Keys that find a family whatever the register's size: not names alone (skipped when
-#: common), not addresses (the police person below lives elsewhere).
+#: Keys that find a family whatever the register's size: not names alone or an initial with
+#: a year (skipped when common), not addresses (the police person below lives elsewhere).
 ADDRESSES = ("building:", "uprn:", "pn:")
 
 
@@ -59,7 +59,7 @@ def person(**fields: Any) -> PolicePerson:
 
 def found(record: SubjectRecord, someone: PolicePerson) -> bool:
     """Whether the person shares a key with the record that is looked up at any size."""
-    keys = {k for k in record_keys(record) if not k.startswith((*ADDRESSES, *NAME_ALONE))}
+    keys = {k for k in record_keys(record) if not k.startswith((*ADDRESSES, *CAPPED))}
     return bool(keys & person_keys(someone, YEAR))
 
 
@@ -152,6 +152,32 @@ def test_a_missing_or_initial_given_name_finds_the_family_by_surname_and_date() 
     assert found(record, person(given_name="K", family_name="Okonkwo", date_of_birth=BORN))
     a_year_off = BORN.replace(year=BORN.year + 1)
     assert found(record, person(given_name="K", family_name="Okonkwo", date_of_birth=a_year_off))
+
+
+def test_a_given_name_written_as_an_initial_with_a_date_finds_the_family_by_the_date() -> None:
+    """ "K. Okonkwa": an initial, a typing error in the surname, the right date of birth."""
+    for given in ("K.", "K"):
+        assert found(family(), person(given_name=given, family_name="Okonkwa", date_of_birth=BORN))
+
+
+def initial_and_age(surname: str = "Okonkwo") -> Any:
+    return victim_incident(given_name="K.", family_name=surname, age_years=31)
+
+
+def test_an_initial_with_a_reported_age_finds_the_family_while_the_surname_is_uncommon() -> None:
+    index = RegisterIndex([family(), family("Kemi", "Okonkwo", date(1960, 1, 1), ref="OLD")])
+    assert [r.subject_ref for r in index.candidates(initial_and_age())] == ["U1"]
+    assert [r.subject_ref for r in index.candidates(initial_and_age("Okonkwa"))] == ["U1"]
+
+
+def test_an_initial_with_a_reported_age_is_not_looked_up_when_too_many_share_it() -> None:
+    """A surname, an initial and a birth year cannot single anyone out among many."""
+    records = [
+        family(f"K{'a' * (n % 7)}tie", "Okonkwo", date(1994, 1 + n % 12, 1 + n % 28), ref=f"U{n}")
+        for n in range(COMMON_NAME_SUBJECTS + 1)
+    ]
+    index = RegisterIndex(records)
+    assert index.candidates(initial_and_age()) == []
 
 
 def test_a_partners_surname_or_another_surname_finds_the_family() -> None:

@@ -435,6 +435,7 @@ def test_clause_3_an_involved_person_who_lives_at_the_home(role: str, expected: 
         {"date_of_birth": "1993-08-30"},  # the year off by one
         {"date_of_birth": "1994-08-31"},  # a day off
         {"given_name": "Merve Ayse"},  # a second forename written on one side
+        {"given_name": "M."},  # the given name as an initial
     ],
 )
 def test_two_fields_exact_and_one_noisy_still_trigger(changes: dict[str, Any]) -> None:
@@ -511,7 +512,8 @@ def test_an_unrelated_surname_with_the_same_given_name_and_date_is_only_reviewed
         {"date_of_birth": None},  # names alone: a namesake looks the same
         {"date_of_birth": None, "age_years": 31},  # names and an age that fits
         {"given_name": None},  # surname and date only
-        {"given_name": "M"},  # an initial
+        {"given_name": "M", "date_of_birth": None},  # an initial and a surname alone
+        {"given_name": "M", "date_of_birth": None, "age_years": 31},  # and an age that fits
         {"given_name": "Mrve", "date_of_birth": None},
         {"given_name": "Mrve", "date_of_birth": "1993-08-30"},  # two noisy fields
         {"family_name": "Smith"},
