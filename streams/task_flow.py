@@ -131,13 +131,22 @@ def _leaving(w: Wiring) -> bool:
 
 async def _hand_back(w: Wiring, event: Any, state: RetryState) -> None:
     """Put a command that is not due yet back on the retry topic as it was, for later."""
+    if await _to_retry_topic(w, event, state):
+        log.info("task not yet due handed back to the retry topic (worker stopping or rebalancing)")
+
+
+async def _to_retry_topic(
+    w: Wiring, event: Any, state: RetryState, route: Route | None = None
+) -> bool:
+    """Send the command to the retry topic with `state` in its headers, acknowledged; if the
+    topic will not take it, park it instead (the event must not be acknowledged unsent)."""
     try:
         await _send_acked(w.topics.task_retries, event.key, event.value, state.headers())
-    except Exception as exc:  # the event must not be acknowledged unsent
-        log.error("retry topic refused a task handed back at %s; parking it", where(exc))
-        await park(w, event, "requeue_failed", type(exc).__name__)
-        return
-    log.info("task not yet due handed back to the retry topic (worker stopping or rebalancing)")
+    except Exception as exc:
+        log.error("retry topic refused a task at %s; parking it", where(exc))
+        await park(w, event, "requeue_failed", type(exc).__name__, route)
+        return False
+    return True
 
 
 async def settled(w: Wiring, event: Any, route: Route, command: RaiseTask, result: Attempt) -> bool:
@@ -160,11 +169,7 @@ async def requeue(w: Wiring, event: Any, route: Route, state: RetryState, result
             w, event, "deadline", f"still unavailable after {state.attempts} attempts", route
         )
         return
-    try:
-        await _send_acked(w.topics.task_retries, event.key, event.value, following.headers())
-    except Exception as exc:  # the event must not be acknowledged unsent
-        log.error("retry topic refused a task at %s; parking it", where(exc))
-        await park(w, event, "requeue_failed", type(exc).__name__, route)
+    if not await _to_retry_topic(w, event, following, route):
         return
     w.metrics.tasks_retry_queued.labels(result.reason_class).inc()
     log.info(

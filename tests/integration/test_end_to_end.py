@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from connectors.case_system import HttpCaseSystem, TaskRecord
 from connectors.replay import replay
 from connectors.simulate import simulate, write_scenario
 from schemas.decision import Decision
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.integration
 
 def _subjects(register: list[dict[str, Any]]) -> int:
     return len({event["subject"]["subject_ref"] for event in register})
-
-
-async def _tasks(stack: Stack) -> list[TaskRecord]:
-    client = HttpCaseSystem(stack.inbox_url)
-    try:
-        return await client.list_tasks(limit=1000)
-    finally:
-        await client.aclose()
 
 
 def _replayed(scenario: Any, tmp_path: Path) -> dict[str, Decision]:
@@ -98,7 +89,7 @@ async def test_incidents_become_exactly_the_expected_tasks(stack: Stack, tmp_pat
         assert logged[incident_id].decision == decision.decision, incident_id
         assert _outcomes(logged[incident_id]) == _outcomes(decision), incident_id
 
-    tasks = await _tasks(stack)
+    tasks = await stack.inbox_tasks()
     by_key = {t.task.idempotency_key: t for t in tasks}
     assert len(by_key) == len(tasks)
     for key, outcome in _expected_tasks(expected).items():
@@ -113,7 +104,7 @@ async def test_incidents_become_exactly_the_expected_tasks(stack: Stack, tmp_pat
     await _settled(stack, sent + again)
     assert stack.metric("dvtrigger_incidents_routed_total", path="in_place") == sent
     assert stack.metric("dvtrigger_incidents_routed_total", path="re_keyed") == again
-    assert sorted(t.task_id for t in await _tasks(stack)) == sorted(t.task_id for t in tasks)
+    assert sorted(t.task_id for t in await stack.inbox_tasks()) == sorted(t.task_id for t in tasks)
     assert stack.metric("dvtrigger_tasks_total", result="created") == len(tasks)
 
 

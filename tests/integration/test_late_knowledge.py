@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from connectors.case_system import HttpCaseSystem, TaskRecord
 from connectors.replay import replay
 from schemas.decision import Decision
 from streams.tasks import subject_key
@@ -51,14 +50,6 @@ def pregnancy_booked(incident_day: datetime) -> dict[str, Any]:
     )
 
 
-async def _tasks(stack: Stack) -> list[TaskRecord]:
-    client = HttpCaseSystem(stack.inbox_url)
-    try:
-        return await client.list_tasks(limit=100)
-    finally:
-        await client.aclose()
-
-
 def _latest_logged(stack: Stack) -> Decision:
     """The last decision record on the decision log (one incident: the latest)."""
     records = [Decision.model_validate_json(r.value) for r in stack.read_topic("decisions")]
@@ -91,7 +82,7 @@ async def test_a_pregnancy_booked_after_the_incident_raises_one_late_task(
         "the incident decided no_action",
         lambda: stack.metric("dvtrigger_decisions_total", decision="no_action") == 1,
     )
-    assert await _tasks(stack) == []
+    assert await stack.inbox_tasks() == []
 
     booked = pregnancy_booked(datetime.fromisoformat(notification["occurred_at"]))
     stack.publish("register", [booked])
@@ -100,7 +91,7 @@ async def test_a_pregnancy_booked_after_the_incident_raises_one_late_task(
         lambda: stack.metric("dvtrigger_tasks_total", result="created") == 1,
     )
 
-    (task,) = await _tasks(stack)
+    (task,) = await stack.inbox_tasks()
     assert task.task.idempotency_key == "MPS-2026-004242/subject:U4242"
     assert (task.task.outcome, task.task.late) == ("trigger", True)
     assert task.task.late_reason is not None
@@ -113,7 +104,7 @@ async def test_a_pregnancy_booked_after_the_incident_raises_one_late_task(
     stack.publish("register", [{**booked, "event_id": str(uuid.uuid4())}])
     wait_for("the second re-decision", lambda: _redecided(stack) == 2)
     assert stack.metric("dvtrigger_incidents_redecided_total", result="unchanged") == 1
-    assert [t.task_id for t in await _tasks(stack)] == [task.task_id]
+    assert [t.task_id for t in await stack.inbox_tasks()] == [task.task_id]
     assert len(stack.read_topic("task-commands")) == 1
 
     # The decision log now ends where replay, knowing the whole register, begins.

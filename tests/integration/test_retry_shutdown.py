@@ -9,32 +9,23 @@ rebalance that long; after a restart the command is delivered when due.
 from __future__ import annotations
 
 import time
-import urllib.request
 
-from connectors.case_system import HttpCaseSystem
 from connectors.publish import producer
 from streams.retries import RetryState
 from tests.support.samples import sample_raise_task
-from tests.support.stack import Stack, metric_value, wait_for
+from tests.support.stack import Stack, wait_for
 
 #: When the planted command falls due, from its sending: well after the SIGTERM.
 DUE_IN_S = 20.0
 
 
 async def _task_count(stack: Stack, key: str) -> int:
-    client = HttpCaseSystem(stack.inbox_url)
-    try:
-        return sum(t.task.idempotency_key == key for t in await client.list_tasks(limit=1000))
-    finally:
-        await client.aclose()
+    return sum(t.task.idempotency_key == key for t in await stack.inbox_tasks())
 
 
 def _held(stack: Stack) -> bool:
     """Whether the deliver process has read the retry command and is waiting on it."""
-    url = stack.web_urls[1]
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return metric_value(text, "dvtrigger_consumer_offset_lag", topic="task-retries") == 1
+    return stack.metric("dvtrigger_consumer_offset_lag", topic="task-retries") == 1
 
 
 async def test_a_stop_while_a_retry_waits_hands_it_back_and_it_is_delivered_after(

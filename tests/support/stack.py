@@ -21,6 +21,7 @@ from typing import IO, Any
 from kafka import KafkaConsumer, TopicPartition
 
 from connectors.broker import free_port, stop_process
+from connectors.case_system import HttpCaseSystem, TaskRecord
 from connectors.publish import producer, publish_dicts
 from connectors.topics import ensure_topics
 from streams.settings import Settings
@@ -72,6 +73,14 @@ class Stack:
             with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
                 texts.append(response.read().decode())
         return "\n".join(texts)
+
+    async def inbox_tasks(self) -> list[TaskRecord]:
+        """Every task in the duty inbox, read through its API."""
+        client = HttpCaseSystem(self.inbox_url)
+        try:
+            return await client.list_tasks(limit=1000)
+        finally:
+            await client.aclose()
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of one sample over both processes' /metrics (0 when absent)."""
