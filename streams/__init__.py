@@ -1,1 +1,1 @@
-"""The faust app: one module per flow, a pure decision core beside thin agents."""
+"""The stream side: the pure domain, the flows that move messages, the root that wires them."""

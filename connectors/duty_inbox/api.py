@@ -8,9 +8,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from connectors.case_system import TaskList, TaskStatus
 from connectors.duty_inbox.store import TaskStore
 from schemas.task import RaiseTask
+from streams.domain.ports.case_system import TaskList, TaskStatus
 
 router = APIRouter(prefix="/api")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.case_system import TaskRecord
 from connectors.duty_inbox.render import (
     TASK_TYPES,
     actions_html,
@@ -24,6 +23,7 @@ from connectors.duty_inbox.render import (
 )
 from schemas.police import PoliceIncident, PolicePerson
 from schemas.task import TaskSubject
+from streams.domain.ports.case_system import TaskRecord
 
 
 def task_page(record: TaskRecord, now: datetime) -> str:

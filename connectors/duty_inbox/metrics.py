@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from connectors.duty_inbox.store import Census, TaskStore
-from streams.metrics import task_kind
-from streams.scrape_gauge import Samples, ScrapeGauge
+from streams.telemetry.labels import task_kind
+from streams.telemetry.scrape_gauge import Samples, ScrapeGauge
 
 KINDS = ("investigation", "review")
 

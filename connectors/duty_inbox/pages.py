@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from connectors.case_system import TaskRecord
 from connectors.duty_inbox import detail
 from connectors.duty_inbox.render import (
     TASK_TYPES,
@@ -25,6 +24,7 @@ from connectors.duty_inbox.render import (
     tag,
 )
 from connectors.duty_inbox.store import TaskStore
+from streams.domain.ports.case_system import TaskRecord
 
 router = APIRouter()
 

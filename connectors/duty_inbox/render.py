@@ -13,10 +13,10 @@ from importlib.resources import files
 from string import Template
 from zoneinfo import ZoneInfo
 
-from connectors.case_system import TaskRecord
 from schemas.register import Carer
 from schemas.shared import Address
 from schemas.task import RaiseTask, TaskSubject
+from streams.domain.ports.case_system import TaskRecord
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.case_system import TaskReceipt, TaskRecord, TaskStatus
 from schemas.task import RaiseTask
+from streams.domain.ports.case_system import TaskReceipt, TaskRecord, TaskStatus
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from connectors.broker import stop_process
+from connectors.kafka.broker import stop_process
 
 
 class Children:

@@ -13,8 +13,8 @@ from typing import Any
 
 import faust
 
-from streams.app import faust_app
-from streams.settings import Settings
+from streams.bootstrap import faust_app
+from streams.config.settings import Settings
 
 
 def raw_topic(app: faust.App, name: str) -> Any:

@@ -28,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from connectors.broker import EmbeddedBroker
+from connectors.kafka.broker import EmbeddedBroker
 from tests.bench.children import Children
 from tests.bench.report import StageResult, ratios, table, write_json
 from tests.bench.stages import bare_consumer, faust_agent

@@ -56,11 +56,11 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
     from connectors.simulate.scenario import dumps
     from schemas.police import PoliceIncident
     from schemas.register import RegisterEvent
-    from streams import heap
-    from streams.register import apply_event
-    from streams.register_codec import encode
-    from streams.register_index import RegisterIndex
-    from streams.rules import decide, incident_day
+    from streams.domain.register.codec import encode
+    from streams.domain.register.index import RegisterIndex
+    from streams.domain.register.records import apply_event
+    from streams.domain.rules import decide, incident_day
+    from streams.flows import heap
 
     scenario = simulate(seed + 1, 300, incidents)
     cases = [PoliceIncident.model_validate(m) for m in scenario.incidents]

@@ -20,10 +20,10 @@ from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from connectors.broker import free_port
-from connectors.publish import producer
-from connectors.topics import ensure_topics
-from streams.settings import Settings
+from connectors.kafka.broker import free_port
+from connectors.kafka.publish import producer
+from connectors.kafka.topics import ensure_topics
+from streams.config.settings import Settings
 from tests.bench.children import Children, wait_json
 from tests.bench.kafka_io import Collector, Sent, publish_timed, read_rate
 from tests.bench.probes import watched

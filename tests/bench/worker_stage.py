@@ -19,8 +19,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.broker import free_port
-from connectors.publish import producer, publish_dicts
+from connectors.kafka.broker import free_port
+from connectors.kafka.publish import producer, publish_dicts
 from tests.bench.children import Children, get_json, wait_json
 from tests.bench.kafka_io import topic_size
 from tests.bench.probes import wait_idle, watched

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from connectors.publish import keyed
+from connectors.kafka.publish import keyed
 from connectors.simulate import iter_register_events, simulate
 
 Message = tuple[bytes, bytes]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from connectors.case_system import CaseSystem, TaskNotFound
+from streams.domain.ports.case_system import CaseSystem, TaskNotFound
 from tests.support.samples import personal_data_in, sample_raise_task
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.broker import EmbeddedBroker
+from connectors.kafka.broker import EmbeddedBroker
 from tests.support.duty_inbox import serve_duty_inbox
 from tests.support.stack import Stack, running_stack
 

@@ -24,11 +24,12 @@ from typing import Any
 
 import pytest
 
-from connectors.case_system import CaseSystemUnavailable, HttpCaseSystem, TaskRecord
-from connectors.replay import replay
+from connectors.case_system.http import HttpCaseSystem
+from connectors.cli.replay import replay
 from connectors.simulate import simulate, write_scenario
 from schemas.decision import Decision
-from streams.tasks import idempotency_key, subject_key
+from streams.domain.ports.case_system import CaseSystemUnavailable, TaskRecord
+from streams.domain.tasks import idempotency_key, subject_key
 from tests.conftest import record_fault
 from tests.support.faulty_proxy import (
     Exchange,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.replay import replay
+from connectors.cli.replay import replay
 from tests.conftest import record_figures
 
 SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or Path(__file__).parents[2].parent / "shared")

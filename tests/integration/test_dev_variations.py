@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from connectors.replay import replay
+from connectors.cli.replay import replay
 from schemas.police import INVOLVED_ROLES
 from tests.integration.test_dev_score import DEV, SCORER, _scorer
 

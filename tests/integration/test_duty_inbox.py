@@ -14,7 +14,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.case_system import CaseSystem, CaseSystemRejected, HttpCaseSystem
+from connectors.case_system.http import HttpCaseSystem
+from streams.domain.ports.case_system import CaseSystem, CaseSystemRejected
 from tests.contract.case_system_contract import CaseSystemContract
 from tests.support.duty_inbox import serve_duty_inbox
 from tests.support.samples import sample_raise_task

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from connectors.replay import replay
+from connectors.cli.replay import replay
 from connectors.simulate import simulate, write_scenario
 from schemas.decision import Decision
-from streams.tasks import idempotency_key, subject_key
+from streams.domain.tasks import idempotency_key, subject_key
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -109,8 +109,8 @@ async def test_incidents_become_exactly_the_expected_tasks(stack: Stack, tmp_pat
 
 
 async def test_invalid_notification_is_dead_lettered_and_replayable(stack: Stack) -> None:
-    from connectors.dead_letters import replay_dead_letters
-    from streams.deadletter import H_REASON, H_REASON_CLASS
+    from connectors.kafka.dead_letters import replay_dead_letters
+    from streams.config.topics import H_REASON, H_REASON_CLASS
 
     bad = json.dumps({"schema": "police-incident/1", "given_name": "Zebedee Quuxley"}).encode()
     stack.produce_raw("police-incidents", bad, key=b"x")
@@ -132,7 +132,7 @@ async def test_invalid_notification_is_dead_lettered_and_replayable(stack: Stack
 async def test_replaying_one_reason_class_leaves_the_others_for_a_later_replay(
     stack: Stack,
 ) -> None:
-    from connectors.dead_letters import replay_dead_letters
+    from connectors.kafka.dead_letters import replay_dead_letters
 
     bad = json.dumps({"schema": "police-incident/1"}).encode()
     stack.produce_raw("police-incidents", bad, key=b"x")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from connectors.replay import replay
+from connectors.cli.replay import replay
 from schemas.decision import Decision
-from streams.tasks import subject_key
+from streams.domain.tasks import subject_key
 from tests.support.fakes import FATHER, register_body
 from tests.support.samples import sample_incident
 from tests.support.stack import Stack, wait_for

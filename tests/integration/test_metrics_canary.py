@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.publish import producer
-from streams.retries import RetryState
+from connectors.kafka.publish import producer
+from streams.flows.retries import RetryState
 from tests.support.samples import sample_raise_task
 from tests.support.stack import Stack, wait_for
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from connectors.publish import producer
-from streams.retries import RetryState
+from connectors.kafka.publish import producer
+from streams.flows.retries import RetryState
 from tests.support.samples import sample_raise_task
 from tests.support.stack import Stack, wait_for
 

@@ -8,9 +8,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from connectors.cli import main
-from connectors.topics import DAY_MS, wanted_topics
-from streams.settings import Settings
+from connectors.cli.main import main
+from connectors.kafka.topics import DAY_MS, wanted_topics
+from streams.config.settings import Settings
 
 pytestmark = pytest.mark.integration
 

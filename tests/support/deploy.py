@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectors.cli import PASSTHROUGH, parser
-from streams.rules import RulesConfig
-from streams.settings import Settings
+from connectors.cli.main import PASSTHROUGH, parser
+from streams.config.settings import Settings
+from streams.domain.config import RulesConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -14,13 +14,15 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from connectors.case_system import CaseSystem, InMemoryCaseSystem
+from connectors.case_system.memory import InMemoryCaseSystem
 from schemas.register import RegisterEvent
-from streams.metrics import Metrics
-from streams.register import SubjectRecord, apply_event
-from streams.register_index import RegisterIndex
-from streams.settings import TOPIC_ROLES, Settings
-from streams.wiring import Topics, Wiring
+from streams.config.settings import Settings
+from streams.config.topics import TOPIC_ROLES
+from streams.domain.ports.case_system import CaseSystem
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import SubjectRecord, apply_event
+from streams.flows.wiring import Topics, Wiring
+from streams.telemetry.metrics import Metrics
 
 LA = "E09000014"
 

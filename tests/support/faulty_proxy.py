@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.case_system import TaskList, TaskRecord
+from streams.domain.ports.case_system import TaskList, TaskRecord
 
 TASKS_PATH = "/api/tasks"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from connectors.broker import free_port, stop_process
+from connectors.kafka.broker import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -113,7 +113,7 @@ def dvtrigger_registries(tmp_path: Path) -> list[CollectorRegistry]:
     """The worker's registry and the duty inbox's (on an empty database in `tmp_path`)."""
     from connectors.duty_inbox.metrics import InboxMetrics
     from connectors.duty_inbox.store import TaskStore
-    from streams.metrics import Metrics
+    from streams.telemetry.metrics import Metrics
 
     return [Metrics().registry, InboxMetrics(TaskStore(tmp_path / "inbox.sqlite3")).registry]
 

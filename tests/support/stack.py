@@ -20,11 +20,12 @@ from typing import IO, Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.broker import free_port, stop_process
-from connectors.case_system import HttpCaseSystem, TaskRecord
-from connectors.publish import producer, publish_dicts
-from connectors.topics import ensure_topics
-from streams.settings import Settings
+from connectors.case_system.http import HttpCaseSystem
+from connectors.kafka.broker import free_port, stop_process
+from connectors.kafka.publish import producer, publish_dicts
+from connectors.kafka.topics import ensure_topics
+from streams.config.settings import Settings
+from streams.domain.ports.case_system import TaskRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 

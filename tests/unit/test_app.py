@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.case_system import InMemoryCaseSystem
-from streams.app import VERSION, build
-from streams.metrics import Metrics
-from streams.rules import RULES_VERSION
-from streams.settings import Settings
+from connectors.case_system.memory import InMemoryCaseSystem
+from streams.bootstrap import VERSION, build
+from streams.config.settings import Settings
+from streams.domain.config import RULES_VERSION
+from streams.telemetry.metrics import Metrics
 
 
 def agents_of(role: str) -> tuple[set[str], object]:
@@ -45,7 +45,7 @@ def test_the_deliver_role_runs_delivery_alone_in_its_own_group_and_port() -> Non
 
 @pytest.mark.parametrize("role", ["decide", "deliver"])
 def test_the_cli_offers_each_role(role: str) -> None:
-    from connectors.cli import parser
+    from connectors.cli.main import parser
 
     assert parser().parse_args(["worker", "--role", role]).role == role
 

@@ -9,9 +9,15 @@ import pytest
 
 from schemas.police import PolicePerson
 from schemas.shared import Address
-from streams.blocking import CAPPED, COMMON_NAME_SUBJECTS, name_ends, person_keys, record_keys
-from streams.register import AddressSpan, CarerRecord, SubjectRecord
-from streams.register_index import RegisterIndex
+from streams.domain.matching.blocking import (
+    CAPPED,
+    COMMON_NAME_SUBJECTS,
+    name_ends,
+    person_keys,
+    record_keys,
+)
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import AddressSpan, CarerRecord, SubjectRecord
 from tests.support.samples import victim_incident
 
 BORN = date(1994, 8, 30)

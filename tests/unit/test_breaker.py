@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.breaker import Breaker, BreakerState
+from streams.flows.breaker import Breaker, BreakerState
 
 
 class Clock:

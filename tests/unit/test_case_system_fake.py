@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.case_system import CaseSystem, CaseSystemUnavailable, InMemoryCaseSystem
+from connectors.case_system.memory import InMemoryCaseSystem
+from streams.domain.ports.case_system import CaseSystem, CaseSystemUnavailable
 from tests.contract.case_system_contract import CaseSystemContract
 from tests.support.samples import sample_raise_task
 

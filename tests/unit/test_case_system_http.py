@@ -9,16 +9,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.case_system import (
+from connectors.case_system.http import HttpCaseSystem
+from schemas.task import RaiseTask
+from streams.domain.ports.case_system import (
     CaseSystemBadResponse,
     CaseSystemConflict,
     CaseSystemError,
     CaseSystemRejected,
     CaseSystemUnavailable,
-    HttpCaseSystem,
     TaskNotFound,
 )
-from schemas.task import RaiseTask
 from tests.support.samples import HOSTILE_NAME, personal_data_in, sample_raise_task
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -8,11 +8,11 @@ from typing import Any
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 
-from connectors.case_system import InMemoryCaseSystem
-from streams.app import build
-from streams.consumer_lag import ConsumerLag, LagSensor, Offsets, faust_offsets
-from streams.metrics import Metrics
-from streams.settings import Settings
+from connectors.case_system.memory import InMemoryCaseSystem
+from streams.bootstrap import build
+from streams.config.settings import Settings
+from streams.telemetry.consumer_lag import ConsumerLag, LagSensor, Offsets, faust_offsets
+from streams.telemetry.metrics import Metrics
 
 POLICE = "dvtrigger.police-incidents"
 INCIDENTS = "dvtrigger.incidents"

@@ -17,7 +17,10 @@ import schemas
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
-from streams.decision_flow import (
+from streams.domain.config import RULES_VERSION
+from streams.domain.register.index import RegisterIndex
+from streams.domain.rules import decide
+from streams.flows.decide import (
     KEEP_NOTIFICATION_IDS,
     IncidentState,
     decide_parsed,
@@ -26,9 +29,7 @@ from streams.decision_flow import (
     log_record,
     next_state,
 )
-from streams.register_index import RegisterIndex
-from streams.rules import RULES_VERSION, decide
-from streams.wiring import Wiring
+from streams.flows.wiring import Wiring
 from tests.support.fakes import (
     FATHER,
     FakeTopic,

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from connectors.topics import wanted_topics
+from connectors.kafka.topics import wanted_topics
 from tests.support.deploy import DEPLOY, ROOT, assert_cli_knows, is_setting, settings_from
 
 COMPOSE = DEPLOY / "compose"

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from connectors.topics import wanted_topics
+from connectors.kafka.topics import wanted_topics
 from tests.support.deploy import DEPLOY, assert_cli_knows, is_setting, settings_from
 
 KUBERNETES = DEPLOY / "kubernetes"

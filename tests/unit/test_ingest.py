@@ -9,7 +9,7 @@ import pytest
 
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
-from streams.ingest import MAX_MESSAGE_BYTES, Rejected, parse_incident, parse_register_event
+from streams.domain.parsing import MAX_MESSAGE_BYTES, Rejected, parse_incident, parse_register_event
 from tests.support.fakes import register_body
 from tests.support.samples import sample_incident
 

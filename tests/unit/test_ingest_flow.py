@@ -7,17 +7,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from streams.deadletter import (
+from streams.config.topics import (
     H_REASON,
     H_REASON_CLASS,
     H_SOURCE_OFFSET,
     H_SOURCE_PARTITION,
     H_SOURCE_TOPIC,
-    guarded,
 )
-from streams.ingest import MAX_MESSAGE_BYTES
-from streams.ingest_flow import decides_in_place, receive
-from streams.wiring import Wiring
+from streams.domain.parsing import MAX_MESSAGE_BYTES
+from streams.flows.deadletter import guarded
+from streams.flows.ingest import decides_in_place, receive
+from streams.flows.wiring import Wiring
 from tests.support.fakes import FakeCluster, FakeTopic, fake_event, make_wiring, sample_value
 from tests.support.samples import sample_incident
 
@@ -201,7 +201,7 @@ async def test_a_failure_to_forward_is_dead_lettered_not_dropped() -> None:
 
 
 def test_where_names_type_and_place_but_not_the_message() -> None:
-    from streams.deadletter import where
+    from streams.flows.deadletter import where
 
     try:
         raise ValueError("Zebedee Quuxley 1990-01-01")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from schemas.decision import Decision, DecisionSubject
-from streams.blocking import incident_keys, record_keys
-from streams.late import (
+from streams.domain.late import (
     DECISION_ONLY,
     LATE_TASK,
     UNCHANGED,
@@ -17,7 +16,8 @@ from streams.late import (
     redecide,
     window_start,
 )
-from streams.register import SubjectRecord, apply_event
+from streams.domain.matching.blocking import incident_keys, record_keys
+from streams.domain.register.records import SubjectRecord, apply_event
 from tests.support.fakes import FATHER, MOTHER, birth, register_event, register_of
 from tests.support.samples import sample_incident
 

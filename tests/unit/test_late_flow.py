@@ -15,15 +15,15 @@ import schemas
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from schemas.task import RaiseTask
-from streams.decision_flow import IncidentState, handle, owns
-from streams.late import RECHECKED, RecentIncidents
-from streams.late_flow import rebuild_recent
-from streams.register import apply_event
-from streams.register_codec import encode
-from streams.register_flow import apply, on_changelog, rebuild_index
-from streams.register_index import RegisterIndex
-from streams.settings import Settings
-from streams.wiring import Wiring
+from streams.config.settings import Settings
+from streams.domain.late import RECHECKED, RecentIncidents
+from streams.domain.register.codec import encode
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import apply_event
+from streams.flows.decide import IncidentState, handle, owns
+from streams.flows.late import rebuild_recent
+from streams.flows.register import apply, on_changelog, rebuild_index
+from streams.flows.wiring import Wiring
 from tests.support.fakes import (
     FATHER,
     STRANGER,

@@ -8,13 +8,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas.decision import Decision, DecisionSubject
-from streams.deadletter import send_dead_letter
-from streams.decision_flow import handle
-from streams.ingest_flow import receive
-from streams.metrics import FRESHNESS_BUCKETS, Metrics, rule_of, topic_role
-from streams.register_codec import encode
-from streams.register_flow import apply, rebuild_index
-from streams.scrape_gauge import ScrapeGauge
+from streams.domain.register.codec import encode
+from streams.flows.deadletter import send_dead_letter
+from streams.flows.decide import handle
+from streams.flows.ingest import receive
+from streams.flows.register import apply, rebuild_index
+from streams.telemetry.labels import rule_of, topic_role
+from streams.telemetry.metrics import FRESHNESS_BUCKETS, Metrics
+from streams.telemetry.scrape_gauge import ScrapeGauge
 from tests.support.fakes import (
     birth,
     fake_event,

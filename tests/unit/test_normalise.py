@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.shared import Address
-from streams.normalise import (
+from streams.domain.matching.normalise import (
     dwelling_parts,
     given_initials,
     is_short_form,

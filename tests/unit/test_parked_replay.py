@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connectors import dead_letters
-from connectors.cli import parser
-from streams.deadletter import H_REASON_CLASS, H_SOURCE_TOPIC
-from streams.settings import Settings
+from connectors.cli.main import parser
+from connectors.kafka import dead_letters
+from streams.config.settings import Settings
+from streams.config.topics import H_REASON_CLASS, H_SOURCE_TOPIC
 
 
 class FakeConsumer:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import postings as postings_module
-from streams.postings import PackedPostings, RegisterFull
+from streams.domain.register import postings as postings_module
+from streams.domain.register.postings import PackedPostings, RegisterFull
 
 REFS = [f"S{i}" for i in range(12)]
 HASHES = st.lists(st.integers(-5, 5), max_size=6)

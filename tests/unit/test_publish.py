@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.publish import lines, publish, publish_dicts
+from connectors.kafka.publish import lines, publish, publish_dicts
 from tests.support.fakes import FakeProducer, register_body
 from tests.support.samples import sample_incident
 

@@ -10,9 +10,9 @@ from typing import Any
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from schemas.shared import Address
-from streams.blocking import record_keys
-from streams.register import AddressSpan, SubjectRecord, apply_event
-from streams.register_index import RegisterIndex
+from streams.domain.matching.blocking import record_keys
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import AddressSpan, SubjectRecord, apply_event
 
 HOME = {
     "uprn": "100",
@@ -304,7 +304,7 @@ def test_upsert_of_a_changed_record_drops_stale_keys() -> None:
 
 
 def test_the_register_holds_addresses_compactly_and_gives_the_contracts_back() -> None:
-    from streams.register import Place
+    from streams.domain.register.records import Place
 
     address = Address.model_validate({**HOME, "uprn": "100"})
     place = Place.of(address)

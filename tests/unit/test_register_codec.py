@@ -9,8 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.register import AddressSpan, CarerRecord, Place, PregnancyEnd, SubjectRecord
-from streams.register_codec import COMPRESSED, DICTIONARY, FORMAT, UnreadableRecord, decode, encode
+from streams.domain.register.codec import (
+    COMPRESSED,
+    DICTIONARY,
+    FORMAT,
+    UnreadableRecord,
+    decode,
+    encode,
+)
+from streams.domain.register.records import (
+    AddressSpan,
+    CarerRecord,
+    Place,
+    PregnancyEnd,
+    SubjectRecord,
+)
 from tests.support.fakes import birth, moved, register_event, register_of
 
 TEXT = st.text(max_size=12)

@@ -7,11 +7,11 @@ from datetime import date
 
 import pytest
 
-from streams.deadletter import H_REASON, H_REASON_CLASS, H_SOURCE_OFFSET, H_SOURCE_TOPIC
-from streams.register import SubjectRecord, apply_event
-from streams.register_codec import decode, encode
-from streams.register_flow import apply, on_changelog, rebuild_index
-from streams.wiring import Wiring
+from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_OFFSET, H_SOURCE_TOPIC
+from streams.domain.register.codec import decode, encode
+from streams.domain.register.records import SubjectRecord, apply_event
+from streams.flows.register import apply, on_changelog, rebuild_index
+from streams.flows.wiring import Wiring
 from tests.support.fakes import (
     NEW_HOME,
     RecordingTable,

@@ -7,9 +7,9 @@ from typing import Any
 
 from schemas.police import PoliceIncident
 from schemas.shared import Address
-from streams.blocking import COMMON_NAME_SUBJECTS, phonetic, record_keys
-from streams.register import AddressSpan, CarerRecord, SubjectRecord
-from streams.register_index import RegisterIndex
+from streams.domain.matching.blocking import COMMON_NAME_SUBJECTS, phonetic, record_keys
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import AddressSpan, CarerRecord, SubjectRecord
 from tests.support.samples import victim_incident
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from connectors.simulate import simulate
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
-from streams.register import apply_event
-from streams.register_index import RegisterIndex
-from streams.rules import decide
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import apply_event
+from streams.domain.rules import decide
 
 
 def loaded(events: list[RegisterEvent], memtable_records: int) -> RegisterIndex:

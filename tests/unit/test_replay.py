@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from connectors.replay import main, replay
+from connectors.cli.replay import main, replay
 from schemas.decision import Decision
 
 HOME = {"uprn": "100", "lines": ["Flat 3", "12 High Road"], "town": "London", "postcode": "N8 7DW"}

@@ -9,10 +9,13 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from connectors.case_system import CaseSystemUnavailable, HttpCaseSystem, InMemoryCaseSystem
-from connectors.routing import CaseSystemRouter, Route, router_from_settings
-from streams.settings import Settings
-from streams.task_flow import deliver
+from connectors.case_system.http import HttpCaseSystem
+from connectors.case_system.memory import InMemoryCaseSystem
+from streams.bootstrap import router_from_settings
+from streams.config.settings import Settings
+from streams.domain.ports.case_system import CaseSystemUnavailable
+from streams.domain.ports.routing import CaseSystemRouter, Route
+from streams.flows.deliver import deliver
 from tests.support.fakes import fake_event, make_wiring, sample_value
 from tests.support.samples import sample_raise_task
 

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
-from streams.matching import (
+from streams.domain.config import RULES_VERSION, MatchWeights, RulesConfig
+from streams.domain.matching.compare import (
     Identity,
-    MatchWeights,
     compare_addresses,
     compare_identities,
     probability,
 )
-from streams.rules import RULES_VERSION, RulesConfig, decide, first_anniversary, incident_day
+from streams.domain.rules import decide, first_anniversary, incident_day
 from tests.support.fakes import register_of
 
 LA = "E09000014"

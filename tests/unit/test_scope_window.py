@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from connectors.simulate import simulate
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
-from streams.register import (
+from streams.domain.config import RulesConfig
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import (
     MAX_GESTATION_DAYS,
     PregnancyEnd,
     SubjectRecord,
@@ -18,8 +20,7 @@ from streams.register import (
     first_anniversary,
     scope_window,
 )
-from streams.register_index import RegisterIndex
-from streams.rules import RulesConfig, decide, incident_day, scope
+from streams.domain.rules import decide, incident_day, scope
 
 DAYS = st.dates(date(2024, 1, 1), date(2027, 12, 31))
 MAYBE_DAY = st.none() | DAYS

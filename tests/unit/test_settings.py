@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import TOPIC_ROLES, Settings
+from streams.config.settings import Settings
+from streams.config.topics import TOPIC_ROLES
 
 
 @pytest.fixture(autouse=True)

@@ -9,21 +9,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.case_system import (
-    CaseSystemConflict,
-    CaseSystemRejected,
-    CaseSystemUnavailable,
-    InMemoryCaseSystem,
-)
+from connectors.case_system.memory import InMemoryCaseSystem
 from schemas.task import RaiseTask
-from streams.deadletter import (
+from streams.config.settings import Settings
+from streams.config.topics import (
     H_REASON,
     H_REASON_CLASS,
     H_SOURCE_OFFSET,
     H_SOURCE_PARTITION,
     H_SOURCE_TOPIC,
 )
-from streams.retries import (
+from streams.domain.ports.case_system import (
+    CaseSystemConflict,
+    CaseSystemRejected,
+    CaseSystemUnavailable,
+)
+from streams.flows.deliver import deliver, guarded, retry
+from streams.flows.retries import (
     FIRST_BACKOFF_S,
     H_ATTEMPTS,
     H_DUE_AT,
@@ -31,9 +33,7 @@ from streams.retries import (
     MAX_BACKOFF_S,
     backoff,
 )
-from streams.settings import Settings
-from streams.task_flow import deliver, guarded, retry
-from streams.wiring import Wiring
+from streams.flows.wiring import Wiring
 from tests.support.fakes import FakeTopic, fake_event, make_wiring, sample_value
 from tests.support.samples import sample_raise_task
 

@@ -9,19 +9,15 @@ from typing import Any
 
 import pytest
 
-from connectors.case_system import (
-    CaseSystemRejected,
-    CaseSystemUnavailable,
-    InMemoryCaseSystem,
-    TaskReceipt,
-)
-from connectors.routing import CaseSystemRouter, Route
+from connectors.case_system.memory import InMemoryCaseSystem
 from schemas.task import RaiseTask
-from streams.deadletter import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
-from streams.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
-from streams.settings import Settings
-from streams.task_flow import WAIT_SLICE_S, deliver, retry
-from streams.wiring import Wiring
+from streams.config.settings import Settings
+from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
+from streams.domain.ports.case_system import CaseSystemRejected, CaseSystemUnavailable, TaskReceipt
+from streams.domain.ports.routing import CaseSystemRouter, Route
+from streams.flows.deliver import WAIT_SLICE_S, deliver, retry
+from streams.flows.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
+from streams.flows.wiring import Wiring
 from tests.support.fakes import Sent, fake_event, make_wiring, sample_value
 from tests.support.samples import sample_raise_task
 

@@ -10,9 +10,9 @@ import pytest
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
-from streams.register_index import RegisterIndex
-from streams.rules import decide
-from streams.tasks import TaskPolicy, late_commands, task_commands
+from streams.domain.register.index import RegisterIndex
+from streams.domain.rules import decide
+from streams.domain.tasks import TaskPolicy, late_commands, task_commands
 from tests.support.fakes import (
     FATHER,
     HOME,

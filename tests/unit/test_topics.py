@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.case_system import InMemoryCaseSystem
-from connectors.topics import (
+from connectors.case_system.memory import InMemoryCaseSystem
+from connectors.kafka.topics import (
     DAY_MS,
     ROLE_RETENTION_MS,
     Existing,
@@ -19,9 +19,10 @@ from connectors.topics import (
     report,
     wanted_topics,
 )
-from streams.app import build
-from streams.metrics import Metrics
-from streams.settings import TOPIC_ROLES, Settings
+from streams.bootstrap import build
+from streams.config.settings import Settings
+from streams.config.topics import TOPIC_ROLES
+from streams.telemetry.metrics import Metrics
 
 PRODUCTION = Settings(topic_partitions=6, topic_replication=3, topic_min_insync_replicas=2)
 
@@ -253,7 +254,7 @@ def test_a_broker_that_does_not_describe_configs_is_created_on_then_left() -> No
 
 
 def test_the_command_refuses_min_insync_above_replication(monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectors.cli import main
+    from connectors.cli.main import main
 
     monkeypatch.setenv("DVTRIGGER_TOPIC_MIN_INSYNC_REPLICAS", "2")
     monkeypatch.setenv("DVTRIGGER_TOPIC_REPLICATION", "1")

@@ -1,0 +1,1 @@
+"""The command line: `dvtrigger ...`, the supervisor behind `make run`, and offline replay."""

@@ -1,0 +1,147 @@
+"""`dvtrigger run`: everything on one machine, started in order and stopped cleanly.
+
+Broker (embedded Tansu unless KAFKA_BOOTSTRAP_SERVERS is set), topics, the duty
+inbox, a worker in two processes (decide: ingest, register and decisions; deliver:
+tasks to the case system) and, by default, a demo feed of synthetic register events and
+incidents. Ctrl-C stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from connectors.kafka.broker import EmbeddedBroker, stop_process
+from connectors.kafka.topics import ensure_topics
+from streams.config.settings import Settings
+
+DEMO_INCIDENTS_PER_SECOND = 2.0
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a child process with its output in a log file."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = log_path.open("ab")
+    # A session of its own: Ctrl-C reaches the supervisor only, which stops children in order.
+    return subprocess.Popen(
+        args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until `url` answers 200 with JSON, and return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return dict(json.loads(response.read() or b"{}"))
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _banner(settings: Settings, bootstrap: str, inbox: str, demo: bool) -> None:
+    """Tell the person at the terminal where to look."""
+    var = settings.data_dir
+    print(
+        "\n dvtrigger is running\n"
+        f"   duty inbox   {inbox}/\n"
+        f"   metrics      http://{settings.web_host}:{settings.web_port}/metrics (decide),"
+        f" http://{settings.web_host}:{settings.deliver_web_port}/metrics (deliver)\n"
+        f"   broker       {bootstrap}\n"
+        f"   logs         {var}/worker.log, {var}/deliver.log, {var}/duty-inbox.log,"
+        f" {var}/broker.log\n"
+        f"   demo feed    {'on' if demo else 'off (--no-demo)'}\n"
+        " Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def run_all(settings: Settings, demo: bool = True) -> int:
+    """Start everything, wait for Ctrl-C or SIGTERM, then stop everything."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log").start()
+        bootstrap = broker.bootstrap
+    children: list[subprocess.Popen[bytes]] = []
+    feed: threading.Thread | None = None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        ensure_topics(settings, bootstrap)
+        inbox = f"http://{settings.duty_inbox_host}:{settings.duty_inbox_port}"
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DVTRIGGER_CASE_SYSTEM_URL": inbox,
+        }
+        children.append(_start_inbox(settings, env))
+        _wait_http(f"{inbox}/healthz")
+        worker = [sys.executable, "-m", "connectors.cli", "worker", "--role"]
+        children.append(_spawn([*worker, "decide"], env, settings.data_dir / "worker.log"))
+        children.append(_spawn([*worker, "deliver"], env, settings.data_dir / "deliver.log"))
+        _wait_http(f"http://{settings.web_host}:{settings.web_port}/healthz")
+        _wait_http(f"http://{settings.web_host}:{settings.deliver_web_port}/healthz")
+        _banner(settings, bootstrap, inbox, demo)
+        if demo:
+            feed = threading.Thread(target=demo_feed, args=(settings, bootstrap, stop), daemon=True)
+            feed.start()
+        while not stop.wait(0.5):
+            if any(child.poll() is not None for child in children):
+                print("dvtrigger: a component stopped; see the logs in var/", file=sys.stderr)
+                return 1
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop.set()
+        if feed is not None:
+            feed.join(timeout=10)
+        for child in reversed(children):
+            stop_process(child)
+        if broker is not None:
+            broker.stop()
+        print("dvtrigger stopped.", flush=True)
+
+
+def _start_inbox(settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start the duty inbox service."""
+    args = [sys.executable, "-m", "connectors.duty_inbox", "--host", settings.duty_inbox_host]
+    args += ["--port", str(settings.duty_inbox_port), "--db", str(settings.duty_inbox_db)]
+    return _spawn(args, env, settings.data_dir / "duty-inbox.log")
+
+
+def demo_feed(settings: Settings, bootstrap: str, stop: threading.Event, seed: int = 7) -> None:
+    """Publish the synthetic register first, then incidents at a steady pace."""
+    from connectors.kafka.publish import producer, publish_dicts
+    from connectors.simulate import REGISTER, iter_demo
+
+    kafka = producer(bootstrap)
+    register: list[dict[str, Any]] = []
+    incidents: list[dict[str, Any]] = []
+    start = date.today() - timedelta(days=365)
+    for role, message in iter_demo(seed, start=start, days=365):
+        (register if role == REGISTER else incidents).append(message)
+    publish_dicts("register", register, settings.topic("register-events"), kafka)
+    subjects = len({event["subject"]["subject_ref"] for event in register})
+    health = f"http://{settings.web_host}:{settings.web_port}/healthz"
+    while not stop.wait(0.5) and _wait_http(health)["register_subjects"] < subjects:
+        pass  # the first incidents should meet a loaded register
+    for message in incidents:
+        if stop.wait(1.0 / DEMO_INCIDENTS_PER_SECOND):
+            break
+        publish_dicts("incidents", [message], settings.topic("police-incidents"), kafka)
+    kafka.close()

@@ -1,0 +1,1 @@
+"""Configuration: the settings object read from the environment once, topic roles, header names."""

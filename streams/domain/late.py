@@ -1,0 +1,243 @@
+"""Late knowledge, the pure part: which recent incidents a register change may concern, and
+what re-deciding one of them changes.
+
+The register often learns of a family after an incident: a pregnancy booked, or
+a birth registered, weeks later. The rule is judged on the incident day, so the
+incident should have triggered, and it still must. Each worker keeps the recent
+incidents it owns (their latest revision, in the incident state) and an index
+from blocking key to incident id beside them; a changed subject record finds the
+incidents that share a blocking key with it or its linked pregnancy or child,
+never by a scan. `streams.flows.late` re-decides those.
+
+What a re-decision may do, and why:
+
+- **Log** a new decision/1 record for the same revision when the outcomes by
+  subject differ from the last one logged: the latest record of each incident
+  then equals what replay (which folds the whole register first) decides.
+- **Raise** tasks only for subjects no task was raised for yet, marked late
+  with a reason that carries no personal data.
+- **Upgrade** a review to an investigation: a subject whose task was raised
+  as a review and now triggers gets its task updated (the command's
+  `amendment` counts up, so the case system takes it on the same revision),
+  marked late, saying what changed.
+- **Never withdraw or downgrade**: a subject a re-decision no longer names, or
+  names with a weaker outcome, keeps its task as raised; only a later police
+  revision withdraws.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from schemas.decision import Decision, DecisionSubject
+from streams.domain.matching.blocking import record_keys
+from streams.domain.register.index import RegisterView
+from streams.domain.register.records import SubjectRecord
+from streams.domain.tasks import subject_key
+
+#: Results of re-deciding one incident, the label values of `dvtrigger_incidents_redecided_total`.
+LATE_TASK, DECISION_ONLY, UNCHANGED, FAILED = "late_task", "decision_only", "unchanged", "failed"
+#: How a change is described when a worker finds it by re-checking its recent incidents
+#: (after a restart or a rebalance) rather than as the register event arrived.
+RECHECKED = "found when this worker re-checked its recent incidents after a restart or rebalance"
+
+
+class RecentIncidents:
+    """The recent incidents this worker owns, by blocking key and by incident day (in memory)."""
+
+    def __init__(self) -> None:
+        """An empty index."""
+        self._keys: dict[str, frozenset[str]] = {}
+        self._days: dict[str, date] = {}
+        self._postings: defaultdict[str, set[str]] = defaultdict(set)
+        self._by_day: defaultdict[date, set[str]] = defaultdict(set)
+
+    def __len__(self) -> int:
+        """How many incidents the index holds."""
+        return len(self._keys)
+
+    def __contains__(self, incident_id: object) -> bool:
+        """Whether the index holds this incident."""
+        return incident_id in self._keys
+
+    def add(self, incident_id: str, day: date, keys: Iterable[str]) -> None:
+        """Index one incident (its latest revision replaces an earlier one)."""
+        self.remove(incident_id)
+        self._keys[incident_id] = frozenset(keys)
+        self._days[incident_id] = day
+        self._by_day[day].add(incident_id)
+        for key in self._keys[incident_id]:
+            self._postings[key].add(incident_id)
+
+    def remove(self, incident_id: str) -> None:
+        """Forget one incident (nothing happens when it is unknown)."""
+        for key in self._keys.pop(incident_id, frozenset()):
+            ids = self._postings[key]
+            ids.discard(incident_id)
+            if not ids:
+                del self._postings[key]
+        day = self._days.pop(incident_id, None)
+        if day is not None:
+            self._by_day[day].discard(incident_id)
+            if not self._by_day[day]:
+                del self._by_day[day]
+
+    def expire(self, start: date) -> int:
+        """Forget every incident whose day is before `start`; how many went."""
+        old = [
+            incident_id for day in self._by_day if day < start for incident_id in self._by_day[day]
+        ]
+        for incident_id in old:
+            self.remove(incident_id)
+        return len(old)
+
+    def clear(self) -> None:
+        """Forget everything (before a rebuild)."""
+        for incident_id in list(self._keys):
+            self.remove(incident_id)
+
+    def ids(self) -> list[str]:
+        """Every incident the index holds."""
+        return list(self._keys)
+
+    def sharing(self, keys: Iterable[str]) -> set[str]:
+        """The incidents that share at least one blocking key with `keys`."""
+        found: set[str] = set()
+        for key in keys:
+            found |= self._postings.get(key, set())
+        return found
+
+
+def local_today(now: datetime, timezone: str) -> date:
+    """Today's date where incident days are judged."""
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def window_start(today: date, days: int) -> date:
+    """The earliest incident day still re-decided: `days` before today."""
+    return today - timedelta(days=days)
+
+
+def changed_keys(
+    register: RegisterView, before: SubjectRecord | None, after: SubjectRecord
+) -> set[str]:
+    """Blocking keys under which a changed subject can alter a decision.
+
+    Its own keys, old and new, and those of its linked pregnancy and child:
+    a child's family is judged with its pregnancy's carers and home, and the
+    candidates of an incident include the links of each subject it hits.
+    """
+    records = [before, after]
+    if after.from_pregnancy_ref:
+        records.append(register.get(after.from_pregnancy_ref))
+    records.append(register.child_of_pregnancy(after.subject_ref))
+    keys: set[str] = set()
+    for record in filter(None, records):
+        keys |= record_keys(record)
+    return keys
+
+
+def late_reason(
+    subject: DecisionSubject, before: SubjectRecord | None, after: SubjectRecord | None, on: date
+) -> str:
+    """Why a subject's task comes late, in words a duty worker reads (references only).
+
+    `after` is None when the change was found by re-checking (`RECHECKED`), not
+    as it happened: which record changed is then not known.
+    """
+    when = f": re-decided on {on.isoformat()}"
+    if after is None:
+        return f"the register changed after the incident ({RECHECKED}){when}"
+    if subject.basis != "register" or subject.subject_ref != after.subject_ref:
+        return f"the register changed after the incident{when}"
+    if before is None:
+        learned = "the pregnancy" if after.kind == "unborn" else "the birth"
+        return f"the register learned of {learned} after the incident{when}"
+    return f"the register's record of this subject changed after the incident{when}"
+
+
+def named_outcomes(decision: Decision) -> dict[str, str]:
+    """The decision's outcomes by subject key, for the subjects it names."""
+    return {subject_key(s): s.outcome for s in decision.subjects if s.outcome}
+
+
+@dataclass(frozen=True, slots=True)
+class Redecision:
+    """What re-deciding one incident changes: a record to log, late tasks, the new bookkeeping."""
+
+    #: The decision/1 record to log, or None when the outcomes are as last logged.
+    decision: Decision | None
+    #: Subjects named for the first time, by subject key, with why they come late.
+    late: dict[str, str] = field(default_factory=dict)
+    #: Subjects whose review task now triggers, by subject key, with why.
+    upgraded: dict[str, str] = field(default_factory=dict)
+    #: Subjects with a task raised (what a later revision updates or withdraws).
+    outcomes: dict[str, str] = field(default_factory=dict)
+    #: Outcomes of the latest decision logged.
+    logged: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def result(self) -> str:
+        """The metric label of this re-decision."""
+        if self.late or self.upgraded:
+            return LATE_TASK
+        return DECISION_ONLY if self.decision is not None else UNCHANGED
+
+
+def redecide(
+    decision: Decision,
+    raised: Mapping[str, str],
+    logged: Mapping[str, str],
+    before: SubjectRecord | None,
+    after: SubjectRecord | None,
+    on: date,
+) -> Redecision:
+    """Compare a fresh decision of an incident with what was raised and logged for it.
+
+    `raised` maps subject keys to the outcomes tasks were raised with, `logged`
+    those of the latest decision logged; `before`/`after` are the subject record
+    that changed (`after` None: a re-check, the change itself unknown) and `on`
+    the day of the re-decision.
+    """
+    now_named = named_outcomes(decision)
+    if now_named == dict(logged):
+        return Redecision(None, {}, {}, dict(raised), dict(logged))
+    late = {
+        subject_key(s): late_reason(s, before, after, on)
+        for s in decision.subjects
+        if s.outcome and subject_key(s) not in raised
+    }
+    upgraded = {
+        key: f"outcome changed from review to trigger: {late_reason(s, before, after, on)}"
+        for s in decision.subjects
+        if s.outcome == "trigger" and raised.get(key := subject_key(s)) == "review"
+    }
+    record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
+    changed = {key: now_named[key] for key in (*late, *upgraded)}
+    return Redecision(record, late, upgraded, {**raised, **changed}, now_named)
+
+
+def _marked(
+    decision: Decision, late: Mapping[str, str], changed_ref: str | None, on: date
+) -> Decision:
+    """The decision as logged after a re-decision: marked late, and why, subject by subject."""
+    subjects = [
+        s.model_copy(update={"late": True, "late_reason": late[subject_key(s)]})
+        if subject_key(s) in late
+        else s
+        for s in decision.subjects
+    ]
+    why = (
+        f"re-decided on {on.isoformat()} because the register record of {changed_ref}"
+        " changed after the incident was decided"
+        if changed_ref
+        else f"re-decided on {on.isoformat()}: the register changed after the incident was"
+        f" decided ({RECHECKED})"
+    )
+    return decision.model_copy(
+        update={"subjects": subjects, "reasons": [*decision.reasons, why], "late": True}
+    )

@@ -1,0 +1,1 @@
+"""Matching people and dwellings as real records write them: normalising, comparing, blocking."""

@@ -1,0 +1,128 @@
+"""The case system port: raise or update one task per incident and subject; adapters implement it.
+
+Semantics shared by every adapter: a `RaiseTask` is keyed by its `idempotency_key`. The first
+command creates the task; one with the same key and a higher `revision` updates it (and puts it
+back in front of the duty team); one with an equal or lower revision changes nothing. Errors
+carry ids, refs and status codes only, never personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.task import RaiseTask
+
+TaskStatus = Literal["open", "acknowledged", "closed"]
+ErrorKind = Literal["connect", "timeout", "5xx", "429", "409", "bad_response"]
+
+#: The duty team reads trigger tasks before reviews, and a withdrawn task last.
+OUTCOME_RANK: dict[str, int] = {"trigger": 0, "review": 1, "withdrawn": 2}
+
+
+class TaskReceipt(BaseModel):
+    """What the case system says it did with one RaiseTask; ids and counters only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str
+    created: bool
+    updated: bool
+    revision: int
+
+
+class TaskRecord(BaseModel):
+    """One task as the case system holds it, with the latest command it received."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str
+    status: TaskStatus
+    revision: int
+    created_revision: int
+    created_at: datetime
+    revised_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    closed_at: datetime | None = None
+    task: RaiseTask
+
+    @property
+    def received_at(self) -> datetime:
+        """When the task was raised or last revised: the duty team's 'newest'."""
+        return self.revised_at or self.created_at
+
+
+class TaskList(BaseModel):
+    """A page of tasks in duty order."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tasks: list[TaskRecord]
+
+
+def duty_order(record: TaskRecord) -> tuple[int, float]:
+    """Sort key: trigger before review before withdrawn, then newest first."""
+    return OUTCOME_RANK[record.task.outcome], -record.received_at.timestamp()
+
+
+class CaseSystemError(Exception):
+    """Base of every case system failure; its message carries no personal data."""
+
+
+class CaseSystemUnavailable(CaseSystemError):
+    """Retryable: the case system could not be reached or asked us to come back later."""
+
+    def __init__(self, message: str, kind: ErrorKind, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.retry_after = retry_after
+
+
+class CaseSystemConflict(CaseSystemUnavailable):
+    """Retryable: a request with the same key is still in flight (409)."""
+
+
+class CaseSystemRejected(CaseSystemError):
+    """Permanent: the case system refused the request (4xx other than 409 and 429)."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TaskNotFound(CaseSystemRejected):
+    """No task has this id."""
+
+
+class CaseSystemBadResponse(CaseSystemUnavailable):
+    """Retryable: the answer did not parse as the API's model (a proxy page, a garbled body).
+
+    Retrying is safe because every command is idempotent, and safer than dropping the task.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "bad_response")
+
+
+class CaseSystem(Protocol):
+    """The port every case system adapter implements."""
+
+    async def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
+        """Create the task for `cmd`, or update it when `cmd` has a higher revision."""
+        ...
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        """The task with this id; `TaskNotFound` when there is none."""
+        ...
+
+    async def list_tasks(
+        self, status: TaskStatus | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        """Tasks in duty order, optionally only those in one status."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,1 @@
+"""The register of children under 12 months and unborn children: records, index, codec."""

@@ -1,0 +1,1 @@
+"""The faust flows: thin agents that parse, call the domain, send, set aside what cannot be done."""

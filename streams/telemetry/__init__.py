@@ -1,0 +1,1 @@
+"""What operations see: metrics declared once, scrape-time gauges, consumer lag."""
