@@ -1,5 +1,6 @@
-"""The README's Metrics table is the catalogue: it and the two metrics modules name the same
-metrics with the same labels, every metric has a one-line meaning, and every label is bounded."""
+"""The Metrics table of docs/operations.md is the catalogue: it and the two metrics modules name
+the same metrics with the same labels, every metric has a one-line meaning, and every label is
+bounded."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from connectors.duty_inbox.metrics import InboxMetrics
 from connectors.duty_inbox.store import TaskStore
-from streams.metrics import Metrics
-from streams.scrape_gauge import ScrapeGauge
+from streams.telemetry.metrics import Metrics
+from streams.telemetry.scrape_gauge import ScrapeGauge
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 #: Labels whose values come from a fixed, small set (or the councils configured).
 BOUNDED_LABELS = {
     "reason",  # reason class
@@ -40,8 +41,8 @@ _SUFFIX = {"counter": "_total", "info": "_info"}
 
 
 def catalogue() -> dict[str, tuple[tuple[str, ...], str]]:
-    """The README Metrics table: name -> (labels, process)."""
-    text = README.read_text()
+    """The Metrics table of docs/operations.md: name -> (labels, process)."""
+    text = CATALOGUE.read_text()
     section = text[
         text.index("\n## Metrics\n") : text.index("\n## ", text.index("\n## Metrics\n") + 1)
     ]
@@ -87,14 +88,14 @@ def every_metric(tmp_path: Path) -> dict[str, tuple[tuple[str, ...], str]]:
     return both
 
 
-def test_the_readme_lists_every_metric_and_no_other(tmp_path: Path) -> None:
+def test_the_catalogue_lists_every_metric_and_no_other(tmp_path: Path) -> None:
     metrics = every_metric(tmp_path)
     listed = catalogue()
-    assert sorted(set(metrics) - set(listed)) == [], "declared, missing from the README"
-    assert sorted(set(listed) - set(metrics)) == [], "in the README, declared nowhere"
+    assert sorted(set(metrics) - set(listed)) == [], "declared, missing from docs/operations.md"
+    assert sorted(set(listed) - set(metrics)) == [], "in docs/operations.md, declared nowhere"
 
 
-def test_the_readme_gives_each_metric_its_labels_and_its_process(tmp_path: Path) -> None:
+def test_the_catalogue_gives_each_metric_its_labels_and_its_process(tmp_path: Path) -> None:
     metrics = every_metric(tmp_path)
     for name, (labels, process) in catalogue().items():
         assert labels == metrics[name][0], name
