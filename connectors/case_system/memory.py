@@ -1,8 +1,11 @@
-"""A case system in memory, with the duty inbox's semantics: for tests and demos."""
+"""A case system in memory, with the duty inbox's semantics: for tests and demos.
+
+Its tasks change only through `apply_task_command`, the rule the duty inbox's store applies
+too, and it lists them in the store's duty order, so the fake cannot drift from the real one.
+"""
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +19,7 @@ from streams.domain.ports.case_system import (
     TaskStatus,
     duty_order,
 )
+from streams.domain.ports.task_updates import apply_task_command
 
 
 class InMemoryCaseSystem:
@@ -23,48 +27,25 @@ class InMemoryCaseSystem:
 
     def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._clock = clock
+        #: Tasks in the order they were created, as the store's rowids are.
         self._by_id: dict[str, TaskRecord] = {}
         self._id_by_key: dict[str, str] = {}
         self._failures: list[CaseSystemError] = []
-        self._sequence = itertools.count()
-        self._order: dict[str, int] = {}
 
     def fail_next(self, *errors: CaseSystemError) -> None:
         """Make the next calls to `raise_task` raise these errors, in order."""
         self._failures.extend(errors)
 
     async def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
-        """Create, update (higher revision, reopening the task) or leave the task."""
+        """Create, update (newer revision or amendment, reopening the task) or leave the task."""
         if self._failures:
             raise self._failures.pop(0)
         task_id = self._id_by_key.get(cmd.idempotency_key)
-        if task_id is None:
-            return self._create(cmd)
-        current = self._by_id[task_id]
-        if cmd.revision <= current.revision:
-            return TaskReceipt(
-                task_id=task_id, created=False, updated=False, revision=current.revision
-            )
-        now = self._clock()
-        self._by_id[task_id] = current.model_copy(
-            update={"task": cmd, "revision": cmd.revision, "status": "open", "revised_at": now}
-        )
-        self._order[task_id] = next(self._sequence)
-        return TaskReceipt(task_id=task_id, created=False, updated=True, revision=cmd.revision)
-
-    def _create(self, cmd: RaiseTask) -> TaskReceipt:
-        task_id = str(uuid.uuid4())
-        self._by_id[task_id] = TaskRecord(
-            task_id=task_id,
-            status="open",
-            revision=cmd.revision,
-            created_revision=cmd.revision,
-            created_at=self._clock(),
-            task=cmd,
-        )
-        self._id_by_key[cmd.idempotency_key] = task_id
-        self._order[task_id] = next(self._sequence)
-        return TaskReceipt(task_id=task_id, created=True, updated=False, revision=cmd.revision)
+        stored = None if task_id is None else self._by_id[task_id]
+        change = apply_task_command(stored, cmd, self._clock(), str(uuid.uuid4()))
+        self._by_id[change.record.task_id] = change.record
+        self._id_by_key[cmd.idempotency_key] = change.record.task_id
+        return change.receipt
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """The task with this id."""
@@ -76,9 +57,10 @@ class InMemoryCaseSystem:
     async def list_tasks(
         self, status: TaskStatus | None = None, limit: int = 100
     ) -> list[TaskRecord]:
-        """Tasks in duty order; ties go to the most recently received."""
-        records = [r for r in self._by_id.values() if status is None or r.status == status]
-        records.sort(key=lambda r: (*duty_order(r), -self._order[r.task_id]))
+        """Tasks in duty order; ties go to the most recently created, as in the store."""
+        newest_first = reversed(self._by_id.values())
+        records = [r for r in newest_first if status is None or r.status == status]
+        records.sort(key=duty_order)  # stable: ties keep newest-created first
         return records[:limit]
 
     async def aclose(self) -> None:

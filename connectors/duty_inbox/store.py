@@ -2,7 +2,9 @@
 
 Every write runs in its own connection inside `BEGIN IMMEDIATE`, which takes SQLite's write lock
 before reading, so two requests with the same key cannot both see "no task yet". The database
-runs in WAL mode so pages can be read while a task is written.
+runs in WAL mode so pages can be read while a task is written. Whether a command creates,
+updates or leaves a task is decided by `apply_task_command`, the rule the in-memory fake applies
+too: the store only reads the task, and writes back the record that rule returns.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskReceipt, TaskRecord, TaskStatus
+from streams.domain.ports.task_updates import apply_task_command
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
 
@@ -38,6 +41,23 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
 """
 
+_INSERT = """
+INSERT INTO tasks (task_id, idempotency_key, revision, amendment, created_revision, status,
+                   outcome, created_at, revised_at, acknowledged_at, closed_at, body)
+VALUES (:task_id, :idempotency_key, :revision, :amendment, :created_revision, :status,
+        :outcome, :created_at, :revised_at, :acknowledged_at, :closed_at, :body)
+"""
+
+#: A task's identity (`task_id`, `idempotency_key`) never changes; the rest is its record's.
+_UPDATE = """
+UPDATE tasks SET revision = :revision, amendment = :amendment,
+                 created_revision = :created_revision, status = :status, outcome = :outcome,
+                 created_at = :created_at, revised_at = :revised_at,
+                 acknowledged_at = :acknowledged_at, closed_at = :closed_at, body = :body
+WHERE task_id = :task_id
+"""
+
+#: Ties (the same received time) go to the most recently created task: rowids never change.
 _DUTY_ORDER = """
 ORDER BY CASE outcome WHEN 'trigger' THEN 0 WHEN 'review' THEN 1 ELSE 2 END,
          coalesce(revised_at, created_at) DESC, rowid DESC
@@ -117,71 +137,36 @@ class TaskStore:
             db.execute("COMMIT")
 
     def _now(self) -> str:
-        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+        return _text(self._clock())
 
     def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
-        """Create the task for this key, or update it when the revision is higher."""
+        """Create the task for this key, or update it with a higher (revision, amendment)."""
         with self._write() as db:
             row = db.execute(
-                "SELECT task_id, revision, amendment FROM tasks WHERE idempotency_key = ?",
-                (cmd.idempotency_key,),
+                "SELECT * FROM tasks WHERE idempotency_key = ?", (cmd.idempotency_key,)
             ).fetchone()
-            if row is None:
-                return self._insert(db, cmd)
-            return self._revise(db, row, cmd)
+            return self._apply(db, None if row is None else _record(row), cmd)
 
     def revise(self, task_id: str, cmd: RaiseTask) -> TaskReceipt:
         """Update one task when `cmd` has a higher (revision, amendment); else change nothing."""
         with self._write() as db:
-            row = db.execute(
-                "SELECT task_id, revision, amendment, idempotency_key FROM tasks WHERE task_id = ?",
-                (task_id,),
-            ).fetchone()
+            row = db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
             if row is None:
                 raise UnknownTask(task_id)
             if row["idempotency_key"] != cmd.idempotency_key:
                 raise WrongTask(task_id)
-            return self._revise(db, row, cmd)
+            return self._apply(db, _record(row), cmd)
 
-    def _insert(self, db: sqlite3.Connection, cmd: RaiseTask) -> TaskReceipt:
-        task_id = str(uuid.uuid4())
-        db.execute(
-            "INSERT INTO tasks (task_id, idempotency_key, revision, amendment, created_revision,"
-            " status, outcome, created_at, body) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-            (
-                task_id,
-                cmd.idempotency_key,
-                cmd.revision,
-                cmd.amendment,
-                cmd.revision,
-                cmd.outcome,
-                self._now(),
-                cmd.model_dump_json(by_alias=True),
-            ),
-        )
-        return TaskReceipt(task_id=task_id, created=True, updated=False, revision=cmd.revision)
-
-    def _revise(self, db: sqlite3.Connection, row: sqlite3.Row, cmd: RaiseTask) -> TaskReceipt:
-        """Apply a higher revision (or amendment) and reopen the task: a person must look at
-        what changed."""
-        task_id: str = row["task_id"]
-        if (cmd.revision, cmd.amendment) <= (row["revision"], row["amendment"]):
-            return TaskReceipt(
-                task_id=task_id, created=False, updated=False, revision=row["revision"]
-            )
-        db.execute(
-            "UPDATE tasks SET revision = ?, amendment = ?, outcome = ?, body = ?, revised_at = ?,"
-            " status = 'open' WHERE task_id = ?",
-            (
-                cmd.revision,
-                cmd.amendment,
-                cmd.outcome,
-                cmd.model_dump_json(by_alias=True),
-                self._now(),
-                task_id,
-            ),
-        )
-        return TaskReceipt(task_id=task_id, created=False, updated=True, revision=cmd.revision)
+    def _apply(
+        self, db: sqlite3.Connection, stored: TaskRecord | None, cmd: RaiseTask
+    ) -> TaskReceipt:
+        """Apply the one rule for task commands and write back the record it returns."""
+        change = apply_task_command(stored, cmd, self._clock(), str(uuid.uuid4()))
+        if change.kind == "created":
+            db.execute(_INSERT, _columns(change.record))
+        elif change.kind == "updated":
+            db.execute(_UPDATE, _columns(change.record))
+        return change.receipt
 
     def get(self, task_id: str) -> TaskRecord:
         """One task; `UnknownTask` when there is none."""
@@ -250,6 +235,33 @@ def _status(db: sqlite3.Connection, task_id: str) -> str:
     if row is None:
         raise UnknownTask(task_id)
     return str(row["status"])
+
+
+def _text(moment: datetime) -> str:
+    """A time as the database keeps it: UTC, ISO 8601 to the microsecond, so text sorts as time."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _text_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _text(moment)
+
+
+def _columns(record: TaskRecord) -> dict[str, object]:
+    """A task's row; `amendment` and `outcome` are copied out of its command for SQL to read."""
+    return {
+        "task_id": record.task_id,
+        "idempotency_key": record.task.idempotency_key,
+        "revision": record.revision,
+        "amendment": record.task.amendment,
+        "created_revision": record.created_revision,
+        "status": record.status,
+        "outcome": record.task.outcome,
+        "created_at": _text(record.created_at),
+        "revised_at": _text_or_none(record.revised_at),
+        "acknowledged_at": _text_or_none(record.acknowledged_at),
+        "closed_at": _text_or_none(record.closed_at),
+        "body": record.task.model_dump_json(by_alias=True),
+    }
 
 
 def _aware(text: str) -> datetime:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
 from streams.domain.ports.case_system import CaseSystem, TaskNotFound
-from tests.support.samples import personal_data_in, sample_raise_task
+from tests.support.samples import Outcome, personal_data_in, sample_raise_task
 
 
 class CaseSystemContract:
@@ -93,6 +94,95 @@ class CaseSystemContract:
         await asyncio.sleep(0.002)
         await case_system.raise_task(sample_raise_task(incident_id="MPS-2026-A", revision=2))
         assert (await case_system.list_tasks())[0].task_id == first.task_id
+
+    async def test_a_higher_amendment_of_the_same_revision_updates_the_same_task(
+        self, case_system: CaseSystem
+    ) -> None:
+        first = await case_system.raise_task(sample_raise_task(outcome="review"))
+        amended = sample_raise_task(outcome="trigger", amendment=1, changes=["late knowledge"])
+        receipt = await case_system.raise_task(amended)
+        assert receipt.task_id == first.task_id
+        assert (receipt.created, receipt.updated, receipt.revision) == (False, True, 1)
+        record = await case_system.get_task(first.task_id)
+        assert record.task == amended
+        assert (record.status, record.revision, record.created_revision) == ("open", 1, 1)
+        assert record.revised_at is not None
+        assert len(await case_system.list_tasks()) == 1
+
+    async def test_an_equal_or_lower_amendment_changes_nothing(
+        self, case_system: CaseSystem
+    ) -> None:
+        first = await case_system.raise_task(sample_raise_task(outcome="review"))
+        amended = sample_raise_task(outcome="trigger", amendment=1)
+        await case_system.raise_task(amended)
+        revised_at = (await case_system.get_task(first.task_id)).revised_at
+        for cmd in [amended, sample_raise_task(outcome="review")]:
+            receipt = await case_system.raise_task(cmd)
+            assert receipt.task_id == first.task_id
+            assert (receipt.created, receipt.updated, receipt.revision) == (False, False, 1)
+        record = await case_system.get_task(first.task_id)
+        assert (record.task, record.revised_at) == (amended, revised_at)
+
+    async def test_a_higher_revision_beats_any_amendment(self, case_system: CaseSystem) -> None:
+        first = await case_system.raise_task(sample_raise_task(outcome="review"))
+        await case_system.raise_task(sample_raise_task(outcome="trigger", amendment=1))
+        revised = sample_raise_task(revision=2, outcome="review")  # (2, 0) is after (1, 1)
+        receipt = await case_system.raise_task(revised)
+        assert receipt.task_id == first.task_id
+        assert (receipt.created, receipt.updated, receipt.revision) == (False, True, 2)
+        record = await case_system.get_task(first.task_id)
+        assert (record.task, record.revision, record.created_revision) == (revised, 2, 1)
+
+    async def test_a_withdrawal_updates_the_task_and_lists_it_last(
+        self, case_system: CaseSystem
+    ) -> None:
+        raised = []
+        for cmd in [
+            sample_raise_task("MPS-2026-A"),
+            sample_raise_task("MPS-2026-B", outcome="review"),
+            sample_raise_task("MPS-2026-C"),
+        ]:
+            raised.append((await case_system.raise_task(cmd)).task_id)
+            await asyncio.sleep(0.002)
+        withdrawn_id, review_id, trigger_id = raised
+        withdrawal = sample_raise_task("MPS-2026-A", revision=2, outcome="withdrawn")
+        receipt = await case_system.raise_task(withdrawal)
+        assert receipt.task_id == withdrawn_id
+        assert (receipt.created, receipt.updated, receipt.revision) == (False, True, 2)
+        in_order = [trigger_id, review_id, withdrawn_id]
+        assert [r.task_id for r in await case_system.list_tasks()] == in_order
+        for late in [sample_raise_task("MPS-2026-A"), sample_raise_task("MPS-2026-A", amendment=3)]:
+            receipt = await case_system.raise_task(late)
+            assert (receipt.task_id, receipt.updated, receipt.revision) == (withdrawn_id, False, 2)
+        record = await case_system.get_task(withdrawn_id)
+        assert (record.task, record.revision) == (withdrawal, 2)
+        assert [r.task_id for r in await case_system.list_tasks()] == in_order
+
+    async def test_list_puts_withdrawn_last_and_an_update_counts_as_newest(
+        self, case_system: CaseSystem
+    ) -> None:
+        ids: dict[str, str] = {}
+        outcomes: list[Outcome] = ["withdrawn", "review", "trigger"]
+        for age, outcome in itertools.product(["old", "new"], outcomes):
+            name = f"{age}-{outcome}"
+            cmd = sample_raise_task(incident_id=f"MPS-2026-{name}", outcome=outcome)
+            ids[(await case_system.raise_task(cmd)).task_id] = name
+            await asyncio.sleep(0.002)
+        revised = sample_raise_task(incident_id="MPS-2026-old-review", revision=2, outcome="review")
+        assert (await case_system.raise_task(revised)).updated
+        listed = [ids[r.task_id] for r in await case_system.list_tasks()]
+        assert listed == [
+            "new-trigger",
+            "old-trigger",
+            "old-review",
+            "new-review",
+            "new-withdrawn",
+            "old-withdrawn",
+        ]
+        limited = await case_system.list_tasks(status="open", limit=3)
+        assert [ids[r.task_id] for r in limited] == ["new-trigger", "old-trigger", "old-review"]
+        assert [ids[r.task_id] for r in await case_system.list_tasks(limit=1)] == ["new-trigger"]
+        assert await case_system.list_tasks(status="acknowledged") == []
 
     async def test_unknown_task_id_is_not_found(self, case_system: CaseSystem) -> None:
         with pytest.raises(TaskNotFound) as caught:

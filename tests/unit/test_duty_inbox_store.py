@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.duty_inbox.store import TaskStore
@@ -66,3 +67,49 @@ def test_a_database_from_before_amendments_is_migrated(tmp_path: Path) -> None:
     store = TaskStore(path)
     store.raise_task(sample_raise_task())
     assert store.raise_task(sample_raise_task().model_copy(update={"amendment": 1})).updated
+
+
+def test_a_newer_command_reopens_an_acknowledged_or_closed_task(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "inbox.sqlite3")
+    task_id = store.raise_task(sample_raise_task(outcome="review")).task_id
+    acknowledged = store.acknowledge(task_id)
+    assert store.raise_task(sample_raise_task(outcome="trigger", amendment=1)).updated
+    reopened = store.get(task_id)
+    assert (reopened.status, reopened.acknowledged_at) == ("open", acknowledged.acknowledged_at)
+    closed = store.close(task_id)
+    assert store.raise_task(sample_raise_task(revision=2, outcome="withdrawn")).updated
+    record = store.get(task_id)
+    assert (record.status, record.closed_at, record.task.outcome) == (
+        "open",
+        closed.closed_at,
+        "withdrawn",
+    )
+    assert record.created_at == acknowledged.created_at
+
+
+def test_an_older_command_leaves_an_acknowledged_task_alone(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "inbox.sqlite3")
+    task_id = store.raise_task(sample_raise_task(revision=2)).task_id
+    acknowledged = store.acknowledge(task_id)
+    receipt = store.revise(task_id, sample_raise_task(revision=1, amendment=4))
+    assert (receipt.updated, receipt.revision) == (False, 2)
+    assert store.get(task_id) == acknowledged
+
+
+def test_the_amendment_and_outcome_columns_follow_the_stored_command(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    store = TaskStore(path)
+    store.raise_task(sample_raise_task(outcome="review"))
+    store.raise_task(sample_raise_task(outcome="trigger", amendment=2))
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT revision, amendment, outcome FROM tasks").fetchone()
+    assert row == (1, 2, "trigger")
+
+
+def test_ties_in_received_time_list_the_most_recently_created_first(tmp_path: Path) -> None:
+    moment = datetime(2026, 8, 1, 9, 0, tzinfo=UTC)
+    store = TaskStore(tmp_path / "inbox.sqlite3", clock=lambda: moment)
+    first = store.raise_task(sample_raise_task("MPS-2026-A")).task_id
+    second = store.raise_task(sample_raise_task("MPS-2026-B")).task_id
+    store.raise_task(sample_raise_task("MPS-2026-A", revision=2))  # same time: still a tie
+    assert [r.task_id for r in store.list_tasks()] == [second, first]

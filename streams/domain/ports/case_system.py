@@ -1,9 +1,10 @@
 """The case system port: raise or update one task per incident and subject; adapters implement it.
 
 Semantics shared by every adapter: a `RaiseTask` is keyed by its `idempotency_key`. The first
-command creates the task; one with the same key and a higher `revision` updates it (and puts it
-back in front of the duty team); one with an equal or lower revision changes nothing. Errors
-carry ids, refs and status codes only, never personal data.
+command creates the task; one with the same key and a higher `(revision, amendment)` updates it
+(and puts it back in front of the duty team); an equal or lower one changes nothing. The rule is
+written once, in `task_updates.apply_task_command`. Errors carry ids, refs and status codes only,
+never personal data.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class CaseSystem(Protocol):
     """The port every case system adapter implements."""
 
     async def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
-        """Create the task for `cmd`, or update it when `cmd` has a higher revision."""
+        """Create the task for `cmd`, or update it with a higher (revision, amendment)."""
         ...
 
     async def get_task(self, task_id: str) -> TaskRecord:
