@@ -1,11 +1,17 @@
-"""The composition root: settings, adapters and flows wired into one faust app.
+"""The composition root: settings, adapters and flows wired into one worker.
 
-Tests call `build` with their own case system (or router) and metrics registry.
+The worker (`dvtrigger worker`), the command line and the tests all build here.
+Tests pass their own case system (or router), metrics, clock and stream runtime
+(fake topics and tables); everything else is what production runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import faust
@@ -16,13 +22,17 @@ from streams.config.settings import Settings
 from streams.domain.config import RULES_VERSION
 from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
-from streams.domain.tasks import TaskPolicy
-from streams.flows import decide as decision_flow
-from streams.flows import deliver as task_flow
-from streams.flows import ingest as ingest_flow
-from streams.flows import late as late_flow
-from streams.flows import register as register_flow
-from streams.flows.wiring import Topics, Wiring
+from streams.domain.register.index import RegisterIndex
+from streams.flows.clock import Clock, SystemClock
+from streams.flows.deadletter import DeadLetters
+from streams.flows.decide import DecideFlow
+from streams.flows.deliver import DeliverFlow
+from streams.flows.deps import Deps, Topics
+from streams.flows.errors import Redelivery
+from streams.flows.incidents import Incidents
+from streams.flows.ingest import IngestFlow
+from streams.flows.late import LateFlow
+from streams.flows.register import RegisterFlow
 from streams.telemetry import consumer_lag
 from streams.telemetry.metrics import Metrics
 
@@ -31,17 +41,55 @@ VERSION = "0.1.0"
 #: Prometheus text format; aiohttp wants the charset apart from the content type.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
-Role = Literal["all", "decide", "deliver"]
 #: What a worker of each role runs. `decide` and `deliver` split one worker in two processes
 #: (as `dvtrigger run` does), so slow case-system calls never take the decisions' event loop.
 #: `deliver` runs both delivery agents: first attempts (task commands) and retries.
-ROLE_FLOWS: dict[Role, tuple[Any, ...]] = {
-    "all": (ingest_flow, register_flow, decision_flow, late_flow, task_flow),
-    "decide": (ingest_flow, register_flow, decision_flow, late_flow),
-    "deliver": (task_flow,),
-}
+Role = Literal["all", "decide", "deliver"]
 #: The deliver role's consumer group is its own: it reads only the task commands.
 DELIVER_SUFFIX = "-deliver"
+
+
+@dataclass
+class Runtime:
+    """What the stream processor gives the flows: the app, the topics and the two tables."""
+
+    app: faust.App
+    topics: Topics
+    subjects: Any = None
+    incident_state: Any = None
+
+
+@dataclass
+class Worker:
+    """One worker as built: the app to run, the dependencies, and the flows of its role."""
+
+    role: Role
+    app: faust.App
+    topics: Topics
+    deps: Deps
+    subjects: Any = None
+    incident_state: Any = None
+    dead_letters: DeadLetters | None = None
+    ingest: IngestFlow | None = None
+    register: RegisterFlow | None = None
+    decide: DecideFlow | None = None
+    late: LateFlow | None = None
+    deliver: DeliverFlow | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        """The worker's metrics."""
+        return self.deps.metrics
+
+    @property
+    def router(self) -> CaseSystemRouter:
+        """The case systems, by council."""
+        return self.deps.router
+
+    def flows(self) -> list[Any]:
+        """The flows this worker runs."""
+        found = (self.ingest, self.register, self.decide, self.late, self.deliver)
+        return [flow for flow in found if flow is not None]
 
 
 def role_settings(settings: Settings, role: Role) -> Settings:
@@ -80,8 +128,8 @@ def faust_app(settings: Settings) -> faust.App:
     )
 
 
-def _topics(app: faust.App, settings: Settings) -> Topics:
-    """The topics by role; bytes in, bytes out: parsing happens in the flows."""
+def faust_topics(app: faust.App, settings: Settings) -> Topics:
+    """The faust topics by role; bytes in, bytes out: parsing happens in the flows."""
 
     def topic(role: str) -> Any:
         return app.topic(
@@ -104,92 +152,127 @@ def _topics(app: faust.App, settings: Settings) -> Topics:
     )
 
 
+def faust_runtime(settings: Settings, role: Role, on_changelog: Callable[[Any], Any]) -> Runtime:
+    """The faust app, its topics and, for a worker that decides, its two tables."""
+    app = faust_app(settings)
+    topics = faust_topics(app, settings)
+    if role == "deliver":
+        return Runtime(app, topics)
+    subjects = app.GlobalTable(
+        "register-subjects",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=1,  # faust's advice for GlobalTables shared by several workers
+        recovery_buffer_size=1,
+        use_partitioner=True,
+        on_changelog_event=on_changelog,
+    )
+    # Written after a batch, not inside one event: the partitioner places each key, as it
+    # placed the same key on the incidents topic (same bytes, same partition count).
+    incident_state = app.Table(
+        "incident-state", key_type=bytes, value_type=bytes, use_partitioner=True
+    )
+    return Runtime(app, topics, subjects, incident_state)
+
+
 def build(
     settings: Settings,
     case_system: CaseSystem | None = None,
     metrics: Metrics | None = None,
     role: Role = "all",
     router: CaseSystemRouter | None = None,
-) -> Wiring:
+    *,
+    clock: Clock | None = None,
+    runtime: Runtime | None = None,
+) -> Worker:
     """Wire a worker of `role`: app, topics, tables, flows, metrics and the case systems.
 
     `case_system` alone stands for every route; `router` gives one per council; with
     neither, the settings' `case_system_url` and `case_systems` are reached over HTTP.
+    `runtime` (tests): the app, topics and tables to use instead of faust's.
     """
     settings = role_settings(settings, role)
-    app = faust_app(settings)
-    metrics = metrics or Metrics()
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics(clock=clock.time)
     metrics.set_build(VERSION, RULES_VERSION)
-    holder: dict[str, Wiring] = {}
-
-    async def on_changelog(event: Any) -> None:
-        await register_flow.on_changelog(holder["w"], event)
-
-    flows = ROLE_FLOWS[role]
-    tables = register_flow in flows
-    subjects = (
-        None
-        if not tables
-        else app.GlobalTable(
-            "register-subjects",
-            key_type=bytes,
-            value_type=bytes,
-            partitions=1,  # faust's advice for GlobalTables shared by several workers
-            recovery_buffer_size=1,
-            use_partitioner=True,
-            on_changelog_event=on_changelog,
-        )
-    )
-    # Written after a batch, not inside one event: the partitioner places each key, as it
-    # placed the same key on the incidents topic (same bytes, same partition count).
-    incident_state = (
-        None
-        if not tables
-        else app.Table("incident-state", key_type=bytes, value_type=bytes, use_partitioner=True)
-    )
     if router is None:
         router = CaseSystemRouter(case_system) if case_system else router_from_settings(settings)
-    w = Wiring(
-        app=app,
-        settings=settings,
-        metrics=metrics,
-        case_system=router.default.case_system,
-        router=router,
-        role=role,
-        topics=_topics(app, settings),
-        subjects=subjects,
-        incident_state=incident_state,
-        rules=settings.rules,
-        policy=TaskPolicy.from_hours(settings.trigger_due_hours, settings.review_due_hours),
+    deps = Deps(settings=settings, router=router, metrics=metrics, clock=clock)
+    changelog: list[Callable[[Any], Any]] = []
+
+    async def on_changelog(event: Any) -> None:
+        await changelog[0](event)
+
+    runtime = runtime or faust_runtime(settings, role, on_changelog)
+    worker = Worker(role, runtime.app, runtime.topics, deps)
+    if role != "deliver":
+        _decide_side(worker, runtime)
+        assert worker.register is not None
+        changelog.append(worker.register.on_changelog)
+    if role != "decide":
+        worker.deliver = DeliverFlow(deps, runtime.topics, runtime.app)
+    for flow in worker.flows():
+        flow.install(runtime.app)
+    consumed = [topic for flow in worker.flows() for topic in flow.CONSUMES]
+    consumer_lag.install(runtime.app, metrics, consumed)
+    _pages(worker)
+    return worker
+
+
+def _decide_side(worker: Worker, runtime: Runtime) -> None:
+    """The flows of a worker that decides: ingest, register, decide and late knowledge."""
+    deps, app, topics = worker.deps, runtime.app, runtime.topics
+    worker.subjects, worker.incident_state = runtime.subjects, runtime.incident_state
+    worker.dead_letters = DeadLetters(deps, topics.dead_letter, partial(stop_worker, app))
+    redelivery = Redelivery(
+        deps.clock,
+        lambda flow: deps.metrics.redeliveries.labels(flow).inc(),
+        partial(leaving, app),
     )
-    holder["w"] = w
-    for flow in flows:
-        flow.install(w)
-    consumed = [role for flow in flows for role in getattr(flow, "CONSUMES", ())]
-    consumer_lag.install(app, metrics, consumed)  # a flow that reads no topic declares none
-    _pages(w)
-    return w
+    index = RegisterIndex()
+    incidents = Incidents(deps, runtime.incident_state, app, topics.incidents)
+    worker.decide = DecideFlow(deps, topics, incidents, index, worker.dead_letters, redelivery)
+    worker.late = LateFlow(deps, topics, incidents, index)
+    worker.register = RegisterFlow(
+        deps, topics, runtime.subjects, index, worker.late, worker.dead_letters, redelivery
+    )
+    worker.ingest = IngestFlow(deps, topics, worker.decide, worker.dead_letters, redelivery, app)
 
 
-def _pages(w: Wiring) -> None:
+def leaving(app: Any) -> bool:
+    """Whether the worker is stopping or its partitions are being reassigned."""
+    return bool(getattr(app, "should_stop", False) or getattr(app, "rebalancing", False))
+
+
+async def stop_worker(app: Any, reason: BaseException) -> None:
+    """Stop the worker (its supervisor restarts it); the event in hand waits, unacknowledged."""
+    log.critical("stopping the worker: %s", type(reason).__name__)
+    await app.crash(reason)
+    await asyncio.Event().wait()  # cancelled as the worker stops
+
+
+def _pages(worker: Worker) -> None:
     """The worker's HTTP endpoints: Prometheus metrics and a health check."""
+    registry = worker.metrics.registry
+    index = worker.register.index if worker.register is not None else None
 
-    @w.app.page("/metrics")
+    @worker.app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(w.metrics.registry), content_type=METRICS_CONTENT_TYPE)
+        return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
-    @w.app.page("/healthz")
+    @worker.app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "role": w.role, "register_subjects": len(w.index)})
+        subjects = len(index) if index is not None else 0
+        return web.json({"status": "ok", "role": worker.role, "register_subjects": subjects})
 
 
 def run_worker(settings: Settings, role: Role = "all") -> None:
     """Run one worker of `role` until SIGINT/SIGTERM."""
-    from faust import Worker
+    from faust import Worker as FaustWorker
 
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    w = build(settings, role=role)
-    Worker(w.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    worker = build(settings, role=role)
+    FaustWorker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
 def router_from_settings(settings: Settings) -> CaseSystemRouter:

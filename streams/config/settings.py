@@ -95,6 +95,22 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(
         30.0, ge=0, description="How long an open circuit makes no request before one trial."
     )
+    dead_letter_limit: int = Field(
+        100,
+        ge=1,
+        description="Dead letters within `dead_letter_window_s` from which a worker whose dead"
+        " letters are also most of what it read stops, rather than empty its input into the"
+        " dead-letter topic (a broken worker, not bad input).",
+    )
+    dead_letter_window_s: float = Field(
+        60.0, gt=0, description="The window over which the dead-letter guard counts."
+    )
+    dead_letter_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of the messages read that must be dead letters for the guard to trip.",
+    )
     trigger_due_hours: float = Field(24.0, gt=0, description="Due time of an investigation task.")
     review_due_hours: float = Field(4.0, gt=0, description="Due time of a match-review task.")
     recent_incidents_days: int = Field(

@@ -21,7 +21,7 @@ from streams.domain.ports.case_system import (
 )
 from streams.domain.ports.routing import Route
 from streams.flows.breaker import Breaker
-from streams.flows.wiring import Wiring
+from streams.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,46 +41,41 @@ class Attempt:
     retry_after: float = 0.0
 
 
-def breaker_of(w: Wiring, route: Route) -> Breaker:
-    """The route's circuit breaker, made on first use with the settings' thresholds."""
-    breaker = w.breakers.get(route.name)
-    if breaker is None:
-        s = w.settings
-        breaker = w.breakers[route.name] = Breaker(s.breaker_failures, s.breaker_reset_s, w.now)
-    return breaker
-
-
 async def attempt(
-    w: Wiring, route: Route, command: RaiseTask, timeout: float, abandon: bool
+    metrics: Metrics,
+    breaker: Breaker,
+    route: Route,
+    command: RaiseTask,
+    timeout: float,
+    abandon: bool,
 ) -> Attempt:
-    """Ask the breaker, then raise the task on `route` within `timeout` seconds.
+    """Ask the route's breaker, then raise the task on `route` within `timeout` seconds.
 
     A request still unanswered at `timeout` is cancelled. With `abandon` (the deliver
     agent's own budget ran out) that is no verdict on the case system and the breaker is not
     told; otherwise it counts as a timeout. Cancelling is safe: the command is idempotent.
     """
-    breaker = breaker_of(w, route)
     if not breaker.allow():
-        _show(w, route, breaker)
+        show(metrics, route, breaker)
         return Attempt("skipped", reason_class="circuit_open")
     started = time.perf_counter()
-    result = await _request(w, route, command, timeout, abandon)
+    result = await _request(metrics, route, command, timeout, abandon)
     status = _status(result)
-    w.metrics.case_system_seconds.labels(route.name, status).observe(time.perf_counter() - started)
+    metrics.case_system_seconds.labels(route.name, status).observe(time.perf_counter() - started)
     if result.kind == "failed":
-        w.metrics.case_system_errors.labels(route.name, result.reason_class).inc()
+        metrics.case_system_errors.labels(route.name, result.reason_class).inc()
         if result.reason_class != "409":  # a request still in flight says nothing of health
             breaker.failed()
     elif result.kind == "abandoned":
         breaker.released()
     else:
         breaker.succeeded()
-    _show(w, route, breaker)
+    show(metrics, route, breaker)
     return result
 
 
 async def _request(
-    w: Wiring, route: Route, command: RaiseTask, timeout: float, abandon: bool
+    metrics: Metrics, route: Route, command: RaiseTask, timeout: float, abandon: bool
 ) -> Attempt:
     """The request itself, its failures turned into an Attempt."""
     try:
@@ -91,7 +86,7 @@ async def _request(
         return Attempt("failed", reason_class="timeout", reason=f"no answer in {timeout:.1f}s")
     except CaseSystemRejected as exc:
         error = f"rejected_{exc.status_code // 100}xx"
-        w.metrics.case_system_errors.labels(route.name, error).inc()
+        metrics.case_system_errors.labels(route.name, error).inc()
         return Attempt("rejected", reason_class=error, reason=str(exc))
     except CaseSystemUnavailable as exc:
         kind = "409" if isinstance(exc, CaseSystemConflict) else exc.kind
@@ -110,18 +105,20 @@ def _status(result: Attempt) -> str:
     return STATUS_OF_KIND.get(result.reason_class, result.reason_class)
 
 
-def _show(w: Wiring, route: Route, breaker: Breaker) -> None:
+def show(metrics: Metrics, route: Route, breaker: Breaker) -> None:
     """Publish the route's circuit state."""
-    w.metrics.circuit_state.labels(route.name).set(int(breaker.state))
+    metrics.circuit_state.labels(route.name).set(int(breaker.state))
 
 
-def record_delivery(w: Wiring, route: Route, command: RaiseTask, receipt: TaskReceipt) -> None:
+def record_delivery(
+    metrics: Metrics, route: Route, command: RaiseTask, receipt: TaskReceipt
+) -> None:
     """Count a delivered command and, for a new task, how fresh it was."""
     result = "created" if receipt.created else "updated" if receipt.updated else "unchanged"
-    w.metrics.tasks.labels(result).inc()
-    w.metrics.council_tasks.labels(route.name, result).inc()
+    metrics.tasks.labels(result).inc()
+    metrics.council_tasks.labels(route.name, result).inc()
     if receipt.created:
-        w.metrics.observe_task_raised(command.task_type, command.incident.reported_at)
+        metrics.observe_task_raised(command.task_type, command.incident.reported_at)
     log.debug(
         "task %s %s (revision %d) on %s", receipt.task_id, result, receipt.revision, route.name
     )

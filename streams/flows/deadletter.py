@@ -3,7 +3,8 @@
 The original value and key are sent unchanged to the dead-letter topic; headers
 say where it came from and why it was refused, so that after a fix
 `dvtrigger dead-letter replay` can send it back to its source topic. Every
-dead letter is sent, and counted by source role and reason class, here.
+dead letter is sent, and counted by source role and reason class, here. A
+transient failure is never dead-lettered (`streams.flows.errors`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from streams.config.topics import (
     H_SOURCE_PARTITION,
     H_SOURCE_TOPIC,
 )
-from streams.flows.wiring import Wiring
+from streams.flows.deps import Deps
+from streams.flows.errors import DeadLetterFlood, DeadLetterGuard, is_transient, where
 from streams.telemetry.labels import topic_role
 
 log = logging.getLogger(__name__)
+
+#: What stops the worker when the dead-letter guard trips (the composition root's).
+Stop = Callable[[BaseException], Awaitable[None]]
 
 
 def dead_letter_headers(
@@ -38,41 +43,52 @@ def dead_letter_headers(
     ]
 
 
-async def send_dead_letter(w: Wiring, event: Any, reason_class: str, reason: str) -> None:
-    """Send the event's original key and value to the dead-letter topic with the reason."""
-    message = event.message
-    headers = dead_letter_headers(
-        reason_class, reason, message.topic, message.partition, message.offset
-    )
-    await w.topics.dead_letter.send(key=event.key, value=event.value, headers=headers)
-    source = topic_role(str(message.topic)) or "other"
-    w.metrics.dead_letters.labels(source, reason_class).inc()
-    log.warning(
-        "dead-lettered %s:%s@%s: %s", message.topic, message.partition, message.offset, reason
-    )
+class DeadLetters:
+    """The dead-letter topic of one worker: what is sent there, counted, and when to stop."""
 
+    def __init__(self, deps: Deps, topic: Any, stop: Stop) -> None:
+        """Dead letters go to `topic`; `stop` is called when the guard trips."""
+        self._metrics = deps.metrics
+        self._topic = topic
+        self._stop = stop
+        s = deps.settings
+        self.guard = DeadLetterGuard(
+            s.dead_letter_limit, s.dead_letter_window_s, s.dead_letter_ratio, deps.clock.time
+        )
 
-def where(exc: BaseException) -> str:
-    """The exception's type and innermost code location, never its message (it may hold PD)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    place = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
-    return f"{type(exc).__name__} ({place})"
+    async def send(self, event: Any, reason_class: str, reason: str) -> None:
+        """Send the event's original key and value to the dead-letter topic with the reason."""
+        message = event.message
+        headers = dead_letter_headers(
+            reason_class, reason, message.topic, message.partition, message.offset
+        )
+        await self._topic.send(key=event.key, value=event.value, headers=headers)
+        source = topic_role(str(message.topic)) or "other"
+        self._metrics.dead_letters.labels(source, reason_class).inc()
+        log.warning(
+            "dead-lettered %s:%s@%s: %s", message.topic, message.partition, message.offset, reason
+        )
+        if self.guard.dead_lettered():
+            log.critical("dead letters are most of what this worker reads: stopping it")
+            await self._stop(DeadLetterFlood(f"{reason_class} from {source}"))
 
+    async def guarded(
+        self, handle: Callable[[], Awaitable[None]], event: Any, counter: Any
+    ) -> None:
+        """Run one event's handler; an error it raises on this message dead-letters the message.
 
-async def guarded(
-    handle: Callable[[], Awaitable[None]], w: Wiring, event: Any, counter: Any
-) -> None:
-    """Run one event's handler; on an unexpected error dead-letter the event, never drop it.
-
-    faust acks an event whose agent raised, so an exception must not escape:
-    the event goes to the dead-letter topic (reason: the exception's type only,
-    its message may carry personal data) and `counter` is incremented.
-    """
-    try:
-        await handle()
-    except Exception as exc:
-        log.error("processing failed at %s; the message is dead-lettered", where(exc))
-        counter.inc()
-        await send_dead_letter(w, event, "processing_error", type(exc).__name__)
+        faust acks an event whose agent raised, so such an error must not
+        escape: the event goes to the dead-letter topic (reason: the
+        exception's type only, its message may carry personal data) and
+        `counter` is incremented. A transient failure is raised, for the
+        agent to run the work again (`streams.flows.errors.Redelivery`).
+        """
+        self.guard.handled()
+        try:
+            await handle()
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.error("processing failed at %s; the message is dead-lettered", where(exc))
+            counter.inc()
+            await self.send(event, "processing_error", type(exc).__name__)

@@ -22,184 +22,214 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import faust
+
 from schemas.task import RaiseTask
 from streams.domain.ports.routing import Route
-from streams.flows.attempts import Attempt, attempt, breaker_of, record_delivery
-from streams.flows.deadletter import dead_letter_headers, where
+from streams.flows.attempts import Attempt, attempt, record_delivery
+from streams.flows.breaker import Breaker
+from streams.flows.deadletter import dead_letter_headers
+from streams.flows.deps import Deps, Topics
+from streams.flows.errors import where
 from streams.flows.retries import RetryPolicy, RetryState, backoff
-from streams.flows.wiring import Wiring
 
 log = logging.getLogger(__name__)
-#: The topic roles this flow consumes (its lag is measured).
-CONSUMES = ("task-commands", "task-retries")
 #: Longest the retry agent sleeps at a time while a command is not due: it checks in between
 #: whether the worker is stopping or rebalancing, and if so hands the command back.
 WAIT_SLICE_S = 0.5
 
 
-def install(w: Wiring) -> None:
-    """Add the deliver and retry agents to the app."""
+class DeliverFlow:
+    """The deliver and retry agents, and the circuit breaker of each route they use."""
 
-    @w.app.agent(w.topics.task_commands, name="deliver-tasks")
-    async def deliver_tasks(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded(w, event, deliver)
+    #: The topic roles this flow consumes (its lag is measured).
+    CONSUMES = ("task-commands", "task-retries")
 
-    @w.app.agent(w.topics.task_retries, name="retry-tasks")
-    async def retry_tasks(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded(w, event, retry)
-
-
-async def guarded(w: Wiring, event: Any, handle: Any) -> None:
-    """Run one handler; an unexpected error parks the command rather than lose it."""
-    try:
-        await handle(w, event)
-    except Exception as exc:
-        log.error("task delivery failed at %s; parked", where(exc))
-        await park(w, event, "processing_error", type(exc).__name__)
-
-
-def policy(w: Wiring) -> RetryPolicy:
-    """The backoff and deadline the settings give."""
-    s = w.settings
-    return RetryPolicy(s.task_retry_deadline_s, s.task_first_backoff_s, s.task_max_backoff_s)
-
-
-async def deliver(w: Wiring, event: Any) -> None:
-    """First attempts at one command, within the inline budget; then retry topic or parking."""
-    command = RaiseTask.model_validate_json(event.value)
-    routed = w.router.route(command.local_authority)
-    if routed.unrouted is not None:
-        w.metrics.tasks_unrouted.labels(routed.unrouted).inc()
-        log.warning("no case system for council %s: task sent to the default", _code(command))
-    route, started = routed.route, w.now()
-    state = RetryState(attempts=0, first_attempt_at=started, due_at=started)
-    s = w.settings
-    budget_end = started + min(s.task_inline_budget_s, s.task_retry_deadline_s)
-    while True:
-        remaining = budget_end - w.now()
-        result = await attempt(w, route, command, timeout=max(remaining, 0.0), abandon=True)
-        if result.kind != "skipped":
-            state = RetryState(state.attempts + 1, started, started)
-        if await settled(w, event, route, command, result):
-            return
-        pause = max(policy(w).pause(state.attempts), result.retry_after)
-        if result.kind in ("skipped", "abandoned") or w.now() + pause >= budget_end:
-            await requeue(w, event, route, state, result)
-            return
-        await w.sleep(pause)
-
-
-async def retry(w: Wiring, event: Any) -> None:
-    """One more attempt at a command from the retry topic, when it is due."""
-    state = RetryState.from_headers(getattr(event, "headers", None), w.now())
-    if policy(w).expired(state, w.now()):
-        await park(w, event, "deadline", f"still unavailable after {state.attempts} attempts")
-        return
-    due = min(state.due_at, state.first_attempt_at + w.settings.task_retry_deadline_s)
-    if not await _waited(w, due):  # never past the deadline, whatever a header says
-        await _hand_back(w, event, state)
-        return
-    command = RaiseTask.model_validate_json(event.value)
-    route = w.router.route(command.local_authority).route
-    result = await attempt(w, route, command, timeout=route.timeout_s + 1.0, abandon=False)
-    if result.kind != "skipped":
-        w.metrics.task_retry_attempts.labels(route.name).inc()
-        state = RetryState(state.attempts + 1, state.first_attempt_at, state.due_at)
-    if not await settled(w, event, route, command, result):
-        await requeue(w, event, route, state, result)
-
-
-async def _waited(w: Wiring, due: float) -> bool:
-    """Wait until `due`, a slice at a time; False as soon as the worker stops or rebalances.
-
-    faust waits for the event in hand before it stops or gives a partition up,
-    so a command not due for minutes must not be held that long.
-    """
-    while (left := due - w.now()) > 0:
-        if _leaving(w):
-            return False
-        await w.sleep(min(left, WAIT_SLICE_S))
-    return True
-
-
-def _leaving(w: Wiring) -> bool:
-    """Whether the worker is stopping or its partitions are being reassigned."""
-    return bool(getattr(w.app, "should_stop", False) or getattr(w.app, "rebalancing", False))
-
-
-async def _hand_back(w: Wiring, event: Any, state: RetryState) -> None:
-    """Put a command that is not due yet back on the retry topic as it was, for later."""
-    if await _to_retry_topic(w, event, state):
-        log.info("task not yet due handed back to the retry topic (worker stopping or rebalancing)")
-
-
-async def _to_retry_topic(
-    w: Wiring, event: Any, state: RetryState, route: Route | None = None
-) -> bool:
-    """Send the command to the retry topic with `state` in its headers, acknowledged; if the
-    topic will not take it, park it instead (the event must not be acknowledged unsent)."""
-    try:
-        await _send_acked(w.topics.task_retries, event.key, event.value, state.headers())
-    except Exception as exc:
-        log.error("retry topic refused a task at %s; parking it", where(exc))
-        await park(w, event, "requeue_failed", type(exc).__name__, route)
-        return False
-    return True
-
-
-async def settled(w: Wiring, event: Any, route: Route, command: RaiseTask, result: Attempt) -> bool:
-    """Finish a command that was delivered or refused; False when it is still to retry."""
-    if result.receipt is not None:
-        record_delivery(w, route, command, result.receipt)
-        return True
-    if result.kind == "rejected":
-        await park(w, event, "rejected", result.reason, route)
-        return True
-    return False
-
-
-async def requeue(w: Wiring, event: Any, route: Route, state: RetryState, result: Attempt) -> None:
-    """Send the command to the retry topic, due after a backoff; past the deadline, park it."""
-    wait = max(result.retry_after, breaker_of(w, route).retry_in())
-    following = policy(w).next(state, result.reason_class, w.now(), at_least=wait)
-    if following is None:
-        await park(
-            w, event, "deadline", f"still unavailable after {state.attempts} attempts", route
+    def __init__(self, deps: Deps, topics: Topics, app: Any) -> None:
+        """A flow delivering through `deps.router`; `app` says when the worker is leaving."""
+        self._deps = deps
+        self._topics = topics
+        self._app = app
+        s = deps.settings
+        self.policy = RetryPolicy(
+            s.task_retry_deadline_s, s.task_first_backoff_s, s.task_max_backoff_s
         )
-        return
-    if not await _to_retry_topic(w, event, following, route):
-        return
-    w.metrics.tasks_retry_queued.labels(result.reason_class).inc()
-    log.info(
-        "task for %s to retry (%s, attempt %d)", route.name, result.reason_class, state.attempts
-    )
+        #: One circuit breaker per route name, made when the route is first used.
+        self.breakers: dict[str, Breaker] = {}
 
+    def install(self, app: faust.App) -> None:
+        """Add the deliver and retry agents to the app."""
 
-async def park(
-    w: Wiring, event: Any, reason_class: str, reason: str, route: Route | None = None
-) -> None:
-    """Park a command on the parking topic (which alerts), retrying the send until it is taken."""
-    w.metrics.tasks_parked.labels(reason_class).inc()
-    if route is not None:
-        w.metrics.council_tasks.labels(route.name, "parked").inc()
-    message = event.message
-    headers = dead_letter_headers(
-        reason_class, reason, message.topic, message.partition, message.offset
-    )
-    sends = 0
-    while True:
+        @app.agent(self._topics.task_commands, name="deliver-tasks")
+        async def deliver_tasks(stream: Any) -> None:
+            async for event in stream.events():
+                await self.guarded(event, self.deliver)
+
+        @app.agent(self._topics.task_retries, name="retry-tasks")
+        async def retry_tasks(stream: Any) -> None:
+            async for event in stream.events():
+                await self.guarded(event, self.retry)
+
+    async def guarded(self, event: Any, handle: Any) -> None:
+        """Run one handler; an unexpected error parks the command rather than lose it."""
         try:
-            await _send_acked(w.topics.tasks_parked, event.key, event.value, headers)
-            break
-        except Exception as exc:  # never acknowledge an event that went nowhere
-            sends += 1
-            log.error("parking topic refused a task at %s (%d); retrying", where(exc), sends)
-            await w.sleep(backoff(sends, first=w.settings.task_first_backoff_s or 0.2))
-    log.warning(
-        "task parked from %s@%s: %s (%s)", message.topic, message.offset, reason_class, reason
-    )
+            await handle(event)
+        except Exception as exc:
+            log.error("task delivery failed at %s; parked", where(exc))
+            await self.park(event, "processing_error", type(exc).__name__)
+
+    def breaker_of(self, route: Route) -> Breaker:
+        """The route's circuit breaker, made on first use with the settings' thresholds."""
+        breaker = self.breakers.get(route.name)
+        if breaker is None:
+            s = self._deps.settings
+            breaker = Breaker(s.breaker_failures, s.breaker_reset_s, self._deps.clock.time)
+            self.breakers[route.name] = breaker
+        return breaker
+
+    async def _attempt(
+        self, route: Route, command: RaiseTask, timeout: float, abandon: bool
+    ) -> Attempt:
+        """One attempt on `route`, through its breaker."""
+        breaker = self.breaker_of(route)
+        return await attempt(self._deps.metrics, breaker, route, command, timeout, abandon)
+
+    async def deliver(self, event: Any) -> None:
+        """First attempts at one command, within the inline budget; then retry topic or parking."""
+        deps = self._deps
+        clock = deps.clock
+        command = RaiseTask.model_validate_json(event.value)
+        routed = deps.router.route(command.local_authority)
+        if routed.unrouted is not None:
+            deps.metrics.tasks_unrouted.labels(routed.unrouted).inc()
+            log.warning("no case system for council %s: task sent to the default", _code(command))
+        route, started = routed.route, clock.time()
+        state = RetryState(attempts=0, first_attempt_at=started, due_at=started)
+        s = deps.settings
+        budget_end = started + min(s.task_inline_budget_s, s.task_retry_deadline_s)
+        while True:
+            remaining = budget_end - clock.time()
+            result = await self._attempt(route, command, timeout=max(remaining, 0.0), abandon=True)
+            if result.kind != "skipped":
+                state = RetryState(state.attempts + 1, started, started)
+            if await self.settled(event, route, command, result):
+                return
+            pause = max(self.policy.pause(state.attempts), result.retry_after)
+            if result.kind in ("skipped", "abandoned") or clock.time() + pause >= budget_end:
+                await self.requeue(event, route, state, result)
+                return
+            await clock.sleep(pause)
+
+    async def retry(self, event: Any) -> None:
+        """One more attempt at a command from the retry topic, when it is due."""
+        deps = self._deps
+        now = deps.clock.time
+        state = RetryState.from_headers(getattr(event, "headers", None), now())
+        if self.policy.expired(state, now()):
+            await self.park(event, "deadline", f"still unavailable after {state.attempts} attempts")
+            return
+        due = min(state.due_at, state.first_attempt_at + deps.settings.task_retry_deadline_s)
+        if not await self._waited(due):  # never past the deadline, whatever a header says
+            await self._hand_back(event, state)
+            return
+        command = RaiseTask.model_validate_json(event.value)
+        route = deps.router.route(command.local_authority).route
+        result = await self._attempt(route, command, timeout=route.timeout_s + 1.0, abandon=False)
+        if result.kind != "skipped":
+            deps.metrics.task_retry_attempts.labels(route.name).inc()
+            state = RetryState(state.attempts + 1, state.first_attempt_at, state.due_at)
+        if not await self.settled(event, route, command, result):
+            await self.requeue(event, route, state, result)
+
+    async def _waited(self, due: float) -> bool:
+        """Wait until `due`, a slice at a time; False as soon as the worker stops or rebalances.
+
+        faust waits for the event in hand before it stops or gives a partition up,
+        so a command not due for minutes must not be held that long.
+        """
+        clock = self._deps.clock
+        while (left := due - clock.time()) > 0:
+            if self._leaving():
+                return False
+            await clock.sleep(min(left, WAIT_SLICE_S))
+        return True
+
+    def _leaving(self) -> bool:
+        """Whether the worker is stopping or its partitions are being reassigned."""
+        app = self._app
+        return bool(getattr(app, "should_stop", False) or getattr(app, "rebalancing", False))
+
+    async def _hand_back(self, event: Any, state: RetryState) -> None:
+        """Put a command that is not due yet back on the retry topic as it was, for later."""
+        if await self._to_retry_topic(event, state):
+            log.info(
+                "task not yet due handed back to the retry topic (worker stopping or rebalancing)"
+            )
+
+    async def _to_retry_topic(
+        self, event: Any, state: RetryState, route: Route | None = None
+    ) -> bool:
+        """Send the command to the retry topic with `state` in its headers, acknowledged; if the
+        topic will not take it, park it instead (the event must not be acknowledged unsent)."""
+        try:
+            await _send_acked(self._topics.task_retries, event.key, event.value, state.headers())
+        except Exception as exc:
+            log.error("retry topic refused a task at %s; parking it", where(exc))
+            await self.park(event, "requeue_failed", type(exc).__name__, route)
+            return False
+        return True
+
+    async def settled(self, event: Any, route: Route, command: RaiseTask, result: Attempt) -> bool:
+        """Finish a command that was delivered or refused; False when it is still to retry."""
+        if result.receipt is not None:
+            record_delivery(self._deps.metrics, route, command, result.receipt)
+            return True
+        if result.kind == "rejected":
+            await self.park(event, "rejected", result.reason, route)
+            return True
+        return False
+
+    async def requeue(self, event: Any, route: Route, state: RetryState, result: Attempt) -> None:
+        """Send the command to the retry topic, due after a backoff; past the deadline, park it."""
+        wait = max(result.retry_after, self.breaker_of(route).retry_in())
+        now = self._deps.clock.time()
+        following = self.policy.next(state, result.reason_class, now, at_least=wait)
+        if following is None:
+            reason = f"still unavailable after {state.attempts} attempts"
+            await self.park(event, "deadline", reason, route)
+            return
+        if not await self._to_retry_topic(event, following, route):
+            return
+        self._deps.metrics.tasks_retry_queued.labels(result.reason_class).inc()
+        log.info(
+            "task for %s to retry (%s, attempt %d)", route.name, result.reason_class, state.attempts
+        )
+
+    async def park(
+        self, event: Any, reason_class: str, reason: str, route: Route | None = None
+    ) -> None:
+        """Park a command on the parking topic (which alerts), sending until the topic takes it."""
+        metrics = self._deps.metrics
+        metrics.tasks_parked.labels(reason_class).inc()
+        if route is not None:
+            metrics.council_tasks.labels(route.name, "parked").inc()
+        message = event.message
+        headers = dead_letter_headers(
+            reason_class, reason, message.topic, message.partition, message.offset
+        )
+        sends = 0
+        while True:
+            try:
+                await _send_acked(self._topics.tasks_parked, event.key, event.value, headers)
+                break
+            except Exception as exc:  # never acknowledge an event that went nowhere
+                sends += 1
+                log.error("parking topic refused a task at %s (%d); retrying", where(exc), sends)
+                first = self._deps.settings.task_first_backoff_s or 0.2
+                await self._deps.clock.sleep(backoff(sends, first=first))
+        log.warning(
+            "task parked from %s@%s: %s (%s)", message.topic, message.offset, reason_class, reason
+        )
 
 
 async def _send_acked(

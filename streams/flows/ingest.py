@@ -6,7 +6,7 @@ that a force already keyed by `incident_id`, and that sits in the partition the
 incidents topic would give that key, is decided where it is (its partition
 number is the same on every co-partitioned topic, so this worker owns that
 incident's state). Any other is re-keyed by `incident_id` onto the incidents
-topic and decided from there. Both paths run the same `decision_flow` code.
+topic and decided from there. Both paths run the same `DecideFlow` code.
 """
 
 from __future__ import annotations
@@ -14,72 +14,97 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import faust
+
 from schemas.police import PoliceIncident
 from streams.domain.parsing import Rejected, parse_incident
-from streams.flows import decide as decision_flow
-from streams.flows.deadletter import guarded, send_dead_letter
-from streams.flows.wiring import Wiring
-
-#: The topic roles this flow consumes (its lag is measured).
-CONSUMES = ("police-incidents",)
+from streams.flows.deadletter import DeadLetters
+from streams.flows.decide import BATCH_SIZE, BATCH_WITHIN_S, DecideFlow
+from streams.flows.deps import Deps, Topics
+from streams.flows.errors import Redelivery
 
 
-def install(w: Wiring) -> None:
-    """Add the ingest agent to the app."""
+class IngestFlow:
+    """The ingest agent: validate, dead-letter, decide in place or forward by incident."""
 
-    @w.app.agent(w.topics.police_incidents, name="ingest-police-incidents")
-    async def ingest(stream: Any) -> None:
-        batch_size, within = decision_flow.BATCH_SIZE, decision_flow.BATCH_WITHIN_S
-        async for events in stream.take_events(batch_size, within=within):
-            failed = w.metrics.incidents_rejected.labels("processing_error")
-            here: list[tuple[Any, PoliceIncident]] = []
-            for event in events:
-                await guarded(partial(receive, w, event, here), w, event, failed)
-            if here:
-                await decision_flow.decide_parsed(w, here)
+    #: The topic roles this flow consumes (its lag is measured).
+    CONSUMES = ("police-incidents",)
 
+    def __init__(
+        self,
+        deps: Deps,
+        topics: Topics,
+        decide: DecideFlow,
+        dead_letters: DeadLetters,
+        redelivery: Redelivery,
+        app: Any,
+    ) -> None:
+        """A flow handing what it keeps to `decide`; `app` (faust's) knows the partitions."""
+        self._deps = deps
+        self._topics = topics
+        self._decide = decide
+        self._dead_letters = dead_letters
+        self._redelivery = redelivery
+        self._app = app
 
-async def receive(w: Wiring, event: Any, here: list[tuple[Any, PoliceIncident]]) -> None:
-    """Validate one notification; keep it to decide here, forward it, or dead-letter it."""
-    w.metrics.incidents_received.inc()
-    try:
-        incident = parse_incident(event.value)
-    except Rejected as rejected:
-        w.metrics.incidents_rejected.labels(rejected.reason_class).inc()
-        await send_dead_letter(w, event, rejected.reason_class, rejected.detail)
-        return
-    w.metrics.note_notification(incident.reported_at)
-    key = incident.incident_id.encode()
-    if decides_in_place(w, event, key):
-        w.metrics.incidents_routed.labels("in_place").inc()
-        here.append((event, incident))
-        return
-    w.metrics.incidents_routed.labels("re_keyed").inc()
-    await w.topics.incidents.send(key=key, value=event.value)
+    def install(self, app: faust.App) -> None:
+        """Add the ingest agent to the app."""
 
+        @app.agent(self._topics.police_incidents, name="ingest-police-incidents")
+        async def ingest(stream: Any) -> None:
+            async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+                await self.handle_batch(events)
 
-def decides_in_place(w: Wiring, event: Any, key: bytes) -> bool:
-    """Whether the notification is keyed by its incident and where the incidents topic puts it.
+    async def handle_batch(self, events: list[Any]) -> None:
+        """Receive each notification (on its own), then decide those kept here as one batch."""
+        failed = self._deps.metrics.incidents_rejected.labels("processing_error")
+        here: list[tuple[Any, PoliceIncident]] = []
+        for event in events:
+            guarded = partial(self._dead_letters.guarded, partial(self.receive, event, here))
+            await self._redelivery.run(partial(guarded, event, failed), "ingest")
+        if here:
+            await self._redelivery.run(partial(self._decide.decide_parsed, here), "decide")
 
-    Then the incidents topic and the incident-state table, having as many
-    partitions as the police topic, are co-partitioned with it: this worker owns
-    the partition that holds the incident's state. When the partition counts
-    cannot be read, the notification takes the incidents topic (always correct).
-    """
-    message = event.message
-    if message.key != key:
-        return False
-    incidents = w.topics.incidents.get_topic_name()
-    counts = partition_counts(w, (message.topic, incidents))
-    if counts is None or counts[0] != counts[1]:
-        return False
-    return bool(w.app.consumer.key_partition(incidents, key) == message.partition)
+    async def receive(self, event: Any, here: list[tuple[Any, PoliceIncident]]) -> None:
+        """Validate one notification; keep it to decide here, forward it, or dead-letter it."""
+        metrics = self._deps.metrics
+        metrics.incidents_received.inc()
+        try:
+            incident = parse_incident(event.value)
+        except Rejected as rejected:
+            metrics.incidents_rejected.labels(rejected.reason_class).inc()
+            await self._dead_letters.send(event, rejected.reason_class, rejected.detail)
+            return
+        metrics.note_notification(incident.reported_at)
+        key = incident.incident_id.encode()
+        if self.decides_in_place(event, key):
+            metrics.incidents_routed.labels("in_place").inc()
+            here.append((event, incident))
+            return
+        metrics.incidents_routed.labels("re_keyed").inc()
+        await self._topics.incidents.send(key=key, value=event.value)
 
+    def decides_in_place(self, event: Any, key: bytes) -> bool:
+        """Whether the notification is keyed by its incident and where the incidents topic puts it.
 
-def partition_counts(w: Wiring, topics: tuple[str, ...]) -> tuple[int, ...] | None:
-    """Partitions of each subscribed topic (faust's consumer metadata); None if unknown."""
-    try:
-        counts = tuple(w.app.consumer.topic_partitions(topic) or 0 for topic in topics)
-    except Exception:  # no consumer yet, or a transport without it: take the incidents topic
-        return None
-    return counts if all(counts) else None
+        Then the incidents topic and the incident-state table, having as many
+        partitions as the police topic, are co-partitioned with it: this worker owns
+        the partition that holds the incident's state. When the partition counts
+        cannot be read, the notification takes the incidents topic (always correct).
+        """
+        message = event.message
+        if message.key != key:
+            return False
+        incidents = self._topics.incidents.get_topic_name()
+        counts = self.partition_counts((message.topic, incidents))
+        if counts is None or counts[0] != counts[1]:
+            return False
+        return bool(self._app.consumer.key_partition(incidents, key) == message.partition)
+
+    def partition_counts(self, topics: tuple[str, ...]) -> tuple[int, ...] | None:
+        """Partitions of each subscribed topic (faust's consumer metadata); None if unknown."""
+        try:
+            counts = tuple(self._app.consumer.topic_partitions(topic) or 0 for topic in topics)
+        except Exception:  # no consumer yet, or a transport without it: take the incidents topic
+            return None
+        return counts if all(counts) else None

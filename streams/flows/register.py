@@ -4,130 +4,175 @@ Every worker reads the whole table (its changelog) and keeps an in-memory
 index beside it for the matcher: updated on each local write, on each
 changelog event from other workers, and rebuilt after recovery.
 
-Each change of a subject record, local or from the changelog, is handed to
-`streams.flows.late`, which re-decides the recent incidents this worker owns
-that the change may concern (late knowledge). During recovery there are none
-yet, and a record that comes back unchanged re-decides nothing.
+Each change of a subject record, local or from the changelog, is told to a
+`RegisterListener` (the late flow, which re-decides the recent incidents this
+worker owns that the change may concern). During recovery there are none yet,
+and a record that comes back unchanged re-decides nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
+
+import faust
 
 from streams.domain.parsing import Rejected, parse_register_event
 from streams.domain.register.codec import UnreadableRecord, decode, encode
-from streams.domain.register.records import apply_event
+from streams.domain.register.index import RegisterIndex
+from streams.domain.register.records import SubjectRecord, apply_event
 from streams.flows import heap
-from streams.flows import late as late_flow
-from streams.flows.deadletter import guarded, send_dead_letter
-from streams.flows.wiring import Wiring
+from streams.flows.deadletter import DeadLetters
+from streams.flows.deps import Deps, Topics
+from streams.flows.errors import Redelivery
 
 log = logging.getLogger(__name__)
-#: The topic roles this flow consumes (its lag is measured).
-CONSUMES = ("register-events",)
 
 
-def install(w: Wiring) -> None:
-    """Add the register agent and the index upkeep to the app."""
+class RegisterListener(Protocol):
+    """What is told of the register's changes (the late flow)."""
 
-    @w.app.agent(w.topics.register_events, name="apply-register-events")
-    async def apply_register(stream: Any) -> None:
-        async for event in stream.events():
-            failed = w.metrics.register_events_rejected.labels("processing_error")
-            await guarded(partial(apply, w, event), w, event, failed)
+    async def subject_changed(self, before: SubjectRecord | None, after: SubjectRecord) -> None:
+        """A subject record changed (or is new: `before` None)."""
+        ...
 
-    w.subjects.on_recover(lambda: rebuild_index(w))
+    async def subject_repeated(self, record: SubjectRecord) -> None:
+        """A register event the record already holds came again."""
+        ...
 
-
-async def apply(w: Wiring, event: Any) -> None:
-    """Fold one register event into its subject's record, or dead-letter it."""
-    try:
-        register_event = parse_register_event(event.value)
-    except Rejected as rejected:
-        w.metrics.register_events_rejected.labels(rejected.reason_class).inc()
-        await send_dead_letter(w, event, rejected.reason_class, rejected.detail)
-        return
-    ref = register_event.subject.subject_ref
-    known = w.index.get(ref)
-    record = apply_event(known, register_event)
-    if record is known:
-        await late_flow.on_subject_repeated(w, record)
-        return
-    key, value = ref.encode(), encode(record)
-    w.subjects[key] = value
-    w.own_writes[key] = value
-    w.index.upsert(record, value)
-    w.metrics.register_events_applied.labels(register_event.type).inc()
-    w.metrics.note_register_event(record.last_recorded_at)
-    update_size(w)
-    await late_flow.on_subject_changed(w, known, record)
+    async def register_rebuilt(self) -> None:
+        """The index was brought into line with the table after a recovery."""
+        ...
 
 
-async def on_changelog(w: Wiring, event: Any) -> None:
-    """Keep the index in step with subject records written by any worker."""
-    key = bytes(event.key)
-    pending = w.own_writes.get(key)
-    if pending is not None and event.value is not None:
-        # This worker's own write coming back, already indexed. The changelog has one
-        # partition, so an earlier write of ours may echo first: it is older, skip it too.
-        if bytes(event.value) == pending:
-            del w.own_writes[key]
-        return
-    if event.value is None:
-        w.own_writes.pop(key, None)
-        w.index.remove(bytes(event.key).decode())
-        update_size(w)
-        return
-    value = bytes(event.value)
-    try:
-        record = decode(value)
-    except UnreadableRecord as unreadable:
-        log.error(
-            "unreadable subject record in the register changelog (key skipped): %s", unreadable
-        )
-        return
-    known = w.index.get(record.subject_ref)
-    w.index.upsert(record, value)
-    w.metrics.note_register_event(record.last_recorded_at)
-    update_size(w)
-    await late_flow.on_subject_changed(w, known, record)
+class RegisterFlow:
+    """The register agent, the index it keeps, and the changelog's upkeep of it."""
 
+    #: The topic roles this flow consumes (its lag is measured).
+    CONSUMES = ("register-events",)
 
-async def rebuild_index(w: Wiring) -> None:
-    """Bring the index into line with the table after recovery (at start, and each rebalance).
+    def __init__(
+        self,
+        deps: Deps,
+        topics: Topics,
+        subjects: Any,
+        index: RegisterIndex,
+        listener: RegisterListener,
+        dead_letters: DeadLetters,
+        redelivery: Redelivery,
+    ) -> None:
+        """A flow folding events into `subjects` (a GlobalTable) and `index`."""
+        self._deps = deps
+        self._topics = topics
+        self.subjects = subjects
+        self.index = index
+        self._listener = listener
+        self._dead_letters = dead_letters
+        self._redelivery = redelivery
+        #: Subject records this worker wrote and has not yet seen come back on the changelog.
+        self.own_writes: dict[bytes, bytes] = {}
 
-    A record the index already holds in the same compact form is not read again,
-    so a rebalance costs a comparison per subject, not a reload of the register.
-    Then the recent incidents are re-checked against it (`late_flow.table_recovered`).
-    """
-    newest, filed = None, 0
-    for key, value in w.subjects.items():
-        if w.index.holds(bytes(key).decode(), value):
-            continue
+    def install(self, app: faust.App) -> None:
+        """Add the register agent and the index upkeep to the app."""
+
+        @app.agent(self._topics.register_events, name="apply-register-events")
+        async def apply_register(stream: Any) -> None:
+            async for event in stream.events():
+                await self._redelivery.run(partial(self.handle, event), "register")
+
+        self.subjects.on_recover(self.rebuild_index)
+
+    async def handle(self, event: Any) -> None:
+        """Apply one event; an error it raises on this event dead-letters it."""
+        failed = self._deps.metrics.register_events_rejected.labels("processing_error")
+        await self._dead_letters.guarded(partial(self.apply, event), event, failed)
+
+    async def apply(self, event: Any) -> None:
+        """Fold one register event into its subject's record, or dead-letter it."""
+        metrics = self._deps.metrics
+        try:
+            register_event = parse_register_event(event.value)
+        except Rejected as rejected:
+            metrics.register_events_rejected.labels(rejected.reason_class).inc()
+            await self._dead_letters.send(event, rejected.reason_class, rejected.detail)
+            return
+        ref = register_event.subject.subject_ref
+        known = self.index.get(ref)
+        record = apply_event(known, register_event)
+        if record is known:
+            await self._listener.subject_repeated(record)
+            return
+        key, value = ref.encode(), encode(record)
+        self.subjects[key] = value
+        self.own_writes[key] = value
+        self.index.upsert(record, value)
+        metrics.register_events_applied.labels(register_event.type).inc()
+        metrics.note_register_event(record.last_recorded_at)
+        self.update_size()
+        await self._listener.subject_changed(known, record)
+
+    async def on_changelog(self, event: Any) -> None:
+        """Keep the index in step with subject records written by any worker."""
+        key = bytes(event.key)
+        pending = self.own_writes.get(key)
+        if pending is not None and event.value is not None:
+            # This worker's own write coming back, already indexed. The changelog has one
+            # partition, so an earlier write of ours may echo first: it is older, skip it too.
+            if bytes(event.value) == pending:
+                del self.own_writes[key]
+            return
+        if event.value is None:
+            self.own_writes.pop(key, None)
+            self.index.remove(key.decode())
+            self.update_size()
+            return
+        value = bytes(event.value)
         try:
             record = decode(value)
         except UnreadableRecord as unreadable:
             log.error(
-                "unreadable subject record in the register table (key skipped): %s", unreadable
+                "unreadable subject record in the register changelog (key skipped): %s", unreadable
             )
-            continue
-        w.index.upsert(record, value)  # the table's own bytes: held once
-        filed += 1
-        if record.last_recorded_at and (newest is None or record.last_recorded_at > newest):
-            newest = record.last_recorded_at
-    w.metrics.note_register_event(newest)
-    if filed:
-        w.index.compact()
-        heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
-    update_size(w)
-    log.info("register index rebuilt: %d subjects, %d filed again", len(w.index), filed)
-    await late_flow.table_recovered(w, late_flow.REGISTER)
+            return
+        known = self.index.get(record.subject_ref)
+        self.index.upsert(record, value)
+        self._deps.metrics.note_register_event(record.last_recorded_at)
+        self.update_size()
+        await self._listener.subject_changed(known, record)
 
+    async def rebuild_index(self) -> None:
+        """Bring the index into line with the table after recovery (at start, and each rebalance).
 
-def update_size(w: Wiring) -> None:
-    """Publish the register's size by kind."""
-    counts = w.index.counts_by_kind()
-    for kind in ("child", "unborn"):
-        w.metrics.register_subjects.labels(kind).set(counts.get(kind, 0))
+        A record the index already holds in the same compact form is not read again,
+        so a rebalance costs a comparison per subject, not a reload of the register.
+        Then the listener is told (the late flow re-checks the recent incidents).
+        """
+        newest, filed = None, 0
+        for key, value in self.subjects.items():
+            if self.index.holds(bytes(key).decode(), value):
+                continue
+            try:
+                record = decode(value)
+            except UnreadableRecord as unreadable:
+                log.error(
+                    "unreadable subject record in the register table (key skipped): %s", unreadable
+                )
+                continue
+            self.index.upsert(record, value)  # the table's own bytes: held once
+            filed += 1
+            if record.last_recorded_at and (newest is None or record.last_recorded_at > newest):
+                newest = record.last_recorded_at
+        self._deps.metrics.note_register_event(newest)
+        if filed:
+            self.index.compact()
+            heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
+        self.update_size()
+        log.info("register index rebuilt: %d subjects, %d filed again", len(self.index), filed)
+        await self._listener.register_rebuilt()
+
+    def update_size(self) -> None:
+        """Publish the register's size by kind."""
+        counts = self.index.counts_by_kind()
+        for kind in ("child", "unborn"):
+            self._deps.metrics.register_subjects.labels(kind).set(counts.get(kind, 0))

@@ -31,6 +31,16 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         self.clock = clock
         r = self.registry
+        self._incidents(r)
+        self._register(r)
+        self._set_aside(r)
+        self._delivery(r)
+        self._freshness(r)
+        self._consumer(r)
+        self.build = Info("dvtrigger_build", "Version of dvtrigger and of its rules.", registry=r)
+
+    def _incidents(self, r: CollectorRegistry) -> None:
+        """Metrics of the police feed and the decisions made on it."""
         self.incidents_received = Counter(
             "dvtrigger_incidents_received", "Police notifications read from the feed.", registry=r
         )
@@ -78,6 +88,9 @@ class Metrics:
             "Recent incidents this worker owns and re-decides when the register changes.",
             registry=r,
         )
+
+    def _register(self, r: CollectorRegistry) -> None:
+        """Metrics of the register feed and the register it folds into."""
         self.register_events_applied = Counter(
             "dvtrigger_register_events_applied", "Register events applied.", ["type"], registry=r
         )
@@ -93,6 +106,9 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+
+    def _set_aside(self, r: CollectorRegistry) -> None:
+        """Task commands delivered or parked, dead letters, and work run again."""
         self.tasks = Counter(
             "dvtrigger_tasks",
             "Task commands delivered to a case system, by result (created, updated, unchanged).",
@@ -111,10 +127,13 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
-        self._delivery(r)
-        self._freshness(r)
-        self._consumer(r)
-        self.build = Info("dvtrigger_build", "Version of dvtrigger and of its rules.", registry=r)
+        self.redeliveries = Counter(
+            "dvtrigger_redeliveries",
+            "Units of work run again after a failure that was not the input's (the broker's or"
+            " the network's), by flow: never dead-lettered.",
+            ["flow"],
+            registry=r,
+        )
 
     def _delivery(self, r: CollectorRegistry) -> None:
         """Metrics of delivery to the case systems; `council` is a route name (code or default)."""

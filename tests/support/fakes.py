@@ -1,14 +1,17 @@
-"""Fakes for the worker's flows: topics that record what is sent, tables, events, a Wiring.
+"""Fakes for the worker's flows: topics that record what is sent, tables, events, an app,
+a clock, and `make_worker`, which builds a worker through the composition root on them.
 
 Also small builders for register events and a register, shared by the flow tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,12 +19,15 @@ from prometheus_client import CollectorRegistry
 
 from connectors.case_system.memory import InMemoryCaseSystem
 from schemas.register import RegisterEvent
+from streams.bootstrap import Role, Runtime, Worker, build
 from streams.config.settings import Settings
 from streams.config.topics import TOPIC_ROLES
 from streams.domain.ports.case_system import CaseSystem
+from streams.domain.ports.routing import CaseSystemRouter
 from streams.domain.register.index import RegisterIndex
 from streams.domain.register.records import SubjectRecord, apply_event
-from streams.flows.wiring import Topics, Wiring
+from streams.flows.clock import Clock
+from streams.flows.deps import Topics
 from streams.telemetry.metrics import Metrics
 
 LA = "E09000014"
@@ -109,8 +115,20 @@ def all_sent(topics: Topics) -> list[Sent]:
     return [m for topic in vars(topics).values() for m in topic.sent]
 
 
-class RecordingTable(dict[bytes, bytes]):
-    """A dict table that notes, at each write, what `observe` says about the world."""
+class FakeTable(dict[bytes, bytes]):
+    """A faust table as the flows use it: a dict, with recovery callbacks that tests call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recovered: list[Callable[[], Any]] = []
+
+    def on_recover(self, callback: Callable[[], Any]) -> None:
+        """Note a callback faust would run after the table recovered."""
+        self.recovered.append(callback)
+
+
+class RecordingTable(FakeTable):
+    """A table that notes, at each write, what `observe` says about the world."""
 
     def __init__(self, observe: Callable[[], Any] = lambda: None) -> None:
         super().__init__()
@@ -120,6 +138,68 @@ class RecordingTable(dict[bytes, bytes]):
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self.writes.append((key, self.observe()))
         super().__setitem__(key, value)
+
+
+class FakeApp:
+    """faust's app as the composition root and the flows use it: agents and pages are noted,
+    `consumer` is absent until a test sets one, `crash` is recorded."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, Callable[..., Any]] = {}
+        self.pages: dict[str, Callable[..., Any]] = {}
+        self.sensors = SimpleNamespace(add=lambda sensor: None)
+        self.should_stop = False
+        self.rebalancing = False
+        self.crashed: list[BaseException] = []
+
+    def agent(self, channel: Any, name: str) -> Callable[[Callable[..., Any]], Any]:
+        """Note an agent by name."""
+
+        def register(fun: Callable[..., Any]) -> Any:
+            self.agents[name] = fun
+            return fun
+
+        return register
+
+    def page(self, path: str) -> Callable[[Callable[..., Any]], Any]:
+        """Note a page by path."""
+
+        def register(fun: Callable[..., Any]) -> Any:
+            self.pages[path] = fun
+            return fun
+
+        return register
+
+    async def crash(self, reason: BaseException) -> None:
+        """Note why the worker was stopped, and stop: the agent in hand is cancelled."""
+        self.crashed.append(reason)
+        self.should_stop = True
+        raise asyncio.CancelledError
+
+
+class FakeClock:
+    """One clock that stands still until set or slept past; records each sleep."""
+
+    def __init__(self, now: datetime | float = 1_800_000_000.0) -> None:
+        self.t = now.timestamp() if isinstance(now, datetime) else float(now)
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        """The time now."""
+        return datetime.fromtimestamp(self.t, UTC)
+
+    def time(self) -> float:
+        """Wall-clock seconds."""
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        """Move on by `seconds`, at once."""
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+    def set(self, now: datetime) -> None:
+        """Move to `now`."""
+        self.t = now.timestamp()
 
 
 def fake_event(
@@ -134,28 +214,44 @@ def fake_event(
     return SimpleNamespace(key=key, value=value, message=message)
 
 
-def make_wiring(
+def make_worker(
     settings: Settings | None = None,
     case_system: CaseSystem | None = None,
     index: RegisterIndex | None = None,
-    subjects: dict[bytes, bytes] | None = None,
-    incident_state: dict[bytes, bytes] | None = None,
+    subjects: FakeTable | None = None,
+    incident_state: FakeTable | None = None,
     topics: Topics | None = None,
-) -> Wiring:
-    """A Wiring with fake topics, dict tables, fresh metrics and an in-memory case system."""
-    return Wiring(
-        app=SimpleNamespace(app=None),  # type: ignore[arg-type]  # the handlers never use it
-        settings=settings or Settings(),
-        metrics=Metrics(CollectorRegistry()),
-        case_system=case_system or InMemoryCaseSystem(),
+    clock: Clock | None = None,
+    router: CaseSystemRouter | None = None,
+    role: Role = "all",
+) -> Worker:
+    """A worker built by the composition root on fake topics, tables and app, with fresh
+    metrics and an in-memory case system; `index`: records the register already holds."""
+    runtime = Runtime(
+        app=FakeApp(),  # type: ignore[arg-type]
         topics=topics or fake_topics(),
-        subjects=subjects if subjects is not None else {},
-        incident_state=incident_state if incident_state is not None else {},
-        index=RegisterIndex() if index is None else index,
+        subjects=FakeTable() if subjects is None else subjects,
+        incident_state=FakeTable() if incident_state is None else incident_state,
     )
+    metrics = (
+        Metrics(CollectorRegistry(), clock=clock.time) if clock else Metrics(CollectorRegistry())
+    )
+    worker = build(
+        settings or Settings(),
+        case_system or (None if router else InMemoryCaseSystem()),
+        metrics,
+        role=role,
+        router=router,
+        clock=clock,
+        runtime=runtime,
+    )
+    if index is not None and worker.register is not None:
+        for record in index:
+            worker.register.index.upsert(record)
+    return worker
 
 
-def sample_value(w: Wiring, name: str, **labels: str) -> float:
+def sample_value(w: Worker, name: str, **labels: str) -> float:
     """The current value of one metric sample (0.0 when it was never touched)."""
     return w.metrics.registry.get_sample_value(name, labels) or 0.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
+from connectors.case_system.http import HttpCaseSystem
 from connectors.case_system.memory import InMemoryCaseSystem
 from streams.bootstrap import VERSION, build
 from streams.config.settings import Settings
@@ -58,7 +59,8 @@ def test_a_worker_routes_by_the_councils_in_its_settings() -> None:
     )
     w = build(settings, metrics=Metrics(CollectorRegistry()), role="deliver")
     assert [r.name for r in w.router.routes()] == ["default", "E09000014"]
-    assert w.case_system is w.router.default.case_system
+    default, haringey = (route.case_system for route in w.router.routes())
+    assert isinstance(default, HttpCaseSystem) and isinstance(haringey, HttpCaseSystem)
 
 
 def test_an_injected_case_system_takes_every_task() -> None:

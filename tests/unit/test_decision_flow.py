@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -17,19 +17,17 @@ import schemas
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
+from streams.bootstrap import Worker
 from streams.domain.config import RULES_VERSION
 from streams.domain.register.index import RegisterIndex
 from streams.domain.rules import decide
-from streams.flows.decide import (
+from streams.flows.incidents import (
     KEEP_NOTIFICATION_IDS,
     IncidentState,
-    decide_parsed,
     duplicate_kind,
-    handle,
     log_record,
     next_state,
 )
-from streams.flows.wiring import Wiring
 from tests.support.fakes import (
     FATHER,
     FakeTopic,
@@ -38,7 +36,7 @@ from tests.support.fakes import (
     birth,
     fake_event,
     fake_topics,
-    make_wiring,
+    make_worker,
     register_of,
     sample_value,
 )
@@ -90,7 +88,7 @@ def test_next_state_keeps_at_most_the_latest_notification_ids(known: int) -> Non
 def test_log_record_is_a_valid_decision_with_when_and_which_rules() -> None:
     incident = sample_incident()
     decision = decide(incident, register_of(birth("C1")))
-    record = json.loads(log_record(decision))
+    record = json.loads(log_record(decision, datetime.now(UTC)))
     Draft202012Validator(json.loads(DECISION_SCHEMA.read_text())).validate(record)
     assert Decision.model_validate(record).subjects == decision.subjects
     assert (record["incident_id"], record["revision"]) == (incident.incident_id, 1)
@@ -98,27 +96,27 @@ def test_log_record_is_a_valid_decision_with_when_and_which_rules() -> None:
     assert datetime.fromisoformat(record["decided_at"]).utcoffset() is not None
 
 
-# --- handle on a fake wiring -------------------------------------------------------------------
+# --- handle on a worker of fakes -----------------------------------------------------------------
 
 
-def wiring(register: RegisterIndex | None = None) -> Wiring:
-    """A wiring whose incident state notes, at each write, whether every send was acked."""
+def wiring(register: RegisterIndex | None = None) -> Worker:
+    """A worker whose incident state notes, at each write, whether every send was acked."""
     topics = fake_topics()
     state = RecordingTable(lambda: [m.acked for m in all_sent(topics)])
     register = register_of(birth("C1")) if register is None else register
-    return make_wiring(index=register, topics=topics, incident_state=state)
+    return make_worker(index=register, topics=topics, incident_state=state)
 
 
-async def notify(w: Wiring, incident: PoliceIncident) -> None:
+async def notify(w: Worker, incident: PoliceIncident) -> None:
     value = incident.model_dump_json().encode()
-    await handle(w, fake_event(value, key=KEY, topic="dvtrigger.incidents"))
+    await w.decide.handle(fake_event(value, key=KEY, topic="dvtrigger.incidents"))
 
 
-def decisions(w: Wiring) -> list[dict[str, object]]:
+def decisions(w: Worker) -> list[dict[str, object]]:
     return [json.loads(m.value or b"") for m in w.topics.decisions.sent]
 
 
-def commands(w: Wiring) -> list[RaiseTask]:
+def commands(w: Worker) -> list[RaiseTask]:
     return [RaiseTask.model_validate_json(m.value or b"") for m in w.topics.task_commands.sent]
 
 
@@ -180,7 +178,7 @@ async def test_an_incident_decided_in_place_is_one_notification_with_the_re_keye
     w = wiring()
     incident = sample_incident()
     event = fake_event(incident.model_dump_json().encode(), key=KEY)  # on the police topic
-    await decide_parsed(w, [(event, incident)])
+    await w.decide.decide_parsed([(event, incident)])
     await notify(w, incident)  # the same notification again, through the incidents topic
     assert len(decisions(w)) == 1
     assert sample_value(w, "dvtrigger_incidents_duplicate_total", kind="notification") == 1
@@ -192,7 +190,8 @@ async def test_two_agents_deciding_at_once_take_turns() -> None:
     first_event = fake_event(first.model_dump_json().encode(), key=KEY)
     second_event = fake_event(second.model_dump_json().encode(), key=KEY)
     await asyncio.gather(
-        decide_parsed(w, [(first_event, first)]), decide_parsed(w, [(second_event, second)])
+        w.decide.decide_parsed([(first_event, first)]),
+        w.decide.decide_parsed([(second_event, second)]),
     )
     assert [d["revision"] for d in decisions(w)] == [1, 2]
     state = IncidentState.model_validate_json(w.incident_state[KEY])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
+from streams.bootstrap import Worker
 from streams.config.topics import (
     H_REASON,
     H_REASON_CLASS,
@@ -15,10 +15,7 @@ from streams.config.topics import (
     H_SOURCE_TOPIC,
 )
 from streams.domain.parsing import MAX_MESSAGE_BYTES
-from streams.flows.deadletter import guarded
-from streams.flows.ingest import decides_in_place, receive
-from streams.flows.wiring import Wiring
-from tests.support.fakes import FakeCluster, FakeTopic, fake_event, make_wiring, sample_value
+from tests.support.fakes import FakeCluster, FakeTopic, fake_event, make_worker, sample_value
 from tests.support.samples import sample_incident
 
 TOPIC = "dvtrigger.police-incidents"
@@ -38,9 +35,9 @@ def invalid(**person: object) -> bytes:
 
 
 async def test_a_valid_notification_is_forwarded_by_incident_with_its_bytes() -> None:
-    w = make_wiring()
+    w = make_worker()
     raw = pretty_incident()
-    await receive(w, fake_event(raw, key=b"force-key-1", topic=TOPIC), [])
+    await w.ingest.receive(fake_event(raw, key=b"force-key-1", topic=TOPIC), [])
     (forwarded,) = w.topics.incidents.sent
     assert forwarded.key == b"MPS-2026-000001"
     assert forwarded.value == raw
@@ -49,9 +46,11 @@ async def test_a_valid_notification_is_forwarded_by_incident_with_its_bytes() ->
 
 
 async def test_revisions_of_one_incident_share_a_key() -> None:
-    w = make_wiring()
+    w = make_worker()
     for revision in (1, 2, 3):
-        await receive(w, fake_event(pretty_incident(revision=revision), key=None, topic=TOPIC), [])
+        await w.ingest.receive(
+            fake_event(pretty_incident(revision=revision), key=None, topic=TOPIC), []
+        )
     assert {m.key for m in w.topics.incidents.sent} == {b"MPS-2026-000001"}
     assert len(w.topics.incidents.sent) == 3
 
@@ -62,11 +61,11 @@ INCIDENTS = "dvtrigger.incidents"
 KEY = b"MPS-2026-000001"
 
 
-def with_cluster(police: int = 4, incidents: int = 4, partition_of: int = 2) -> Wiring:
-    """A wiring whose consumer sees these partition counts and puts every key on one partition."""
-    w = make_wiring()
+def with_cluster(police: int = 4, incidents: int = 4, partition_of: int = 2) -> Worker:
+    """A worker whose consumer sees these partition counts and puts every key on one partition."""
+    w = make_worker()
     counts = {TOPIC: police, INCIDENTS: incidents}
-    w.app = SimpleNamespace(consumer=FakeCluster(counts, lambda key: partition_of))  # type: ignore[assignment]
+    w.app.consumer = FakeCluster(counts, lambda key: partition_of)  # type: ignore[assignment]
     return w
 
 
@@ -74,7 +73,7 @@ async def test_a_notification_keyed_by_incident_on_its_partition_is_decided_in_p
     w = with_cluster()
     here: list[tuple[object, object]] = []
     event = fake_event(pretty_incident(), key=KEY, topic=TOPIC, partition=2)
-    await receive(w, event, here)
+    await w.ingest.receive(event, here)
     assert w.topics.incidents.sent == []
     ((kept, incident),) = here
     assert kept is event and incident.incident_id == KEY.decode()  # type: ignore[attr-defined]
@@ -95,7 +94,9 @@ async def test_any_other_notification_is_re_keyed_onto_the_incidents_topic(
 ) -> None:
     w = with_cluster(police, incidents)
     here: list[tuple[object, object]] = []
-    await receive(w, fake_event(pretty_incident(), key=key, topic=TOPIC, partition=partition), here)
+    await w.ingest.receive(
+        fake_event(pretty_incident(), key=key, topic=TOPIC, partition=partition), here
+    )
     assert here == []
     (forwarded,) = w.topics.incidents.sent
     assert forwarded.key == KEY
@@ -103,11 +104,11 @@ async def test_any_other_notification_is_re_keyed_onto_the_incidents_topic(
 
 
 def test_without_cluster_metadata_a_notification_takes_the_incidents_topic() -> None:
-    w = make_wiring()  # its app has no consumer: the metadata cannot be read
-    assert not decides_in_place(w, fake_event(b"{}", key=KEY, topic=TOPIC), KEY)
+    w = make_worker()  # its app has no consumer: the metadata cannot be read
+    assert not w.ingest.decides_in_place(fake_event(b"{}", key=KEY, topic=TOPIC), KEY)
     w = with_cluster()
     w.app.consumer.counts = {TOPIC: 4}  # type: ignore[attr-defined]  # incidents topic unknown
-    assert not decides_in_place(w, fake_event(b"{}", key=KEY, topic=TOPIC, partition=2), KEY)
+    assert not w.ingest.decides_in_place(fake_event(b"{}", key=KEY, topic=TOPIC, partition=2), KEY)
 
 
 @pytest.mark.parametrize(
@@ -124,8 +125,8 @@ def test_without_cluster_metadata_a_notification_takes_the_incidents_topic() -> 
 async def test_an_invalid_notification_is_dead_lettered_and_counted(
     value: bytes | None, reason_class: str
 ) -> None:
-    w = make_wiring()
-    await receive(w, fake_event(value, key=b"k", topic=TOPIC, offset=41), [])
+    w = make_worker()
+    await w.ingest.receive(fake_event(value, key=b"k", topic=TOPIC, offset=41), [])
     assert w.topics.incidents.sent == []
     (letter,) = w.topics.dead_letter.sent
     assert (letter.key, letter.value) == (b"k", value)
@@ -139,8 +140,8 @@ async def test_an_invalid_notification_is_dead_lettered_and_counted(
 
 
 async def test_the_schema_reason_names_the_field() -> None:
-    w = make_wiring()
-    await receive(w, fake_event(invalid(nhs_number="94347659XX"), topic=TOPIC), [])
+    w = make_worker()
+    await w.ingest.receive(fake_event(invalid(nhs_number="94347659XX"), topic=TOPIC), [])
     reason = w.topics.dead_letter.sent[0].header(H_REASON) or ""
     assert "persons.0.nhs_number" in reason
 
@@ -148,18 +149,18 @@ async def test_the_schema_reason_names_the_field() -> None:
 # --- guarded -----------------------------------------------------------------------------------
 
 
-def failed_counter(w: Wiring) -> object:
+def failed_counter(w: Worker) -> object:
     return w.metrics.incidents_rejected.labels("processing_error")
 
 
 async def test_guarded_dead_letters_an_unexpected_error_by_its_type_only() -> None:
-    w = make_wiring()
+    w = make_worker()
     event = fake_event(b'{"any": "bytes"}', key=b"k", topic=TOPIC, offset=9)
 
     async def handler() -> None:
         raise ValueError(f"could not match {NAME}, NHS {NHS}")
 
-    await guarded(handler, w, event, failed_counter(w))
+    await w.dead_letters.guarded(handler, event, failed_counter(w))
     (letter,) = w.topics.dead_letter.sent
     assert (letter.key, letter.value) == (b"k", b'{"any": "bytes"}')
     assert letter.header(H_REASON_CLASS) == "processing_error"
@@ -169,20 +170,22 @@ async def test_guarded_dead_letters_an_unexpected_error_by_its_type_only() -> No
 
 
 async def test_guarded_leaves_a_successful_handler_alone() -> None:
-    w = make_wiring()
+    w = make_worker()
     ran: list[bool] = []
 
     async def handler() -> None:
         ran.append(True)
 
-    await guarded(handler, w, fake_event(b"x"), failed_counter(w))
+    await w.dead_letters.guarded(handler, fake_event(b"x"), failed_counter(w))
     assert ran == [True]
     assert w.topics.dead_letter.sent == []
     assert sample_value(w, "dvtrigger_incidents_rejected_total", reason="processing_error") == 0
 
 
-async def test_a_failure_to_forward_is_dead_lettered_not_dropped() -> None:
-    w = make_wiring()
+async def test_a_failure_to_forward_is_run_again_never_dead_lettered() -> None:
+    """The broker refusing is not the notification's fault (issue 11: errors in two kinds): the
+    guard raises it for the agent to run again, and nothing reaches the dead-letter topic."""
+    w = make_worker()
 
     class Down(FakeTopic):
         async def send(self, *args: object, **kwargs: object) -> object:
@@ -191,17 +194,14 @@ async def test_a_failure_to_forward_is_dead_lettered_not_dropped() -> None:
     w.topics.incidents = Down("dvtrigger.incidents")
     raw = pretty_incident()
     event = fake_event(raw, key=b"k", topic=TOPIC)
-    await guarded(lambda: receive(w, event, []), w, event, failed_counter(w))
-    (letter,) = w.topics.dead_letter.sent
-    assert letter.value == raw
-    assert (letter.header(H_REASON_CLASS), letter.header(H_REASON)) == (
-        "processing_error",
-        "ConnectionError",
-    )
+    with pytest.raises(ConnectionError):
+        await w.dead_letters.guarded(lambda: w.ingest.receive(event, []), event, failed_counter(w))
+    assert w.topics.dead_letter.sent == []
+    assert sample_value(w, "dvtrigger_incidents_rejected_total", reason="processing_error") == 0
 
 
 def test_where_names_type_and_place_but_not_the_message() -> None:
-    from streams.flows.deadletter import where
+    from streams.flows.errors import where
 
     try:
         raise ValueError("Zebedee Quuxley 1990-01-01")

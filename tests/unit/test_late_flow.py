@@ -15,25 +15,23 @@ import schemas
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from schemas.task import RaiseTask
+from streams.bootstrap import Worker
 from streams.config.settings import Settings
-from streams.domain.late import RECHECKED, RecentIncidents
+from streams.domain.late import RECHECKED
 from streams.domain.register.codec import encode
-from streams.domain.register.index import RegisterIndex
 from streams.domain.register.records import apply_event
-from streams.flows.decide import IncidentState, handle, owns
-from streams.flows.late import rebuild_recent
-from streams.flows.register import apply, on_changelog, rebuild_index
-from streams.flows.wiring import Wiring
+from streams.flows.incidents import IncidentState
 from tests.support.fakes import (
     FATHER,
     STRANGER,
+    FakeClock,
     FakeTopic,
     RecordingTable,
     all_sent,
     birth,
     fake_event,
     fake_topics,
-    make_wiring,
+    make_worker,
     register_body,
     register_event,
     register_of,
@@ -50,18 +48,19 @@ ELSEWHERE = {"lines": ["3 Elm Row"], "town": "London", "postcode": "E8 1AA"}
 NEIGHBOUR = {"lines": ["Flat 9", "231 West Green Road"], "town": "London", "postcode": "N8 7DW"}
 
 
-def wiring(settings: Settings | None = None, register: Any = None) -> Wiring:
-    """A wiring at NOW whose incident state notes, at each write, whether every send was acked."""
+def wiring(settings: Settings | None = None, register: Any = None) -> Worker:
+    """A worker at NOW whose incident state notes, at each write, whether every send was acked.
+
+    Its clock is a FakeClock (`w.deps.clock`), which a test may `set` later."""
     topics = fake_topics()
     state = RecordingTable(lambda: [m.acked for m in all_sent(topics)])
-    w = make_wiring(
+    return make_worker(
         settings=settings,
         index=register_of() if register is None else register,
         topics=topics,
         incident_state=state,
+        clock=FakeClock(NOW),
     )
-    w.clock = lambda: NOW
-    return w
 
 
 def pregnancy_body(
@@ -80,29 +79,29 @@ def pregnancy_body(
     )
 
 
-async def notify(w: Wiring, incident: PoliceIncident) -> None:
-    await handle(w, fake_event(incident.model_dump_json().encode(), key=KEY, topic="x"))
+async def notify(w: Worker, incident: PoliceIncident) -> None:
+    await w.decide.handle(fake_event(incident.model_dump_json().encode(), key=KEY, topic="x"))
 
 
-async def register(w: Wiring, body: dict[str, Any]) -> None:
+async def register(w: Worker, body: dict[str, Any]) -> None:
     ref = body["subject"]["subject_ref"].encode()
     event = fake_event(json.dumps(body).encode(), key=ref, topic="dvtrigger.register-events")
-    await apply(w, event)
+    await w.register.apply(event)
 
 
-def decisions(w: Wiring) -> list[dict[str, Any]]:
+def decisions(w: Worker) -> list[dict[str, Any]]:
     return [json.loads(m.value or b"") for m in w.topics.decisions.sent]
 
 
-def commands(w: Wiring) -> list[RaiseTask]:
+def commands(w: Worker) -> list[RaiseTask]:
     return [RaiseTask.model_validate_json(m.value or b"") for m in w.topics.task_commands.sent]
 
 
-def state(w: Wiring) -> IncidentState:
+def state(w: Worker) -> IncidentState:
     return IncidentState.model_validate_json(w.incident_state[KEY])
 
 
-def redecided(w: Wiring, result: str) -> float:
+def redecided(w: Worker, result: str) -> float:
     return sample_value(w, "dvtrigger_incidents_redecided_total", result=result)
 
 
@@ -181,7 +180,7 @@ async def test_a_failed_late_send_leaves_the_state_and_the_register_event_alone(
     await register(w, pregnancy_body())
     assert state(w).outcomes == {}
     assert redecided(w, "failed") == 1
-    assert w.index.get("U1") is not None  # the register change itself stands
+    assert w.register.index.get("U1") is not None  # the register change itself stands
     assert w.topics.dead_letter.sent == []
 
 
@@ -220,26 +219,26 @@ async def test_a_change_that_shares_keys_but_changes_nothing_sends_nothing() -> 
 async def test_an_incident_older_than_the_window_is_not_re_decided() -> None:
     w = wiring()
     await notify(w, sample_incident())
-    w.clock = lambda: datetime(2026, 10, 29, 9, 0, tzinfo=UTC)  # 91 days after the incident
+    w.deps.clock.set(datetime(2026, 10, 29, 9, 0, tzinfo=UTC))  # 91 days after the incident
     await register(w, pregnancy_body())
     assert len(decisions(w)) == 1 and commands(w) == []
     assert sum(redecided(w, r) for r in ("late_task", "decision_only", "unchanged")) == 0
-    assert len(w.recent) == 0
+    assert len(w.decide.incidents.recent) == 0
 
 
 async def test_the_window_is_a_setting() -> None:
     w = wiring(Settings(recent_incidents_days=120))
     await notify(w, sample_incident())
-    w.clock = lambda: datetime(2026, 10, 29, 9, 0, tzinfo=UTC)
+    w.deps.clock.set(datetime(2026, 10, 29, 9, 0, tzinfo=UTC))
     await register(w, pregnancy_body())
     assert [c.late for c in commands(w)] == [True]
 
 
 async def test_an_incident_decided_already_out_of_the_window_is_not_kept() -> None:
     w = wiring()
-    w.clock = lambda: datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    w.deps.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     await notify(w, sample_incident())
-    assert len(w.recent) == 0
+    assert len(w.decide.incidents.recent) == 0
     assert state(w).incident is not None  # the state keeps it; the index does not
 
 
@@ -274,8 +273,8 @@ async def test_a_change_from_another_worker_re_decides_the_incidents_this_worker
     await notify(w, sample_incident())
     record = apply_event(None, RegisterEvent.model_validate_json(json.dumps(pregnancy_body())))
     value = record.model_dump_json().encode()
-    await on_changelog(w, fake_event(value, key=b"U1"))
-    await on_changelog(w, fake_event(value, key=b"U1"))  # the same record again: nothing
+    await w.register.on_changelog(fake_event(value, key=b"U1"))
+    await w.register.on_changelog(fake_event(value, key=b"U1"))  # the same record again: nothing
     (command,) = commands(w)
     assert (command.subject.subject_ref, command.late) == ("U1", True)
     assert redecided(w, "late_task") == 1 and redecided(w, "unchanged") == 0
@@ -294,7 +293,7 @@ async def test_a_later_revision_decided_normally_knows_the_late_task() -> None:
 async def test_a_re_decision_waits_for_a_batch_being_decided() -> None:
     w = wiring()
     await notify(w, sample_incident())
-    async with w.decide_lock:
+    async with w.decide.incidents.lock:
         change = asyncio.ensure_future(register(w, pregnancy_body()))
         await asyncio.sleep(0.01)
         assert commands(w) == []
@@ -318,25 +317,25 @@ def fake_cluster(assigned: set[int], partition_of: dict[bytes, int]) -> SimpleNa
 async def test_an_incident_whose_partition_moved_away_is_neither_re_decided_nor_kept() -> None:
     w = wiring()
     await notify(w, sample_incident())
-    w.app = fake_cluster({0, 1}, {KEY: 2})  # type: ignore[assignment]
-    assert not owns(w, KEY)
+    w.app.consumer = fake_cluster({0, 1}, {KEY: 2}).consumer
+    assert not w.decide.incidents.owns(KEY)
     await register(w, pregnancy_body())
-    assert commands(w) == [] and len(w.recent) == 0
+    assert commands(w) == [] and len(w.decide.incidents.recent) == 0
 
 
 async def test_the_recent_index_is_rebuilt_from_the_owned_recent_states() -> None:
     w = wiring()
     for n, occurred in enumerate(("2026-07-30T06:00:00+00:00", "2026-03-01T06:00:00+00:00")):
         incident = sample_incident(f"MPS-2026-00000{n}", occurred_at=occurred)
-        await handle(
-            w, fake_event(incident.model_dump_json().encode(), key=incident.incident_id.encode())
+        await w.decide.handle(
+            fake_event(incident.model_dump_json().encode(), key=incident.incident_id.encode())
         )
     w.incident_state[b"MPS-2026-000009"] = IncidentState(revision=1).model_dump_json().encode()
     w.incident_state[b"MPS-2026-000008"] = w.incident_state[b"MPS-2026-000000"]
-    w.app = fake_cluster({0}, {b"MPS-2026-000000": 0, b"MPS-2026-000008": 1})  # type: ignore[assignment]
-    w.recent.clear()
-    await rebuild_recent(w)
-    assert len(w.recent) == 1 and "MPS-2026-000000" in w.recent
+    w.app.consumer = fake_cluster({0}, {b"MPS-2026-000000": 0, b"MPS-2026-000008": 1}).consumer
+    w.decide.incidents.recent.clear()
+    await w.late.rebuild_recent()
+    assert len(w.decide.incidents.recent) == 1 and "MPS-2026-000000" in w.decide.incidents.recent
     assert sample_value(w, "dvtrigger_recent_incidents") == 1
 
 
@@ -346,8 +345,8 @@ def test_an_unreachable_cluster_owns_nothing() -> None:
     def fail(_topic: str, _key: bytes) -> int:
         raise RuntimeError("no metadata")
 
-    w.app = SimpleNamespace(consumer=SimpleNamespace(key_partition=fail))  # type: ignore[assignment]
-    assert not owns(w, KEY)
+    w.app.consumer = SimpleNamespace(key_partition=fail)
+    assert not w.decide.incidents.owns(KEY)
 
 
 async def test_states_keep_the_latest_revision_and_its_day() -> None:
@@ -358,7 +357,7 @@ async def test_states_keep_the_latest_revision_and_its_day() -> None:
     assert kept.incident is not None
     assert PoliceIncident.model_validate_json(kept.incident) == sample_incident()
     assert kept.logged == kept.outcomes == {"subject:C1": "trigger"}
-    assert "MPS-2026-000001" in w.recent
+    assert "MPS-2026-000001" in w.decide.incidents.recent
 
 
 async def test_the_echo_of_this_workers_own_register_write_re_decides_nothing_more() -> None:
@@ -366,7 +365,7 @@ async def test_the_echo_of_this_workers_own_register_write_re_decides_nothing_mo
     await notify(w, sample_incident())
     await register(w, pregnancy_body())
     echo = w.subjects[b"U1"]
-    await on_changelog(w, fake_event(echo, key=b"U1"))
+    await w.register.on_changelog(fake_event(echo, key=b"U1"))
     assert len(commands(w)) == 1
     assert redecided(w, "late_task") == 1 and redecided(w, "unchanged") == 0
 
@@ -374,13 +373,19 @@ async def test_the_echo_of_this_workers_own_register_write_re_decides_nothing_mo
 # --- the re-check after a recovery ---------------------------------------------------------------
 
 
-def restarted(w: Wiring, changed: list[dict[str, Any]]) -> None:
+def restarted(w: Worker, changed: list[dict[str, Any]]) -> Worker:
     """`w` as a worker starting again: its tables as the changelogs left them (with `changed`,
     written by another worker meanwhile), its memory empty."""
     for body in changed:
         record = apply_event(None, RegisterEvent.model_validate_json(json.dumps(body)))
         w.subjects[record.subject_ref.encode()] = encode(record)
-    w.index, w.recent = RegisterIndex(), RecentIncidents()
+    return make_worker(
+        settings=w.deps.settings,
+        subjects=w.subjects,
+        incident_state=w.incident_state,
+        topics=w.topics,
+        clock=w.deps.clock,
+    )
 
 
 async def test_a_change_learned_but_not_acted_on_before_a_stop_is_re_decided_after_recovery() -> (
@@ -390,12 +395,12 @@ async def test_a_change_learned_but_not_acted_on_before_a_stop_is_re_decided_aft
     await notify(w, sample_incident())
     assert commands(w) == []
     # Another worker booked the pregnancy; this one stopped before re-deciding on it.
-    restarted(w, [pregnancy_body()])
-    await rebuild_recent(w)
-    assert w.recheck is None  # the register is not back yet
-    await rebuild_index(w)
-    assert w.recheck is not None
-    assert await w.recheck == 1
+    w = restarted(w, [pregnancy_body()])
+    await w.late.rebuild_recent()
+    assert w.late.recheck is None  # the register is not back yet
+    await w.register.rebuild_index()
+    assert w.late.recheck is not None
+    assert await w.late.recheck == 1
 
     (command,) = commands(w)
     assert (command.subject.subject_ref, command.outcome, command.late) == ("U1", "trigger", True)
@@ -414,9 +419,9 @@ async def test_a_recheck_with_nothing_missed_sends_nothing() -> None:
     await notify(w, sample_incident())
     await register(w, pregnancy_body())  # acted on as it happened
     sent = (len(decisions(w)), len(commands(w)))
-    await rebuild_index(w)  # a rebalance: both rebuilds, in the other order
-    await rebuild_recent(w)
-    assert w.recheck is not None and await w.recheck == 1
+    await w.register.rebuild_index()  # a rebalance: both rebuilds, in the other order
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
     assert (len(decisions(w)), len(commands(w))) == sent
     assert redecided(w, "unchanged") == 1
 
@@ -424,11 +429,11 @@ async def test_a_recheck_with_nothing_missed_sends_nothing() -> None:
 async def test_a_recheck_skips_incidents_that_are_no_longer_recent_or_owned() -> None:
     w = wiring()
     await notify(w, sample_incident())
-    restarted(w, [pregnancy_body()])
-    w.clock = lambda: datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # the incident is 120 days old
-    await rebuild_index(w)
-    await rebuild_recent(w)
-    assert w.recheck is not None and await w.recheck == 0
+    w = restarted(w, [pregnancy_body()])
+    w.deps.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # the incident is 120 days old
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 0
     assert commands(w) == []
 
 
@@ -436,10 +441,10 @@ async def test_a_rebuild_files_only_records_the_index_does_not_hold_as_they_are(
     w = wiring()
     await register(w, pregnancy_body())
     held = w.subjects[b"U1"]
-    assert w.index.holds("U1", held) and not w.index.holds("U1", held + b" ")
-    before = w.index.get("U1")
-    await rebuild_index(w)
-    assert w.index.get("U1") == before and len(w.index) == 1
-    restarted(w, [pregnancy_body("U2")])  # a fresh index: every record is filed
-    await rebuild_index(w)
-    assert {r.subject_ref for r in w.index} == {"U1", "U2"}
+    assert w.register.index.holds("U1", held) and not w.register.index.holds("U1", held + b" ")
+    before = w.register.index.get("U1")
+    await w.register.rebuild_index()
+    assert w.register.index.get("U1") == before and len(w.register.index) == 1
+    w = restarted(w, [pregnancy_body("U2")])  # a fresh index: every record is filed
+    await w.register.rebuild_index()
+    assert {r.subject_ref for r in w.register.index} == {"U1", "U2"}

@@ -21,7 +21,8 @@ IMPURE = ("faust", "mode", "aiokafka", "kafka", "httpx", "fastapi", "prometheus_
 
 def _loaded_after(statement: str) -> set[str]:
     """Top-level modules a fresh interpreter holds after running `statement`."""
-    probe = f"{statement}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    listing = "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    probe = f"{statement}\nimport sys\n{listing}"
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -9,17 +9,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas.decision import Decision, DecisionSubject
 from streams.domain.register.codec import encode
-from streams.flows.deadletter import send_dead_letter
-from streams.flows.decide import handle
-from streams.flows.ingest import receive
-from streams.flows.register import apply, rebuild_index
 from streams.telemetry.labels import rule_of, topic_role
 from streams.telemetry.metrics import FRESHNESS_BUCKETS, Metrics
 from streams.telemetry.scrape_gauge import ScrapeGauge
 from tests.support.fakes import (
+    FakeTable,
     birth,
     fake_event,
-    make_wiring,
+    make_worker,
     register_event,
     register_of,
     sample_value,
@@ -72,9 +69,9 @@ def test_a_topic_is_known_by_its_role_whatever_its_prefix(topic: str, role: str 
 
 
 async def test_a_decision_counts_each_subject_by_outcome_and_rule() -> None:
-    w = make_wiring(index=register_of(birth("C1"), birth("C2")))
+    w = make_worker(index=register_of(birth("C1"), birth("C2")))
     incident = sample_incident()
-    await handle(w, fake_event(incident.model_dump_json().encode(), key=b"MPS-2026-000001"))
+    await w.decide.handle(fake_event(incident.model_dump_json().encode(), key=b"MPS-2026-000001"))
     assert sample_value(w, "dvtrigger_decisions_total", decision="trigger") == 1
     counted = sample_value(
         w, "dvtrigger_subject_outcomes_total", outcome="trigger", rule="carer_involved"
@@ -108,10 +105,10 @@ def test_freshness_to_task_is_by_task_kind_with_a_bucket_at_the_fifteen_minute_s
 
 
 async def test_every_dead_letter_is_counted_by_source_role_and_reason_class() -> None:
-    w = make_wiring()
-    await receive(w, fake_event(b"{not json", topic="t9.police-incidents"), [])
-    await apply(w, fake_event(b"", topic="t9.register-events"))
-    await send_dead_letter(w, fake_event(b"x", topic="t9.incidents"), "processing_error", "E")
+    w = make_worker()
+    await w.ingest.receive(fake_event(b"{not json", topic="t9.police-incidents"), [])
+    await w.register.apply(fake_event(b"", topic="t9.register-events"))
+    await w.dead_letters.send(fake_event(b"x", topic="t9.incidents"), "processing_error", "E")
     assert len(w.topics.dead_letter.sent) == 3
     for source, reason in [
         ("police-incidents", "not_json"),
@@ -123,19 +120,19 @@ async def test_every_dead_letter_is_counted_by_source_role_and_reason_class() ->
 
 
 async def test_the_newest_notification_is_kept_whatever_order_they_come_in() -> None:
-    w = make_wiring()
+    w = make_worker()
     newest = "dvtrigger_police_newest_notification_timestamp_seconds"
     assert w.metrics.registry.get_sample_value(newest) is None  # none received yet
     later = sample_incident(incident_id="MPS-2026-000002")
     earlier = sample_incident(incident_id="MPS-2026-000003")
     earlier = earlier.model_copy(update={"reported_at": later.reported_at - timedelta(hours=1)})
     for incident in (later, earlier):
-        await receive(w, fake_event(incident.model_dump_json().encode()), [])
+        await w.ingest.receive(fake_event(incident.model_dump_json().encode()), [])
     assert sample_value(w, newest) == later.reported_at.timestamp()
 
 
 async def test_the_newest_register_event_and_its_age_at_scrape() -> None:
-    w = make_wiring()
+    w = make_worker()
     now = [RECORDED.timestamp() + 600]
     w.metrics.clock = lambda: now[0]
     age = "dvtrigger_register_newest_event_age_seconds"
@@ -143,7 +140,9 @@ async def test_the_newest_register_event_and_its_age_at_scrape() -> None:
     for hours in (0, 2):  # the newer first; the older after it changes nothing
         at = (RECORDED - timedelta(hours=hours)).isoformat()
         event = register_event("C1", "birth_registered", recorded_at=at)
-        await apply(w, fake_event(event.model_dump_json().encode(), topic="x.register-events"))
+        await w.register.apply(
+            fake_event(event.model_dump_json().encode(), topic="x.register-events")
+        )
     newest = "dvtrigger_register_newest_event_timestamp_seconds"
     assert sample_value(w, newest) == RECORDED.timestamp()
     assert sample_value(w, age) == 600
@@ -156,9 +155,10 @@ async def test_a_worker_knows_the_newest_register_event_after_recovering_the_reg
         register_event("C1", "birth_registered", recorded_at=RECORDED.isoformat()),
         register_event("C2", "birth_registered", recorded_at="2026-01-01T00:00:00+00:00"),
     )
-    subjects = {ref.encode(): encode(register.get(ref)) for ref in ("C1", "C2")}  # type: ignore[arg-type]
-    w = make_wiring(subjects=subjects)
-    await rebuild_index(w)
+    subjects = FakeTable()
+    subjects.update({ref.encode(): encode(register.get(ref)) for ref in ("C1", "C2")})  # type: ignore[arg-type]
+    w = make_worker(subjects=subjects)
+    await w.register.rebuild_index()
     newest = "dvtrigger_register_newest_event_timestamp_seconds"
     assert sample_value(w, newest) == RECORDED.timestamp()
 

@@ -27,6 +27,7 @@ BOUNDED_LABELS = {
     "rule",
     "result",
     "type",  # register event type
+    "flow",  # ingest, decide, register
     "council",  # route name: a council code or `default`
     "error",
     "status",  # status class

@@ -7,17 +7,16 @@ from datetime import date
 
 import pytest
 
+from streams.bootstrap import Worker
 from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_OFFSET, H_SOURCE_TOPIC
 from streams.domain.register.codec import decode, encode
 from streams.domain.register.records import SubjectRecord, apply_event
-from streams.flows.register import apply, on_changelog, rebuild_index
-from streams.flows.wiring import Wiring
 from tests.support.fakes import (
     NEW_HOME,
     RecordingTable,
     birth,
     fake_event,
-    make_wiring,
+    make_worker,
     moved,
     register_body,
     register_event,
@@ -28,19 +27,19 @@ TOPIC = "dvtrigger.register-events"
 NAME = "Zebedee Quuxley"
 
 
-def wiring() -> Wiring:
-    return make_wiring(subjects=RecordingTable())
+def wiring() -> Worker:
+    return make_worker(subjects=RecordingTable())
 
 
 def raw(event: object) -> bytes:
     return event.model_dump_json().encode()  # type: ignore[attr-defined]
 
 
-async def send(w: Wiring, value: bytes | None, key: bytes = b"C1", offset: int = 3) -> None:
-    await apply(w, fake_event(value, key=key, topic=TOPIC, offset=offset))
+async def send(w: Worker, value: bytes | None, key: bytes = b"C1", offset: int = 3) -> None:
+    await w.register.apply(fake_event(value, key=key, topic=TOPIC, offset=offset))
 
 
-def stored(w: Wiring, ref: str) -> SubjectRecord:
+def stored(w: Worker, ref: str) -> SubjectRecord:
     return decode(w.subjects[ref.encode()])
 
 
@@ -55,9 +54,9 @@ def record(*events: object) -> SubjectRecord:
 async def test_a_valid_event_upserts_the_table_and_the_index() -> None:
     w = wiring()
     await send(w, raw(birth("C1")))
-    assert stored(w, "C1") == w.index.get("C1")
+    assert stored(w, "C1") == w.register.index.get("C1")
     assert stored(w, "C1").date_of_birth == date(2026, 2, 11)
-    assert [r.subject_ref for r in w.index] == ["C1"]
+    assert [r.subject_ref for r in w.register.index] == ["C1"]
     assert sample_value(w, "dvtrigger_register_events_applied_total", type="birth_registered") == 1
     assert sample_value(w, "dvtrigger_register_subjects", kind="child") == 1
     assert w.topics.dead_letter.sent == []
@@ -67,7 +66,7 @@ async def test_a_later_event_folds_into_the_known_record() -> None:
     w = wiring()
     await send(w, raw(birth("C1")))
     await send(w, raw(moved("C1", "2026-05-01")), offset=4)
-    known = w.index.get("C1")
+    known = w.register.index.get("C1")
     assert known is not None and known == stored(w, "C1")
     address = known.address_on(date(2026, 6, 1))
     assert address is not None and address.postcode == NEW_HOME["postcode"]
@@ -106,26 +105,26 @@ async def test_an_invalid_event_is_dead_lettered_with_its_reason_class(
     assert NAME not in (letter.header(H_REASON) or "")
     assert "2026-02-30" not in (letter.header(H_REASON) or "")
     assert sample_value(w, "dvtrigger_register_events_rejected_total", reason=reason_class) == 1
-    assert w.subjects == {} and len(w.index) == 0
+    assert w.subjects == {} and len(w.register.index) == 0
 
 
 async def test_a_changelog_event_from_another_worker_updates_the_index() -> None:
     w = wiring()
     other = record(birth("C9"))
-    await on_changelog(w, fake_event(encode(other), key=b"C9"))
-    assert w.index.get("C9") == other
+    await w.register.on_changelog(fake_event(encode(other), key=b"C9"))
+    assert w.register.index.get("C9") == other
     assert w.subjects == {}  # the table itself is faust's to fill
     assert sample_value(w, "dvtrigger_register_subjects", kind="child") == 1
     newer = record(birth("C9"), moved("C9", "2026-05-01"))
-    await on_changelog(w, fake_event(encode(newer), key=b"C9"))
-    assert w.index.get("C9") == newer
-    assert len(w.index) == 1
+    await w.register.on_changelog(fake_event(encode(newer), key=b"C9"))
+    assert w.register.index.get("C9") == newer
+    assert len(w.register.index) == 1
 
 
 async def test_a_local_event_builds_on_a_record_from_the_changelog() -> None:
     w = wiring()
     first = birth("C9")
-    await on_changelog(w, fake_event(encode(record(first)), key=b"C9"))
+    await w.register.on_changelog(fake_event(encode(record(first)), key=b"C9"))
     await send(w, raw(first), key=b"C9")
     assert w.subjects.writes == []  # already applied by the other worker
     await send(w, raw(moved("C9", "2026-05-01")), key=b"C9", offset=4)
@@ -135,29 +134,29 @@ async def test_a_local_event_builds_on_a_record_from_the_changelog() -> None:
 async def test_a_changelog_record_in_the_older_json_object_form_is_still_read() -> None:
     w = wiring()
     other = record(birth("C9"))
-    await on_changelog(w, fake_event(other.model_dump_json().encode(), key=b"C9"))
-    assert w.index.get("C9") == other
+    await w.register.on_changelog(fake_event(other.model_dump_json().encode(), key=b"C9"))
+    assert w.register.index.get("C9") == other
 
 
 async def test_a_tombstone_removes_the_subject_from_the_index() -> None:
     w = wiring()
     await send(w, raw(birth("C1")))
-    await on_changelog(w, fake_event(None, key=b"C1"))
-    assert w.index.get("C1") is None
-    assert len(w.index) == 0
+    await w.register.on_changelog(fake_event(None, key=b"C1"))
+    assert w.register.index.get("C1") is None
+    assert len(w.register.index) == 0
 
 
 async def test_a_tombstone_updates_the_subjects_gauge() -> None:
     w = wiring()
     await send(w, raw(birth("C1")))
-    await on_changelog(w, fake_event(None, key=b"C1"))
+    await w.register.on_changelog(fake_event(None, key=b"C1"))
     assert sample_value(w, "dvtrigger_register_subjects", kind="child") == 0
 
 
 async def test_an_unreadable_changelog_record_is_skipped() -> None:
     w = wiring()
-    await on_changelog(w, fake_event(b'{"subject_ref": "C1"}', key=b"C1"))
-    assert len(w.index) == 0
+    await w.register.on_changelog(fake_event(b'{"subject_ref": "C1"}', key=b"C1"))
+    assert len(w.register.index) == 0
 
 
 async def test_rebuild_index_reads_every_record_of_the_table() -> None:
@@ -168,8 +167,8 @@ async def test_rebuild_index_reads_every_record_of_the_table() -> None:
     )
     w.subjects[b"U1"] = encode(record(pregnancy))
     w.subjects[b"XX"] = b"not a record"
-    await rebuild_index(w)
-    assert {r.subject_ref for r in w.index} == {"C1", "U1"}
+    await w.register.rebuild_index()
+    assert {r.subject_ref for r in w.register.index} == {"C1", "U1"}
     assert sample_value(w, "dvtrigger_register_subjects", kind="child") == 1
     assert sample_value(w, "dvtrigger_register_subjects", kind="unborn") == 1
 
@@ -179,17 +178,17 @@ async def test_own_writes_echoed_by_the_changelog_leave_the_newer_record_indexed
     await send(w, raw(birth("C1")))
     first = w.subjects[b"C1"]
     await send(w, raw(moved("C1", "2026-05-01")), offset=4)
-    newest = w.index.get("C1")
+    newest = w.register.index.get("C1")
     assert newest is not None and len(newest.event_ids) == 2
-    await on_changelog(w, fake_event(first, key=b"C1"))  # the older write echoes first
-    assert w.index.get("C1") == newest
-    assert w.own_writes == {b"C1": w.subjects[b"C1"]}
-    await on_changelog(w, fake_event(w.subjects[b"C1"], key=b"C1"))
-    assert w.index.get("C1") == newest
-    assert w.own_writes == {}
+    await w.register.on_changelog(fake_event(first, key=b"C1"))  # the older write echoes first
+    assert w.register.index.get("C1") == newest
+    assert w.register.own_writes == {b"C1": w.subjects[b"C1"]}
+    await w.register.on_changelog(fake_event(w.subjects[b"C1"], key=b"C1"))
+    assert w.register.index.get("C1") == newest
+    assert w.register.own_writes == {}
     later = record(birth("C1"), moved("C1", "2026-05-01"), moved("C1", "2026-06-01"))
-    await on_changelog(w, fake_event(encode(later), key=b"C1"))
-    assert w.index.get("C1") == later  # once echoed, other workers' writes apply again
+    await w.register.on_changelog(fake_event(encode(later), key=b"C1"))
+    assert w.register.index.get("C1") == later  # once echoed, other workers' writes apply again
 
 
 async def test_a_register_change_with_no_recent_incidents_sends_no_decision() -> None:

@@ -15,8 +15,7 @@ from streams.bootstrap import router_from_settings
 from streams.config.settings import Settings
 from streams.domain.ports.case_system import CaseSystemUnavailable
 from streams.domain.ports.routing import CaseSystemRouter, Route
-from streams.flows.deliver import deliver
-from tests.support.fakes import fake_event, make_wiring, sample_value
+from tests.support.fakes import fake_event, make_worker, sample_value
 from tests.support.samples import sample_raise_task
 
 CAMDEN, HARINGEY = "E09000007", "E09000014"
@@ -99,12 +98,11 @@ async def test_deliver_sends_each_task_to_its_councils_case_system(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     r, default, haringey = router()
-    w = make_wiring()
-    w.router = r
+    w = make_worker(router=r)
     caplog.set_level(logging.WARNING)
-    await deliver(w, event_for(HARINGEY, "C1"))
-    await deliver(w, event_for(None, "C2"))
-    await deliver(w, event_for(CAMDEN, "C3"))
+    await w.deliver.deliver(event_for(HARINGEY, "C1"))
+    await w.deliver.deliver(event_for(None, "C2"))
+    await w.deliver.deliver(event_for(CAMDEN, "C3"))
     assert [t.task.subject.subject_ref for t in await haringey.list_tasks()] == ["C1"]
     assert sorted(t.task.subject.subject_ref for t in await default.list_tasks()) == ["C2", "C3"]
     assert sample_value(w, "dvtrigger_tasks_unrouted_total", reason="unknown_council") == 1
@@ -118,11 +116,10 @@ async def test_deliver_sends_each_task_to_its_councils_case_system(
 
 async def test_each_route_has_its_own_breaker() -> None:
     r, default, haringey = router()
-    w = make_wiring(settings=Settings(breaker_failures=1, task_inline_budget_s=0.01))
-    w.router = r
+    w = make_worker(settings=Settings(breaker_failures=1, task_inline_budget_s=0.01), router=r)
     haringey.fail_next(CaseSystemUnavailable("POST /api/tasks: 503", "5xx"))
-    await deliver(w, event_for(HARINGEY, "C1"))
-    await deliver(w, event_for(None, "C2"))
+    await w.deliver.deliver(event_for(HARINGEY, "C1"))
+    await w.deliver.deliver(event_for(None, "C2"))
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council=HARINGEY) == 2
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 0
     assert len(await default.list_tasks()) == 1

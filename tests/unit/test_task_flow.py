@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from connectors.case_system.memory import InMemoryCaseSystem
 from schemas.task import RaiseTask
+from streams.bootstrap import Worker
 from streams.config.settings import Settings
 from streams.config.topics import (
     H_REASON,
@@ -24,7 +27,7 @@ from streams.domain.ports.case_system import (
     CaseSystemRejected,
     CaseSystemUnavailable,
 )
-from streams.flows.deliver import deliver, guarded, retry
+from streams.flows.clock import Clock
 from streams.flows.retries import (
     FIRST_BACKOFF_S,
     H_ATTEMPTS,
@@ -33,8 +36,7 @@ from streams.flows.retries import (
     MAX_BACKOFF_S,
     backoff,
 )
-from streams.flows.wiring import Wiring
-from tests.support.fakes import FakeTopic, fake_event, make_wiring, sample_value
+from tests.support.fakes import FakeTopic, fake_event, make_worker, sample_value
 from tests.support.samples import sample_raise_task
 
 TOPIC = "dvtrigger.task-commands"
@@ -71,8 +73,21 @@ def command_event(command: RaiseTask | None = None, offset: int = 7) -> object:
     return fake_event(value, key=command.idempotency_key.encode(), topic=TOPIC, offset=offset)
 
 
-def wiring(fake: InMemoryCaseSystem, **settings: float) -> Wiring:
-    return make_wiring(settings=Settings(**settings), case_system=fake)
+def wiring(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: float) -> Worker:
+    return make_worker(settings=Settings(**settings), case_system=fake, clock=clock)
+
+
+class MonotonicClock:
+    """Wall-clock seconds of 1000 + the monotonic clock; real sleeps."""
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), UTC)
+
+    def time(self) -> float:
+        return 1000.0 + time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class Counting(InMemoryCaseSystem):
@@ -94,8 +109,8 @@ def unavailable(n: int) -> list[CaseSystemUnavailable]:
 async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
     fake = InMemoryCaseSystem()
     w = wiring(fake)
-    await deliver(w, command_event())
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
+    await w.deliver.deliver(command_event())
     (task,) = await fake.list_tasks()
     assert task.task == sample_raise_task()
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
@@ -109,8 +124,8 @@ async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
 async def test_a_later_revision_updates_the_task() -> None:
     fake = InMemoryCaseSystem()
     w = wiring(fake)
-    await deliver(w, command_event(sample_raise_task(revision=1)))
-    await deliver(w, command_event(sample_raise_task(revision=2)))
+    await w.deliver.deliver(command_event(sample_raise_task(revision=1)))
+    await w.deliver.deliver(command_event(sample_raise_task(revision=2)))
     (task,) = await fake.list_tasks()
     assert task.revision == 2
     assert sample_value(w, "dvtrigger_tasks_total", result="updated") == 1
@@ -125,7 +140,7 @@ async def test_an_unavailable_case_system_is_retried_inline_then_delivered() -> 
         CaseSystemConflict("POST /api/tasks: 409", "409"),
     )
     w = wiring(fake, task_first_backoff_s=0.0)
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     assert len(await fake.list_tasks()) == 1
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
     assert sample_value(w, "dvtrigger_council_tasks_total", council="default", result="created")
@@ -146,7 +161,7 @@ async def test_retry_after_is_waited_for() -> None:
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: 429", "429", retry_after=0.05))
     w = wiring(fake, task_first_backoff_s=0.0)
     started = time.monotonic()
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     assert time.monotonic() - started >= 0.05
     assert len(await fake.list_tasks()) == 1
 
@@ -157,7 +172,7 @@ async def test_a_rejected_command_is_parked_with_its_reason(status: int) -> None
     fake.fail_next(CaseSystemRejected(f"POST /api/tasks: {status}", status))
     w = wiring(fake)
     event = command_event()
-    await deliver(w, event)
+    await w.deliver.deliver(event)
     assert await fake.list_tasks() == []
     (parked,) = w.topics.tasks_parked.sent
     assert (parked.key, parked.value) == (event.key, event.value)  # type: ignore[attr-defined]
@@ -181,7 +196,7 @@ async def test_a_pause_past_the_deadline_parks_the_command() -> None:
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: 503", "5xx", retry_after=1.0))
     w = wiring(fake, task_retry_deadline_s=0.01)
     started = time.monotonic()
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     assert time.monotonic() - started < 0.5  # parked at once, not after sleeping
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON_CLASS) == "deadline"
@@ -193,11 +208,16 @@ async def test_a_pause_past_the_deadline_parks_the_command() -> None:
 async def test_a_task_still_failing_after_the_inline_budget_goes_to_the_retry_topic() -> None:
     fake = Counting()
     fake.fail_next(*unavailable(1000))
-    w = wiring(fake, task_inline_budget_s=0.05, task_first_backoff_s=0.04, breaker_failures=100)
-    w.now = lambda: 1000.0 + time.monotonic()  # wall time as the headers carry it
+    w = wiring(
+        fake,
+        MonotonicClock(),  # wall time as the headers carry it
+        task_inline_budget_s=0.05,
+        task_first_backoff_s=0.04,
+        breaker_failures=100,
+    )
     event = command_event()
-    before = w.now()
-    await deliver(w, event)
+    before = w.deps.clock.time()
+    await w.deliver.deliver(event)
     assert 1 <= fake.requests < 20  # jittered pauses of 0-40 ms, 0-80 ms... within 50 ms
     (queued,) = w.topics.task_retries.sent
     assert queued.acked
@@ -205,8 +225,8 @@ async def test_a_task_still_failing_after_the_inline_budget_goes_to_the_retry_to
     assert queued.header(H_ATTEMPTS) == str(fake.requests)
     assert queued.header(H_REASON_CLASS) == "5xx"
     first = float(queued.header(H_FIRST_ATTEMPT_AT) or 0)
-    assert before <= first <= w.now()
-    assert first <= float(queued.header(H_DUE_AT) or 0) <= w.now() + MAX_BACKOFF_S
+    assert before <= first <= w.deps.clock.time()
+    assert first <= float(queued.header(H_DUE_AT) or 0) <= w.deps.clock.time() + MAX_BACKOFF_S
     assert sample_value(w, "dvtrigger_tasks_retry_queued_total", reason="5xx") == 1
     assert w.topics.tasks_parked.sent == []
     assert await fake.list_tasks() == []
@@ -216,15 +236,15 @@ async def test_the_breaker_opens_after_consecutive_failures_and_stops_requests()
     fake = Counting()
     fake.fail_next(*unavailable(1000))
     w = wiring(fake, task_first_backoff_s=0.0, breaker_failures=3, breaker_reset_s=60)
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     assert fake.requests == 3  # inline retries stop when the circuit opens
     (queued,) = w.topics.task_retries.sent
     assert queued.header(H_REASON_CLASS) == "circuit_open"
     assert queued.header(H_ATTEMPTS) == "3"
     due = float(queued.header(H_DUE_AT) or 0)
-    assert due >= w.now() + 59  # not due before the circuit may let a trial through
+    assert due >= w.deps.clock.time() + 59  # not due before the circuit may let a trial through
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 2
-    await deliver(w, command_event(sample_raise_task(subject_ref="U2")))
+    await w.deliver.deliver(command_event(sample_raise_task(subject_ref="U2")))
     assert fake.requests == 3  # open: no request at all
     assert len(w.topics.task_retries.sent) == 2
     assert w.topics.task_retries.sent[1].header(H_ATTEMPTS) == "0"
@@ -235,11 +255,11 @@ async def test_a_refusal_answers_the_breaker_and_closes_it() -> None:
     fake = Counting()
     fake.fail_next(*unavailable(2), CaseSystemRejected("POST /api/tasks: 400", 400))
     w = wiring(fake, task_first_backoff_s=0.0, breaker_failures=3)
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON_CLASS) == "rejected"
     fake.fail_next(*unavailable(2))
-    await deliver(w, command_event(sample_raise_task(subject_ref="U2")))
+    await w.deliver.deliver(command_event(sample_raise_task(subject_ref="U2")))
     assert len(await fake.list_tasks()) == 1  # two failures after a refusal: still closed
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 0
 
@@ -249,7 +269,7 @@ async def test_a_retry_topic_that_will_not_take_the_task_parks_it() -> None:
     fake.fail_next(*unavailable(1000))
     w = wiring(fake, task_inline_budget_s=0.01, task_first_backoff_s=0.02)
     w.topics.task_retries = FakeTopic("dvtrigger.task-retries", fail=RuntimeError("no leader"))
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     (parked,) = w.topics.tasks_parked.sent
     assert parked.acked
     assert parked.header(H_REASON_CLASS) == "requeue_failed"
@@ -276,7 +296,7 @@ async def test_parking_is_retried_until_the_broker_takes_it() -> None:
     fake.fail_next(CaseSystemRejected("POST /api/tasks: 422", 422))
     w = wiring(fake, task_first_backoff_s=0.0)
     w.topics.tasks_parked = FlakyTopic("dvtrigger.tasks-parked", failures=2)
-    await deliver(w, command_event())
+    await w.deliver.deliver(command_event())
     sent = w.topics.tasks_parked.sent
     assert [m.acked for m in sent] == [False, False, True]
 
@@ -284,8 +304,8 @@ async def test_parking_is_retried_until_the_broker_takes_it() -> None:
 async def test_an_unexpected_error_parks_the_command_and_does_not_escape() -> None:
     w = wiring(InMemoryCaseSystem())
     event = fake_event(b"{not json", key=b"k", topic=TOPIC)
-    for handler in (deliver, retry):
-        await guarded(w, event, handler)
+    for handler in (w.deliver.deliver, w.deliver.retry):
+        await w.deliver.guarded(event, handler)
     assert [m.header(H_REASON_CLASS) for m in w.topics.tasks_parked.sent] == [
         "processing_error"
     ] * 2

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import SimpleNamespace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from connectors.case_system.memory import InMemoryCaseSystem
 from schemas.task import RaiseTask
+from streams.bootstrap import Worker
 from streams.config.settings import Settings
 from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
 from streams.domain.ports.case_system import CaseSystemRejected, CaseSystemUnavailable, TaskReceipt
 from streams.domain.ports.routing import CaseSystemRouter, Route
-from streams.flows.deliver import WAIT_SLICE_S, deliver, retry
+from streams.flows.deliver import WAIT_SLICE_S
 from streams.flows.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
-from streams.flows.wiring import Wiring
-from tests.support.fakes import Sent, fake_event, make_wiring, sample_value
+from tests.support.fakes import Sent, fake_event, make_worker, sample_value
 from tests.support.samples import sample_raise_task
 
 RETRIES = "dvtrigger.task-retries"
@@ -32,7 +32,10 @@ class Clock:
         self.t = now
         self.sleeps: list[float] = []
 
-    def now(self) -> float:
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.t, UTC)
+
+    def time(self) -> float:
         return self.t
 
     async def sleep(self, seconds: float) -> None:
@@ -55,13 +58,10 @@ class Counting(InMemoryCaseSystem):
         return await super().raise_task(cmd)
 
 
-def wiring(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: Any) -> Wiring:
+def wiring(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: Any) -> Worker:
     settings.setdefault("task_first_backoff_s", 1.0)
     settings.setdefault("task_max_backoff_s", 8.0)
-    w = make_wiring(settings=Settings(**settings), case_system=fake)
-    if clock is not None:
-        w.now, w.sleep = clock.now, clock.sleep
-    return w
+    return make_worker(settings=Settings(**settings), case_system=fake, clock=clock)
 
 
 def retry_event(state: RetryState | None, command: RaiseTask | None = None, offset: int = 3) -> Any:
@@ -90,7 +90,7 @@ def unavailable(n: int) -> list[CaseSystemUnavailable]:
 async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
     clock, fake = Clock(), Counting()
     w = wiring(fake, clock)
-    await retry(w, retry_event(RetryState(2, T0 - 10, T0 + 5, "5xx")))
+    await w.deliver.retry(retry_event(RetryState(2, T0 - 10, T0 + 5, "5xx")))
     assert sum(clock.sleeps) == 5.0 and max(clock.sleeps) <= WAIT_SLICE_S
     assert fake.requests == 1
     assert len(await fake.list_tasks()) == 1
@@ -102,7 +102,7 @@ async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
 async def test_a_due_time_past_the_deadline_is_not_waited_for() -> None:
     clock, fake = Clock(), Counting()
     w = wiring(fake, clock, task_retry_deadline_s=60.0)
-    await retry(w, retry_event(RetryState(1, T0, T0 + 10**9, "5xx")))
+    await w.deliver.retry(retry_event(RetryState(1, T0, T0 + 10**9, "5xx")))
     assert sum(clock.sleeps) == 60.0 and fake.requests == 1
 
 
@@ -110,19 +110,16 @@ async def test_a_due_time_past_the_deadline_is_not_waited_for() -> None:
 async def test_a_retry_not_yet_due_is_handed_back_when_the_worker_stops_or_rebalances(
     leaving: str,
 ) -> None:
-    clock, fake = Clock(), Counting()
+    class Leaving(Clock):
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            if self.t >= T0 + 2:
+                setattr(w.app, leaving, True)  # a SIGTERM, or a rebalance, two seconds in
+
+    clock, fake = Leaving(), Counting()
     w = wiring(fake, clock)
-    app = SimpleNamespace(should_stop=False, rebalancing=False)
-    w.app = app  # type: ignore[assignment]
-
-    async def sleep(seconds: float) -> None:
-        await clock.sleep(seconds)
-        if clock.t >= T0 + 2:
-            setattr(app, leaving, True)  # a SIGTERM, or a rebalance, two seconds in
-
-    w.sleep = sleep
     state = RetryState(2, T0 - 10, T0 + 120, "5xx")
-    await retry(w, retry_event(state))
+    await w.deliver.retry(retry_event(state))
     assert sum(clock.sleeps) == 2.0 and fake.requests == 0
     (back,) = w.topics.task_retries.sent
     assert RetryState.from_headers(back.headers, T0) == state  # as it was: due at the same time
@@ -132,7 +129,7 @@ async def test_a_retry_not_yet_due_is_handed_back_when_the_worker_stops_or_rebal
 
 async def test_a_retry_already_due_goes_at_once() -> None:
     clock, fake = Clock(), Counting()
-    await retry(wiring(fake, clock), retry_event(RetryState(1, T0 - 3, T0 - 1, "5xx")))
+    await wiring(fake, clock).deliver.retry(retry_event(RetryState(1, T0 - 3, T0 - 1, "5xx")))
     assert clock.sleeps == [] and fake.requests == 1
 
 
@@ -141,7 +138,7 @@ async def test_a_failed_retry_goes_back_with_one_more_attempt() -> None:
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: timed out", "timeout"))
     w = wiring(fake, clock)
     event = retry_event(RetryState(2, T0 - 10, T0, "5xx"))
-    await retry(w, event)
+    await w.deliver.retry(event)
     (again,) = w.topics.task_retries.sent
     assert again.acked
     assert (again.key, again.value) == (event.key, event.value)
@@ -162,7 +159,7 @@ async def test_retries_back_off_exponentially_and_park_at_the_deadline() -> None
     w = wiring(fake, clock, task_retry_deadline_s=60.0, breaker_failures=1000)
     event = retry_event(None)  # no headers: a first attempt now
     while not w.topics.tasks_parked.sent:
-        await retry(w, event)
+        await w.deliver.retry(event)
         event = as_event(w.topics.task_retries.sent[-1])
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON_CLASS) == "deadline"
@@ -177,7 +174,7 @@ async def test_retries_back_off_exponentially_and_park_at_the_deadline() -> None
 async def test_a_retry_found_past_its_deadline_is_parked_without_a_request() -> None:
     clock, fake = Clock(), Counting()
     w = wiring(fake, clock, task_retry_deadline_s=30.0)
-    await retry(w, retry_event(RetryState(4, T0 - 31, T0 - 20, "5xx")))
+    await w.deliver.retry(retry_event(RetryState(4, T0 - 31, T0 - 20, "5xx")))
     assert fake.requests == 0
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON) == "still unavailable after 4 attempts"
@@ -187,7 +184,7 @@ async def test_a_refused_retry_is_parked_at_once() -> None:
     clock, fake = Clock(), Counting()
     fake.fail_next(CaseSystemRejected("POST /api/tasks: 422", 422))
     w = wiring(fake, clock)
-    await retry(w, retry_event(RetryState(1, T0, T0, "5xx")))
+    await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx")))
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON_CLASS) == "rejected"
     assert w.topics.task_retries.sent == []
@@ -197,16 +194,16 @@ async def test_an_open_circuit_requeues_without_a_request_until_a_trial_may_go()
     clock, fake = Clock(), Counting()
     fake.fail_next(*unavailable(2))
     w = wiring(fake, clock, breaker_failures=2, breaker_reset_s=20.0)
-    await retry(w, retry_event(RetryState(1, T0, T0, "5xx")))
-    await retry(w, retry_event(RetryState(1, T0, T0, "5xx")))
+    await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx")))
+    await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx")))
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 2
-    await retry(w, retry_event(RetryState(1, T0, T0, "5xx"), offset=9))
+    await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx"), offset=9))
     assert fake.requests == 2
     skipped = w.topics.task_retries.sent[-1]
     assert skipped.header(H_REASON_CLASS) == "circuit_open"
     assert skipped.header(H_ATTEMPTS) == "1"  # no request made: no attempt counted
     assert float(skipped.header(H_DUE_AT) or 0) >= T0 + 20.0
-    await retry(w, as_event(skipped))  # waits until due; the trial succeeds and closes
+    await w.deliver.retry(as_event(skipped))  # waits until due; the trial succeeds and closes
     assert clock.t >= T0 + 20.0
     assert fake.requests == 3 and len(await fake.list_tasks()) == 1
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 0
@@ -228,14 +225,14 @@ def command_of(council: str, n: int) -> Any:
 async def test_a_failing_council_does_not_hold_up_another(failure: str) -> None:
     a, b = Counting(hang=failure == "hangs"), Counting()
     a.fail_next(*unavailable(1000))
-    w = make_wiring(
-        settings=Settings(task_inline_budget_s=0.05, task_first_backoff_s=0.0, breaker_failures=3)
+    w = make_worker(
+        settings=Settings(task_inline_budget_s=0.05, task_first_backoff_s=0.0, breaker_failures=3),
+        router=two_councils(a, b),
     )
-    w.router = two_councils(a, b)
     started = time.monotonic()
     for n in range(10):
-        await deliver(w, command_of("A", n))
-    await deliver(w, command_of("B", 1))
+        await w.deliver.deliver(command_of("A", n))
+    await w.deliver.deliver(command_of("B", 1))
     elapsed = time.monotonic() - started
     assert len(await b.list_tasks()) == 1
     assert sample_value(w, "dvtrigger_council_tasks_total", council="B", result="created") == 1

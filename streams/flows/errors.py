@@ -1,0 +1,123 @@
+"""Errors in two kinds, as arroyo has them: input that can never be valid, and failures that pass.
+
+Invalid input (`streams.domain.parsing.Rejected`, or an error the code raises on
+one message every time) goes to the dead-letter topic with its reason and is
+counted: it waits there for a fix and a replay. A transient failure (the broker
+or the network refusing for a while) says nothing about the message: it is
+never dead-lettered, and the work is run again after a backoff (`Redelivery`)
+for as long as the worker runs. A worker whose dead letters are most of what it
+reads is broken, not its input: `DeadLetterGuard` trips, and the worker stops
+rather than empty a topic into the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from aiokafka.errors import (
+    BrokerNotAvailableError,
+    KafkaError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+)
+
+from streams.flows.clock import Clock
+from streams.flows.retries import backoff
+
+log = logging.getLogger(__name__)
+
+#: Failures that are transient whatever aiokafka's `retriable` flag says of them.
+_TRANSIENT = (
+    ConnectionError,
+    TimeoutError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+    BrokerNotAvailableError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is the broker's or the network's passing failure, not the message's."""
+    if isinstance(exc, _TRANSIENT):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+def where(exc: BaseException) -> str:
+    """The exception's type and innermost code location, never its message (it may hold PD)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    place = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+    return f"{type(exc).__name__} ({place})"
+
+
+class DeadLetterFlood(Exception):
+    """The worker dead-lettered most of what it read: it stops, and a person looks."""
+
+
+class DeadLetterGuard:
+    """Trips when, within `window_s`, at least `limit` messages were dead-lettered and they were
+    more than `ratio` of the messages handled: a worker emptying its input, not bad input."""
+
+    def __init__(
+        self, limit: int, window_s: float, ratio: float, clock: Callable[[], float]
+    ) -> None:
+        """A guard reading monotonic or wall-clock seconds from `clock`."""
+        self.limit, self.window_s, self.ratio = limit, window_s, ratio
+        self._clock = clock
+        self._handled: deque[float] = deque()
+        self._dead: deque[float] = deque()
+
+    def handled(self) -> None:
+        """Note one message handled (dead-lettered or not)."""
+        self._handled.append(self._clock())
+
+    def dead_lettered(self) -> bool:
+        """Note one dead letter; True when the guard trips."""
+        now = self._clock()
+        self._dead.append(now)
+        for times in (self._handled, self._dead):
+            while times and times[0] < now - self.window_s:
+                times.popleft()
+        dead, handled = len(self._dead), max(len(self._handled), 1)
+        return dead >= self.limit and dead / handled > self.ratio
+
+
+class Redelivery:
+    """Runs a unit of work again after a failure that was not the input's, with backoff."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        count: Callable[[str], None],
+        leaving: Callable[[], bool],
+        first_s: float = 0.2,
+        cap_s: float = 30.0,
+    ) -> None:
+        """`count(flow)` counts each run again; `leaving()` says the worker is stopping."""
+        self._clock, self._count, self._leaving = clock, count, leaving
+        self._first, self._cap = first_s or 0.2, cap_s
+
+    async def run(self, work: Callable[[], Awaitable[None]], flow: str) -> bool:
+        """Run `work` until it succeeds; False if the worker began to stop before it did.
+
+        Only what a flow did not set aside reaches here (the per-message guard
+        dead-letters what is invalid), so whatever escapes is the broker's:
+        running the unit again is safe, its sends are idempotent.
+        """
+        attempt = 0
+        while True:
+            try:
+                await work()
+                return True
+            except Exception as exc:
+                attempt += 1
+                self._count(flow)
+                log.warning("%s: failed at %s (attempt %d); again", flow, where(exc), attempt)
+                if self._leaving():
+                    log.error("%s: the worker is stopping; the work is left unfinished", flow)
+                    return False
+                await self._clock.sleep(backoff(attempt, first=self._first, cap=self._cap))

@@ -1,0 +1,164 @@
+"""Errors in two kinds: invalid input is dead-lettered, a transient failure is run again, and a
+worker dead-lettering most of what it reads stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiokafka.errors import (
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    RequestTimedOutError,
+)
+
+from streams.config.settings import Settings
+from streams.config.topics import H_REASON_CLASS
+from streams.flows.errors import DeadLetterFlood, DeadLetterGuard, Redelivery, is_transient
+from tests.support.fakes import FakeClock, FakeTopic, fake_event, make_worker, sample_value
+from tests.support.samples import sample_incident
+
+TOPIC = "dvtrigger.police-incidents"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionError("refused"),
+        TimeoutError(),
+        KafkaConnectionError(),
+        NotLeaderForPartitionError(),
+        RequestTimedOutError(),
+    ],
+)
+def test_the_brokers_passing_failures_are_transient(exc: Exception) -> None:
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    "exc", [ValueError("bad date"), KeyError("x"), MessageSizeTooLargeError(), RuntimeError()]
+)
+def test_an_error_of_the_message_or_the_code_is_not_transient(exc: Exception) -> None:
+    assert not is_transient(exc)
+
+
+async def test_a_transient_failure_in_a_handler_is_raised_not_dead_lettered() -> None:
+    w = make_worker()
+    assert w.dead_letters is not None
+    failed = w.metrics.incidents_rejected.labels("processing_error")
+
+    async def handler() -> None:
+        raise KafkaConnectionError()
+
+    with pytest.raises(KafkaConnectionError):
+        await w.dead_letters.guarded(handler, fake_event(b"{}", topic=TOPIC), failed)
+    assert w.topics.dead_letter.sent == []
+    assert sample_value(w, "dvtrigger_incidents_rejected_total", reason="processing_error") == 0
+
+
+class Flaky(FakeTopic):
+    """A topic whose first `failures` sends are refused as the broker refuses them."""
+
+    def __init__(self, name: str, failures: int) -> None:
+        super().__init__(name)
+        self.failures = failures
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaConnectionError()
+        return await super().send(*args, **kwargs)
+
+
+async def test_ingest_runs_a_notification_again_when_the_broker_refused_to_forward_it() -> None:
+    clock = FakeClock()
+    w = make_worker(clock=clock)
+    assert w.ingest is not None
+    w.topics.incidents = Flaky("dvtrigger.incidents", failures=2)
+    raw = sample_incident().model_dump_json().encode()
+    await w.ingest.handle_batch([fake_event(raw, key=b"force-key", topic=TOPIC)])
+    (forwarded,) = w.topics.incidents.sent
+    assert forwarded.value == raw
+    assert w.topics.dead_letter.sent == []
+    assert sample_value(w, "dvtrigger_redeliveries_total", flow="ingest") == 2
+    assert len(clock.sleeps) == 2  # backed off between the attempts
+
+
+async def test_a_decide_batch_whose_acks_failed_is_decided_again_and_its_state_written_once() -> (
+    None
+):
+    clock = FakeClock()
+    w = make_worker(clock=clock)
+    assert w.decide is not None
+
+    class AckFails(FakeTopic):
+        """The broker takes the send but its acknowledgement fails, once."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__(name, fail=KafkaConnectionError())
+
+        async def send(self, *args: Any, **kwargs: Any) -> Any:
+            future = await super().send(*args, **kwargs)
+            self.fail = None
+            return future
+
+    w.topics.decisions = AckFails("dvtrigger.decisions")
+    raw = sample_incident().model_dump_json().encode()
+    event = fake_event(raw, key=b"MPS-2026-000001", topic="dvtrigger.incidents")
+    run = Redelivery(clock, lambda flow: None, lambda: False)
+    assert await run.run(lambda: w.decide.handle_batch([event]), "decide")  # type: ignore[union-attr]
+    assert len(w.topics.decisions.sent) == 2  # the unacknowledged decision, then again
+    assert json.loads(w.topics.decisions.sent[-1].value or b"")["revision"] == 1
+    assert list(w.incident_state) == [b"MPS-2026-000001"]
+    assert w.topics.dead_letter.sent == []
+
+
+async def test_redelivery_stops_trying_when_the_worker_stops() -> None:
+    clock = FakeClock()
+    stopping = [False, False, True]
+    runs: list[str] = []
+
+    async def work() -> None:
+        raise KafkaConnectionError()
+
+    redelivery = Redelivery(clock, runs.append, lambda: stopping.pop(0))
+    assert not await redelivery.run(work, "register")
+    assert runs == ["register"] * 3
+
+
+def test_the_guard_trips_on_a_flood_not_on_a_trickle() -> None:
+    clock = FakeClock()
+    guard = DeadLetterGuard(limit=5, window_s=60, ratio=0.5, clock=clock.time)
+    for _ in range(100):  # 1 in 10 invalid: bad input, not a broken worker
+        for n in range(10):
+            guard.handled()
+            if n == 0:
+                assert not guard.dead_lettered()
+        clock.t += 0.1
+    tripped = []
+    for _ in range(10):
+        guard.handled()
+        tripped.append(guard.dead_lettered())
+    assert not any(tripped)  # the window still holds the good traffic of the last minute
+    clock.t += 61
+    tripped = []
+    for _ in range(6):
+        guard.handled()
+        tripped.append(guard.dead_lettered())
+    assert tripped == [False, False, False, False, True, True]
+
+
+async def test_a_worker_dead_lettering_everything_stops_after_the_limit() -> None:
+    w = make_worker(Settings(dead_letter_limit=3, dead_letter_window_s=60), clock=FakeClock())
+    assert w.ingest is not None
+    poison = [fake_event(b"not json", topic=TOPIC, offset=n) for n in range(5)]
+    with pytest.raises(asyncio.CancelledError):  # the agent is cancelled as the worker stops
+        await w.ingest.handle_batch(poison)
+    assert len(w.topics.dead_letter.sent) == 3  # each one dead-lettered: nothing is lost
+    assert [m.header(H_REASON_CLASS) for m in w.topics.dead_letter.sent] == ["not_json"] * 3
+    (reason,) = w.app.crashed  # type: ignore[attr-defined]
+    assert isinstance(reason, DeadLetterFlood)
+    assert "not json" not in str(reason)
