@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,29 +17,18 @@ from streams.domain.ports.case_system import CaseSystemRejected, CaseSystemUnava
 from streams.domain.ports.routing import CaseSystemRouter, Route
 from streams.flows.deliver import WAIT_SLICE_S
 from streams.flows.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
-from tests.support.fakes import Sent, fake_event, make_worker, sample_value
+from tests.support.fakes import FakeClock, Sent, fake_event, make_worker, sample_value
 from tests.support.samples import sample_raise_task
 
 RETRIES = "dvtrigger.task-retries"
 T0 = 1_800_000_000.0
 
 
-class Clock:
-    """Wall time that only moves when the flow sleeps; records each sleep."""
+class Clock(FakeClock):
+    """Wall time that only moves when the flow sleeps (from T0); records each sleep."""
 
     def __init__(self, now: float = T0) -> None:
-        self.t = now
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.t, UTC)
-
-    def time(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
+        super().__init__(now)
 
 
 class Counting(InMemoryCaseSystem):
