@@ -99,7 +99,7 @@ def test_log_record_is_a_valid_decision_with_when_and_which_rules() -> None:
 # --- handle on a worker of fakes -----------------------------------------------------------------
 
 
-def wiring(register: RegisterIndex | None = None) -> Worker:
+def a_worker(register: RegisterIndex | None = None) -> Worker:
     """A worker whose incident state notes, at each write, whether every send was acked."""
     topics = fake_topics()
     state = RecordingTable(lambda: [m.acked for m in all_sent(topics)])
@@ -121,7 +121,7 @@ def commands(w: Worker) -> list[RaiseTask]:
 
 
 async def test_handle_sends_the_decision_and_a_command_per_trigger_subject() -> None:
-    w = wiring(register_of(birth("C1"), birth("C2", carers=(FATHER,))))
+    w = a_worker(register_of(birth("C1"), birth("C2", carers=(FATHER,))))
     await notify(w, sample_incident())
     (decision,) = decisions(w)
     assert w.topics.decisions.sent[0].key == KEY
@@ -138,7 +138,7 @@ async def test_handle_sends_the_decision_and_a_command_per_trigger_subject() -> 
 
 
 async def test_state_is_written_only_after_every_send_is_acked() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     ((key, acked),) = w.incident_state.writes
     assert key == KEY
@@ -148,7 +148,7 @@ async def test_state_is_written_only_after_every_send_is_acked() -> None:
 
 
 async def test_a_failed_send_leaves_the_state_unwritten() -> None:
-    w = wiring()
+    w = a_worker()
     w.topics.task_commands = FakeTopic("dvtrigger.task-commands", fail=RuntimeError("broker"))
     with pytest.raises(RuntimeError):
         await notify(w, sample_incident())
@@ -157,7 +157,7 @@ async def test_a_failed_send_leaves_the_state_unwritten() -> None:
 
 
 async def test_a_decision_naming_no_one_is_logged_without_commands() -> None:
-    w = wiring(RegisterIndex())
+    w = a_worker(RegisterIndex())
     await notify(w, sample_incident())
     assert [d["decision"] for d in decisions(w)] == ["no_action"]
     assert commands(w) == []
@@ -165,7 +165,7 @@ async def test_a_decision_naming_no_one_is_logged_without_commands() -> None:
 
 
 async def test_the_same_notification_twice_is_decided_once() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await notify(w, sample_incident())
     assert len(decisions(w)) == 1
@@ -175,7 +175,7 @@ async def test_the_same_notification_twice_is_decided_once() -> None:
 
 
 async def test_an_incident_decided_in_place_is_one_notification_with_the_re_keyed_path() -> None:
-    w = wiring()
+    w = a_worker()
     incident = sample_incident()
     event = fake_event(incident.model_dump_json().encode(), key=KEY)  # on the police topic
     await w.decide.decide_parsed([(event, incident)])
@@ -185,7 +185,7 @@ async def test_an_incident_decided_in_place_is_one_notification_with_the_re_keye
 
 
 async def test_two_agents_deciding_at_once_take_turns() -> None:
-    w = wiring()
+    w = a_worker()
     first, second = sample_incident(), sample_incident(notification_id=str(uuid4()), revision=2)
     first_event = fake_event(first.model_dump_json().encode(), key=KEY)
     second_event = fake_event(second.model_dump_json().encode(), key=KEY)
@@ -199,7 +199,7 @@ async def test_two_agents_deciding_at_once_take_turns() -> None:
 
 
 async def test_an_older_revision_is_ignored() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident(revision=2))
     await notify(w, sample_incident(revision=1))
     assert [d["revision"] for d in decisions(w)] == [2]
@@ -209,7 +209,7 @@ async def test_an_older_revision_is_ignored() -> None:
 
 
 async def test_revision_2_is_decided_again_and_its_commands_carry_it() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident(revision=1))
     await notify(w, sample_incident(revision=2))
     assert [d["revision"] for d in decisions(w)] == [1, 2]
@@ -222,7 +222,7 @@ async def test_revision_2_is_decided_again_and_its_commands_carry_it() -> None:
 
 
 async def test_revision_2_that_drops_a_subject_withdraws_its_task() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident(revision=1))
     await notify(w, sample_incident(revision=2, persons=UNRELATED))
     assert [d["decision"] for d in decisions(w)] == ["trigger", "no_action"]

@@ -48,7 +48,7 @@ ELSEWHERE = {"lines": ["3 Elm Row"], "town": "London", "postcode": "E8 1AA"}
 NEIGHBOUR = {"lines": ["Flat 9", "231 West Green Road"], "town": "London", "postcode": "N8 7DW"}
 
 
-def wiring(settings: Settings | None = None, register: Any = None) -> Worker:
+def a_worker(settings: Settings | None = None, register: Any = None) -> Worker:
     """A worker at NOW whose incident state notes, at each write, whether every send was acked.
 
     Its clock is a FakeClock (`w.deps.clock`), which a test may `set` later."""
@@ -106,7 +106,7 @@ def redecided(w: Worker, result: str) -> float:
 
 
 async def test_a_pregnancy_booked_late_for_the_suspect_raises_a_late_task() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     assert [d["decision"] for d in decisions(w)] == ["no_action"]
     await register(w, pregnancy_body())
@@ -130,7 +130,7 @@ async def test_a_pregnancy_booked_late_for_the_suspect_raises_a_late_task() -> N
 
 
 async def test_a_review_that_the_register_later_makes_a_trigger_updates_its_task() -> None:
-    w = wiring()
+    w = a_worker()
     no_birth_date = {k: v for k, v in FATHER.items() if k != "date_of_birth"}
     await register(w, pregnancy_body(carers=(no_birth_date,)))
     await notify(w, sample_incident())
@@ -149,7 +149,7 @@ async def test_a_review_that_the_register_later_makes_a_trigger_updates_its_task
 
 
 async def test_a_subject_the_register_later_withdraws_keeps_its_task_as_raised() -> None:
-    w = wiring()
+    w = a_worker()
     await register(w, pregnancy_body())
     await notify(w, sample_incident())
     (trigger,) = commands(w)
@@ -161,7 +161,7 @@ async def test_a_subject_the_register_later_withdraws_keeps_its_task_as_raised()
 
 
 async def test_the_state_is_written_after_the_late_sends_are_acked() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body())
     assert [acked for _, acked in w.incident_state.writes] == [[True], [True, True, True]]
@@ -174,7 +174,7 @@ async def test_the_state_is_written_after_the_late_sends_are_acked() -> None:
 
 
 async def test_a_failed_late_send_leaves_the_state_and_the_register_event_alone() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     w.topics.task_commands = FakeTopic("dvtrigger.task-commands", fail=RuntimeError("broker"))
     await register(w, pregnancy_body())
@@ -185,7 +185,7 @@ async def test_a_failed_late_send_leaves_the_state_and_the_register_event_alone(
 
 
 async def test_a_register_event_redelivered_after_a_failed_re_decision_raises_the_task() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     broken = FakeTopic("dvtrigger.task-commands", fail=RuntimeError("broker"))
     w.topics.task_commands, working = broken, w.topics.task_commands
@@ -200,7 +200,7 @@ async def test_a_register_event_redelivered_after_a_failed_re_decision_raises_th
 
 
 async def test_a_change_that_concerns_no_recent_incident_sends_nothing() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body(carers=(STRANGER,)))
     assert len(decisions(w)) == 1 and commands(w) == []
@@ -208,7 +208,7 @@ async def test_a_change_that_concerns_no_recent_incident_sends_nothing() -> None
 
 
 async def test_a_change_that_shares_keys_but_changes_nothing_sends_nothing() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body(carers=(STRANGER,), address=NEIGHBOUR))
     assert len(decisions(w)) == 1 and commands(w) == []
@@ -217,7 +217,7 @@ async def test_a_change_that_shares_keys_but_changes_nothing_sends_nothing() -> 
 
 
 async def test_an_incident_older_than_the_window_is_not_re_decided() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     w.deps.clock.set(datetime(2026, 10, 29, 9, 0, tzinfo=UTC))  # 91 days after the incident
     await register(w, pregnancy_body())
@@ -227,7 +227,7 @@ async def test_an_incident_older_than_the_window_is_not_re_decided() -> None:
 
 
 async def test_the_window_is_a_setting() -> None:
-    w = wiring(Settings(recent_incidents_days=120))
+    w = a_worker(Settings(recent_incidents_days=120))
     await notify(w, sample_incident())
     w.deps.clock.set(datetime(2026, 10, 29, 9, 0, tzinfo=UTC))
     await register(w, pregnancy_body())
@@ -235,7 +235,7 @@ async def test_the_window_is_a_setting() -> None:
 
 
 async def test_an_incident_decided_already_out_of_the_window_is_not_kept() -> None:
-    w = wiring()
+    w = a_worker()
     w.deps.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     await notify(w, sample_incident())
     assert len(w.decide.incidents.recent) == 0
@@ -243,7 +243,7 @@ async def test_an_incident_decided_already_out_of_the_window_is_not_kept() -> No
 
 
 async def test_a_re_decision_never_withdraws() -> None:
-    w = wiring(register=register_of(birth("C1")))
+    w = a_worker(register=register_of(birth("C1")))
     await notify(w, sample_incident())
     assert [c.subject.subject_ref for c in commands(w)] == ["C1"]
     # The register learns that C1 left its care before the incident: C1 is no longer named.
@@ -259,7 +259,7 @@ async def test_a_re_decision_never_withdraws() -> None:
 
 
 async def test_a_second_identical_register_change_raises_no_second_task() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body())
     await register(w, pregnancy_body())  # the same change again, under a new event id
@@ -269,7 +269,7 @@ async def test_a_second_identical_register_change_raises_no_second_task() -> Non
 
 
 async def test_a_change_from_another_worker_re_decides_the_incidents_this_worker_owns() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     record = apply_event(None, RegisterEvent.model_validate_json(json.dumps(pregnancy_body())))
     value = record.model_dump_json().encode()
@@ -281,7 +281,7 @@ async def test_a_change_from_another_worker_re_decides_the_incidents_this_worker
 
 
 async def test_a_later_revision_decided_normally_knows_the_late_task() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body())
     await notify(w, sample_incident(revision=2))
@@ -291,7 +291,7 @@ async def test_a_later_revision_decided_normally_knows_the_late_task() -> None:
 
 
 async def test_a_re_decision_waits_for_a_batch_being_decided() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     async with w.decide.incidents.lock:
         change = asyncio.ensure_future(register(w, pregnancy_body()))
@@ -315,7 +315,7 @@ def fake_cluster(assigned: set[int], partition_of: dict[bytes, int]) -> SimpleNa
 
 
 async def test_an_incident_whose_partition_moved_away_is_neither_re_decided_nor_kept() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     w.app.consumer = fake_cluster({0, 1}, {KEY: 2}).consumer
     assert not w.decide.incidents.owns(KEY)
@@ -324,7 +324,7 @@ async def test_an_incident_whose_partition_moved_away_is_neither_re_decided_nor_
 
 
 async def test_the_recent_index_is_rebuilt_from_the_owned_recent_states() -> None:
-    w = wiring()
+    w = a_worker()
     for n, occurred in enumerate(("2026-07-30T06:00:00+00:00", "2026-03-01T06:00:00+00:00")):
         incident = sample_incident(f"MPS-2026-00000{n}", occurred_at=occurred)
         await w.decide.handle(
@@ -340,7 +340,7 @@ async def test_the_recent_index_is_rebuilt_from_the_owned_recent_states() -> Non
 
 
 def test_an_unreachable_cluster_owns_nothing() -> None:
-    w = wiring()
+    w = a_worker()
 
     def fail(_topic: str, _key: bytes) -> int:
         raise RuntimeError("no metadata")
@@ -350,7 +350,7 @@ def test_an_unreachable_cluster_owns_nothing() -> None:
 
 
 async def test_states_keep_the_latest_revision_and_its_day() -> None:
-    w = wiring(register=register_of(birth("C1")))
+    w = a_worker(register=register_of(birth("C1")))
     await notify(w, sample_incident())
     kept = state(w)
     assert kept.day == date(2026, 7, 30)
@@ -361,7 +361,7 @@ async def test_states_keep_the_latest_revision_and_its_day() -> None:
 
 
 async def test_the_echo_of_this_workers_own_register_write_re_decides_nothing_more() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body())
     echo = w.subjects[b"U1"]
@@ -391,7 +391,7 @@ def restarted(w: Worker, changed: list[dict[str, Any]]) -> Worker:
 async def test_a_change_learned_but_not_acted_on_before_a_stop_is_re_decided_after_recovery() -> (
     None
 ):
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     assert commands(w) == []
     # Another worker booked the pregnancy; this one stopped before re-deciding on it.
@@ -415,7 +415,7 @@ async def test_a_change_learned_but_not_acted_on_before_a_stop_is_re_decided_aft
 
 
 async def test_a_recheck_with_nothing_missed_sends_nothing() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     await register(w, pregnancy_body())  # acted on as it happened
     sent = (len(decisions(w)), len(commands(w)))
@@ -427,7 +427,7 @@ async def test_a_recheck_with_nothing_missed_sends_nothing() -> None:
 
 
 async def test_a_recheck_skips_incidents_that_are_no_longer_recent_or_owned() -> None:
-    w = wiring()
+    w = a_worker()
     await notify(w, sample_incident())
     w = restarted(w, [pregnancy_body()])
     w.deps.clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # the incident is 120 days old
@@ -438,7 +438,7 @@ async def test_a_recheck_skips_incidents_that_are_no_longer_recent_or_owned() ->
 
 
 async def test_a_rebuild_files_only_records_the_index_does_not_hold_as_they_are() -> None:
-    w = wiring()
+    w = a_worker()
     await register(w, pregnancy_body())
     held = w.subjects[b"U1"]
     assert w.register.index.holds("U1", held) and not w.register.index.holds("U1", held + b" ")

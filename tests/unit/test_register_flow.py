@@ -27,7 +27,7 @@ TOPIC = "dvtrigger.register-events"
 NAME = "Zebedee Quuxley"
 
 
-def wiring() -> Worker:
+def a_worker() -> Worker:
     return make_worker(subjects=RecordingTable())
 
 
@@ -52,7 +52,7 @@ def record(*events: object) -> SubjectRecord:
 
 
 async def test_a_valid_event_upserts_the_table_and_the_index() -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, raw(birth("C1")))
     assert stored(w, "C1") == w.register.index.get("C1")
     assert stored(w, "C1").date_of_birth == date(2026, 2, 11)
@@ -63,7 +63,7 @@ async def test_a_valid_event_upserts_the_table_and_the_index() -> None:
 
 
 async def test_a_later_event_folds_into_the_known_record() -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, raw(birth("C1")))
     await send(w, raw(moved("C1", "2026-05-01")), offset=4)
     known = w.register.index.get("C1")
@@ -75,7 +75,7 @@ async def test_a_later_event_folds_into_the_known_record() -> None:
 
 
 async def test_the_same_event_twice_is_applied_once() -> None:
-    w = wiring()
+    w = a_worker()
     event = raw(birth("C1"))
     await send(w, event)
     await send(w, event, offset=4)
@@ -96,7 +96,7 @@ def schema_invalid() -> bytes:
 async def test_an_invalid_event_is_dead_lettered_with_its_reason_class(
     value: bytes, reason_class: str
 ) -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, value)
     (letter,) = w.topics.dead_letter.sent
     assert (letter.key, letter.value) == (b"C1", value)
@@ -109,7 +109,7 @@ async def test_an_invalid_event_is_dead_lettered_with_its_reason_class(
 
 
 async def test_a_changelog_event_from_another_worker_updates_the_index() -> None:
-    w = wiring()
+    w = a_worker()
     other = record(birth("C9"))
     await w.register.on_changelog(fake_event(encode(other), key=b"C9"))
     assert w.register.index.get("C9") == other
@@ -122,7 +122,7 @@ async def test_a_changelog_event_from_another_worker_updates_the_index() -> None
 
 
 async def test_a_local_event_builds_on_a_record_from_the_changelog() -> None:
-    w = wiring()
+    w = a_worker()
     first = birth("C9")
     await w.register.on_changelog(fake_event(encode(record(first)), key=b"C9"))
     await send(w, raw(first), key=b"C9")
@@ -132,14 +132,14 @@ async def test_a_local_event_builds_on_a_record_from_the_changelog() -> None:
 
 
 async def test_a_changelog_record_in_the_older_json_object_form_is_still_read() -> None:
-    w = wiring()
+    w = a_worker()
     other = record(birth("C9"))
     await w.register.on_changelog(fake_event(other.model_dump_json().encode(), key=b"C9"))
     assert w.register.index.get("C9") == other
 
 
 async def test_a_tombstone_removes_the_subject_from_the_index() -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, raw(birth("C1")))
     await w.register.on_changelog(fake_event(None, key=b"C1"))
     assert w.register.index.get("C1") is None
@@ -147,20 +147,20 @@ async def test_a_tombstone_removes_the_subject_from_the_index() -> None:
 
 
 async def test_a_tombstone_updates_the_subjects_gauge() -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, raw(birth("C1")))
     await w.register.on_changelog(fake_event(None, key=b"C1"))
     assert sample_value(w, "dvtrigger_register_subjects", kind="child") == 0
 
 
 async def test_an_unreadable_changelog_record_is_skipped() -> None:
-    w = wiring()
+    w = a_worker()
     await w.register.on_changelog(fake_event(b'{"subject_ref": "C1"}', key=b"C1"))
     assert len(w.register.index) == 0
 
 
 async def test_rebuild_index_reads_every_record_of_the_table() -> None:
-    w = wiring()
+    w = a_worker()
     w.subjects[b"C1"] = encode(record(birth("C1")))
     pregnancy = register_event(
         "U1", "pregnancy_registered", "unborn", subject={"expected_delivery_date": "2026-09-01"}
@@ -174,7 +174,7 @@ async def test_rebuild_index_reads_every_record_of_the_table() -> None:
 
 
 async def test_own_writes_echoed_by_the_changelog_leave_the_newer_record_indexed() -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, raw(birth("C1")))
     first = w.subjects[b"C1"]
     await send(w, raw(moved("C1", "2026-05-01")), offset=4)
@@ -192,7 +192,7 @@ async def test_own_writes_echoed_by_the_changelog_leave_the_newer_record_indexed
 
 
 async def test_a_register_change_with_no_recent_incidents_sends_no_decision() -> None:
-    w = wiring()
+    w = a_worker()
     await send(w, raw(birth("C1")))
     assert w.topics.decisions.sent == [] and w.topics.task_commands.sent == []
     assert sample_value(w, "dvtrigger_incidents_redecided_total", result="unchanged") == 0

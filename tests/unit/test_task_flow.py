@@ -73,7 +73,7 @@ def command_event(command: RaiseTask | None = None, offset: int = 7) -> object:
     return fake_event(value, key=command.idempotency_key.encode(), topic=TOPIC, offset=offset)
 
 
-def wiring(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: float) -> Worker:
+def a_worker(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: float) -> Worker:
     return make_worker(settings=Settings(**settings), case_system=fake, clock=clock)
 
 
@@ -108,7 +108,7 @@ def unavailable(n: int) -> list[CaseSystemUnavailable]:
 
 async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
     fake = InMemoryCaseSystem()
-    w = wiring(fake)
+    w = a_worker(fake)
     await w.deliver.deliver(command_event())
     await w.deliver.deliver(command_event())
     (task,) = await fake.list_tasks()
@@ -123,7 +123,7 @@ async def test_a_task_is_created_then_unchanged_on_redelivery() -> None:
 
 async def test_a_later_revision_updates_the_task() -> None:
     fake = InMemoryCaseSystem()
-    w = wiring(fake)
+    w = a_worker(fake)
     await w.deliver.deliver(command_event(sample_raise_task(revision=1)))
     await w.deliver.deliver(command_event(sample_raise_task(revision=2)))
     (task,) = await fake.list_tasks()
@@ -139,7 +139,7 @@ async def test_an_unavailable_case_system_is_retried_inline_then_delivered() -> 
         CaseSystemUnavailable("POST /api/tasks: timed out", "timeout"),
         CaseSystemConflict("POST /api/tasks: 409", "409"),
     )
-    w = wiring(fake, task_first_backoff_s=0.0)
+    w = a_worker(fake, task_first_backoff_s=0.0)
     await w.deliver.deliver(command_event())
     assert len(await fake.list_tasks()) == 1
     assert sample_value(w, "dvtrigger_tasks_total", result="created") == 1
@@ -159,7 +159,7 @@ async def test_an_unavailable_case_system_is_retried_inline_then_delivered() -> 
 async def test_retry_after_is_waited_for() -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: 429", "429", retry_after=0.05))
-    w = wiring(fake, task_first_backoff_s=0.0)
+    w = a_worker(fake, task_first_backoff_s=0.0)
     started = time.monotonic()
     await w.deliver.deliver(command_event())
     assert time.monotonic() - started >= 0.05
@@ -170,7 +170,7 @@ async def test_retry_after_is_waited_for() -> None:
 async def test_a_rejected_command_is_parked_with_its_reason(status: int) -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(CaseSystemRejected(f"POST /api/tasks: {status}", status))
-    w = wiring(fake)
+    w = a_worker(fake)
     event = command_event()
     await w.deliver.deliver(event)
     assert await fake.list_tasks() == []
@@ -194,7 +194,7 @@ async def test_a_rejected_command_is_parked_with_its_reason(status: int) -> None
 async def test_a_pause_past_the_deadline_parks_the_command() -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: 503", "5xx", retry_after=1.0))
-    w = wiring(fake, task_retry_deadline_s=0.01)
+    w = a_worker(fake, task_retry_deadline_s=0.01)
     started = time.monotonic()
     await w.deliver.deliver(command_event())
     assert time.monotonic() - started < 0.5  # parked at once, not after sleeping
@@ -208,7 +208,7 @@ async def test_a_pause_past_the_deadline_parks_the_command() -> None:
 async def test_a_task_still_failing_after_the_inline_budget_goes_to_the_retry_topic() -> None:
     fake = Counting()
     fake.fail_next(*unavailable(1000))
-    w = wiring(
+    w = a_worker(
         fake,
         MonotonicClock(),  # wall time as the headers carry it
         task_inline_budget_s=0.05,
@@ -235,7 +235,7 @@ async def test_a_task_still_failing_after_the_inline_budget_goes_to_the_retry_to
 async def test_the_breaker_opens_after_consecutive_failures_and_stops_requests() -> None:
     fake = Counting()
     fake.fail_next(*unavailable(1000))
-    w = wiring(fake, task_first_backoff_s=0.0, breaker_failures=3, breaker_reset_s=60)
+    w = a_worker(fake, task_first_backoff_s=0.0, breaker_failures=3, breaker_reset_s=60)
     await w.deliver.deliver(command_event())
     assert fake.requests == 3  # inline retries stop when the circuit opens
     (queued,) = w.topics.task_retries.sent
@@ -254,7 +254,7 @@ async def test_the_breaker_opens_after_consecutive_failures_and_stops_requests()
 async def test_a_refusal_answers_the_breaker_and_closes_it() -> None:
     fake = Counting()
     fake.fail_next(*unavailable(2), CaseSystemRejected("POST /api/tasks: 400", 400))
-    w = wiring(fake, task_first_backoff_s=0.0, breaker_failures=3)
+    w = a_worker(fake, task_first_backoff_s=0.0, breaker_failures=3)
     await w.deliver.deliver(command_event())
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON_CLASS) == "rejected"
@@ -267,7 +267,7 @@ async def test_a_refusal_answers_the_breaker_and_closes_it() -> None:
 async def test_a_retry_topic_that_will_not_take_the_task_parks_it() -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(*unavailable(1000))
-    w = wiring(fake, task_inline_budget_s=0.01, task_first_backoff_s=0.02)
+    w = a_worker(fake, task_inline_budget_s=0.01, task_first_backoff_s=0.02)
     w.topics.task_retries = FakeTopic("dvtrigger.task-retries", fail=RuntimeError("no leader"))
     await w.deliver.deliver(command_event())
     (parked,) = w.topics.tasks_parked.sent
@@ -294,7 +294,7 @@ class FlakyTopic(FakeTopic):
 async def test_parking_is_retried_until_the_broker_takes_it() -> None:
     fake = InMemoryCaseSystem()
     fake.fail_next(CaseSystemRejected("POST /api/tasks: 422", 422))
-    w = wiring(fake, task_first_backoff_s=0.0)
+    w = a_worker(fake, task_first_backoff_s=0.0)
     w.topics.tasks_parked = FlakyTopic("dvtrigger.tasks-parked", failures=2)
     await w.deliver.deliver(command_event())
     sent = w.topics.tasks_parked.sent
@@ -302,7 +302,7 @@ async def test_parking_is_retried_until_the_broker_takes_it() -> None:
 
 
 async def test_an_unexpected_error_parks_the_command_and_does_not_escape() -> None:
-    w = wiring(InMemoryCaseSystem())
+    w = a_worker(InMemoryCaseSystem())
     event = fake_event(b"{not json", key=b"k", topic=TOPIC)
     for handler in (w.deliver.deliver, w.deliver.retry):
         await w.deliver.guarded(event, handler)

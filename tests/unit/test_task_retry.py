@@ -46,7 +46,7 @@ class Counting(InMemoryCaseSystem):
         return await super().raise_task(cmd)
 
 
-def wiring(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: Any) -> Worker:
+def a_worker(fake: InMemoryCaseSystem, clock: Clock | None = None, **settings: Any) -> Worker:
     settings.setdefault("task_first_backoff_s", 1.0)
     settings.setdefault("task_max_backoff_s", 8.0)
     return make_worker(settings=Settings(**settings), case_system=fake, clock=clock)
@@ -77,7 +77,7 @@ def unavailable(n: int) -> list[CaseSystemUnavailable]:
 
 async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
     clock, fake = Clock(), Counting()
-    w = wiring(fake, clock)
+    w = a_worker(fake, clock)
     await w.deliver.retry(retry_event(RetryState(2, T0 - 10, T0 + 5, "5xx")))
     assert sum(clock.sleeps) == 5.0 and max(clock.sleeps) <= WAIT_SLICE_S
     assert fake.requests == 1
@@ -89,7 +89,7 @@ async def test_a_retry_waits_until_it_is_due_then_delivers() -> None:
 
 async def test_a_due_time_past_the_deadline_is_not_waited_for() -> None:
     clock, fake = Clock(), Counting()
-    w = wiring(fake, clock, task_retry_deadline_s=60.0)
+    w = a_worker(fake, clock, task_retry_deadline_s=60.0)
     await w.deliver.retry(retry_event(RetryState(1, T0, T0 + 10**9, "5xx")))
     assert sum(clock.sleeps) == 60.0 and fake.requests == 1
 
@@ -105,7 +105,7 @@ async def test_a_retry_not_yet_due_is_handed_back_when_the_worker_stops_or_rebal
                 setattr(w.app, leaving, True)  # a SIGTERM, or a rebalance, two seconds in
 
     clock, fake = Leaving(), Counting()
-    w = wiring(fake, clock)
+    w = a_worker(fake, clock)
     state = RetryState(2, T0 - 10, T0 + 120, "5xx")
     await w.deliver.retry(retry_event(state))
     assert sum(clock.sleeps) == 2.0 and fake.requests == 0
@@ -117,14 +117,14 @@ async def test_a_retry_not_yet_due_is_handed_back_when_the_worker_stops_or_rebal
 
 async def test_a_retry_already_due_goes_at_once() -> None:
     clock, fake = Clock(), Counting()
-    await wiring(fake, clock).deliver.retry(retry_event(RetryState(1, T0 - 3, T0 - 1, "5xx")))
+    await a_worker(fake, clock).deliver.retry(retry_event(RetryState(1, T0 - 3, T0 - 1, "5xx")))
     assert clock.sleeps == [] and fake.requests == 1
 
 
 async def test_a_failed_retry_goes_back_with_one_more_attempt() -> None:
     clock, fake = Clock(), Counting()
     fake.fail_next(CaseSystemUnavailable("POST /api/tasks: timed out", "timeout"))
-    w = wiring(fake, clock)
+    w = a_worker(fake, clock)
     event = retry_event(RetryState(2, T0 - 10, T0, "5xx"))
     await w.deliver.retry(event)
     (again,) = w.topics.task_retries.sent
@@ -144,7 +144,7 @@ async def test_a_failed_retry_goes_back_with_one_more_attempt() -> None:
 async def test_retries_back_off_exponentially_and_park_at_the_deadline() -> None:
     clock, fake = Clock(), Counting()
     fake.fail_next(*unavailable(1000))
-    w = wiring(fake, clock, task_retry_deadline_s=60.0, breaker_failures=1000)
+    w = a_worker(fake, clock, task_retry_deadline_s=60.0, breaker_failures=1000)
     event = retry_event(None)  # no headers: a first attempt now
     while not w.topics.tasks_parked.sent:
         await w.deliver.retry(event)
@@ -161,7 +161,7 @@ async def test_retries_back_off_exponentially_and_park_at_the_deadline() -> None
 
 async def test_a_retry_found_past_its_deadline_is_parked_without_a_request() -> None:
     clock, fake = Clock(), Counting()
-    w = wiring(fake, clock, task_retry_deadline_s=30.0)
+    w = a_worker(fake, clock, task_retry_deadline_s=30.0)
     await w.deliver.retry(retry_event(RetryState(4, T0 - 31, T0 - 20, "5xx")))
     assert fake.requests == 0
     (parked,) = w.topics.tasks_parked.sent
@@ -171,7 +171,7 @@ async def test_a_retry_found_past_its_deadline_is_parked_without_a_request() -> 
 async def test_a_refused_retry_is_parked_at_once() -> None:
     clock, fake = Clock(), Counting()
     fake.fail_next(CaseSystemRejected("POST /api/tasks: 422", 422))
-    w = wiring(fake, clock)
+    w = a_worker(fake, clock)
     await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx")))
     (parked,) = w.topics.tasks_parked.sent
     assert parked.header(H_REASON_CLASS) == "rejected"
@@ -181,7 +181,7 @@ async def test_a_refused_retry_is_parked_at_once() -> None:
 async def test_an_open_circuit_requeues_without_a_request_until_a_trial_may_go() -> None:
     clock, fake = Clock(), Counting()
     fake.fail_next(*unavailable(2))
-    w = wiring(fake, clock, breaker_failures=2, breaker_reset_s=20.0)
+    w = a_worker(fake, clock, breaker_failures=2, breaker_reset_s=20.0)
     await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx")))
     await w.deliver.retry(retry_event(RetryState(1, T0, T0, "5xx")))
     assert sample_value(w, "dvtrigger_case_system_circuit_state", council="default") == 2
