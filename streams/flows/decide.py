@@ -85,7 +85,13 @@ class DecideFlow:
         @app.agent(self._topics.incidents, name="decide-incidents")
         async def decide_incidents(stream: Any) -> None:
             async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-                await self._redelivery.run(partial(self.handle_batch, events), "decide")
+                await self.run_batch(events)
+
+    async def run_batch(self, events: list[Any]) -> None:
+        """Decide a batch, again after a transient failure; unfinished as the worker stops, it
+        is handed back to the incidents topic to be decided after the restart."""
+        if not await self._redelivery.run(partial(self.handle_batch, events), "decide"):
+            await self._redelivery.hand_back(self._topics.incidents, events, "decide")
 
     async def handle(self, event: Any) -> None:
         """Decide one incident notification, log the decision, and command its tasks."""

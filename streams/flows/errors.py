@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka.errors import (
     BrokerNotAvailableError,
@@ -121,3 +122,17 @@ class Redelivery:
                     log.error("%s: the worker is stopping; the work is left unfinished", flow)
                     return False
                 await self._clock.sleep(backoff(attempt, first=self._first, cap=self._cap))
+
+    async def hand_back(self, topic: Any, events: Iterable[Any], flow: str) -> None:
+        """Put events whose work was left unfinished back on `topic`, as they came.
+
+        faust acknowledges the event in hand as the worker stops; what is handed
+        back is read again after the restart (a repeat is a duplicate the flows
+        drop). Each send is awaited; one the broker refuses too is logged.
+        """
+        for event in events:
+            try:
+                sent = await topic.send(key=event.key, value=event.value)
+                await sent
+            except Exception as exc:
+                log.critical("%s: could not hand back unfinished work at %s", flow, where(exc))

@@ -56,14 +56,20 @@ class IngestFlow:
                 await self.handle_batch(events)
 
     async def handle_batch(self, events: list[Any]) -> None:
-        """Receive each notification (on its own), then decide those kept here as one batch."""
+        """Receive each notification (on its own), then decide those kept here as one batch.
+
+        Work a transient failure left unfinished as the worker stopped is handed back to
+        the police topic, to be read again after the restart.
+        """
         failed = self._deps.metrics.incidents_rejected.labels("processing_error")
         here: list[tuple[Any, PoliceIncident]] = []
+        run = self._redelivery
         for event in events:
             guarded = partial(self._dead_letters.guarded, partial(self.receive, event, here))
-            await self._redelivery.run(partial(guarded, event, failed), "ingest")
-        if here:
-            await self._redelivery.run(partial(self._decide.decide_parsed, here), "decide")
+            if not await run.run(partial(guarded, event, failed), "ingest"):
+                await run.hand_back(self._topics.police_incidents, [event], "ingest")
+        if here and not await run.run(partial(self._decide.decide_parsed, here), "decide"):
+            await run.hand_back(self._topics.police_incidents, [e for e, _ in here], "decide")
 
     async def receive(self, event: Any, here: list[tuple[Any, PoliceIncident]]) -> None:
         """Validate one notification; keep it to decide here, forward it, or dead-letter it."""

@@ -162,3 +162,44 @@ async def test_a_worker_dead_lettering_everything_stops_after_the_limit() -> Non
     (reason,) = w.app.crashed  # type: ignore[attr-defined]
     assert isinstance(reason, DeadLetterFlood)
     assert "not json" not in str(reason)
+
+
+class Stopping(FakeClock):
+    """A clock whose first sleep is the moment the worker is asked to stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.app: Any = None
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        self.app.should_stop = True
+
+
+async def test_a_decide_batch_unfinished_as_the_worker_stops_is_handed_back_to_its_topic() -> None:
+    clock = Stopping()
+    w = make_worker(clock=clock)
+    clock.app = w.app
+    assert w.decide is not None
+    w.topics.decisions = FakeTopic("dvtrigger.decisions", fail=KafkaConnectionError())
+    raw = sample_incident().model_dump_json().encode()
+    event = fake_event(raw, key=b"MPS-2026-000001", topic="dvtrigger.incidents")
+    await w.decide.run_batch([event])
+    (handed,) = w.topics.incidents.sent
+    assert (handed.key, handed.value, handed.acked) == (b"MPS-2026-000001", raw, True)
+    assert dict(w.incident_state) == {}  # nothing recorded as decided
+    assert w.topics.dead_letter.sent == []
+    assert sample_value(w, "dvtrigger_redeliveries_total", flow="decide") == 2
+
+
+async def test_a_notification_unfinished_at_a_stop_is_handed_back_to_the_police_topic() -> None:
+    clock = Stopping()
+    w = make_worker(clock=clock)
+    clock.app = w.app
+    assert w.ingest is not None
+    w.topics.incidents = Flaky("dvtrigger.incidents", failures=100)
+    raw = sample_incident().model_dump_json().encode()
+    await w.ingest.handle_batch([fake_event(raw, key=b"force-key", topic=TOPIC)])
+    (handed,) = w.topics.police_incidents.sent
+    assert (handed.key, handed.value) == (b"force-key", raw)
+    assert w.topics.incidents.sent == [] and w.topics.dead_letter.sent == []
