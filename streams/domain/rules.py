@@ -15,17 +15,14 @@ from schemas.decision import Decision, DecisionSubject, DecisionValue, Outcome
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
 from streams.domain.config import DEFAULT_CONFIG, RULES_VERSION, MatchWeights, RulesConfig
 from streams.domain.matching.compare import (
-    NO_MATCH,
     Identity,
-    Level,
-    Match,
     carer_identity,
-    compare_addresses,
     compare_identities,
-    level_of_home,
     person_identity,
     subject_identity,
 )
+from streams.domain.matching.dwellings import compare_addresses, level_of_home
+from streams.domain.matching.levels import NO_MATCH, Level, Match
 from streams.domain.matching.normalise import PostalAddress
 from streams.domain.register.index import DecisionView, RegisterView, family_carers, home_on
 from streams.domain.register.records import (

@@ -14,12 +14,9 @@ from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from streams.domain.config import RULES_VERSION, MatchWeights, RulesConfig
-from streams.domain.matching.compare import (
-    Identity,
-    compare_addresses,
-    compare_identities,
-    probability,
-)
+from streams.domain.matching.compare import Identity, compare_identities
+from streams.domain.matching.dwellings import compare_addresses
+from streams.domain.matching.levels import probability
 from streams.domain.rules import decide, first_anniversary, incident_day
 from tests.support.fakes import register_of
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 import jellyfish
 
 from schemas.police import INVOLVED_ROLES, PoliceIncident, PolicePerson
-from streams.domain.matching.compare import AGE_TOLERANCE_YEARS
+from streams.domain.matching.dates import AGE_TOLERANCE_YEARS
 from streams.domain.matching.normalise import (
     PostalAddress,
     dwelling_parts,
