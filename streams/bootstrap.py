@@ -27,7 +27,7 @@ from streams.flows.clock import Clock, SystemClock
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import DecideFlow
 from streams.flows.deliver import DeliverFlow
-from streams.flows.deps import Deps, Topics
+from streams.flows.deps import Deps, Topics, leaving
 from streams.flows.errors import Redelivery
 from streams.flows.incidents import Incidents
 from streams.flows.ingest import IngestFlow
@@ -237,11 +237,6 @@ def _decide_side(worker: Worker, runtime: Runtime) -> None:
         deps, topics, runtime.subjects, index, worker.late, worker.dead_letters, redelivery
     )
     worker.ingest = IngestFlow(deps, topics, worker.decide, worker.dead_letters, redelivery, app)
-
-
-def leaving(app: Any) -> bool:
-    """Whether the worker is stopping or its partitions are being reassigned."""
-    return bool(getattr(app, "should_stop", False) or getattr(app, "rebalancing", False))
 
 
 async def stop_worker(app: Any, reason: BaseException) -> None:

@@ -29,7 +29,7 @@ from streams.domain.ports.routing import Route
 from streams.flows.attempts import Attempt, attempt, record_delivery
 from streams.flows.breaker import Breaker
 from streams.flows.deadletter import dead_letter_headers
-from streams.flows.deps import Deps, Topics
+from streams.flows.deps import Deps, Topics, leaving
 from streams.flows.errors import where
 from streams.flows.retries import RetryPolicy, RetryState, backoff
 
@@ -149,15 +149,10 @@ class DeliverFlow:
         """
         clock = self._deps.clock
         while (left := due - clock.time()) > 0:
-            if self._leaving():
+            if leaving(self._app):
                 return False
             await clock.sleep(min(left, WAIT_SLICE_S))
         return True
-
-    def _leaving(self) -> bool:
-        """Whether the worker is stopping or its partitions are being reassigned."""
-        app = self._app
-        return bool(getattr(app, "should_stop", False) or getattr(app, "rebalancing", False))
 
     async def _hand_back(self, event: Any, state: RetryState) -> None:
         """Put a command that is not due yet back on the retry topic as it was, for later."""

@@ -52,3 +52,8 @@ class Topics:
     task_retries: Any
     dead_letter: Any
     tasks_parked: Any
+
+
+def leaving(app: Any) -> bool:
+    """Whether the worker is stopping or its partitions are being reassigned (faust's app)."""
+    return bool(getattr(app, "should_stop", False) or getattr(app, "rebalancing", False))

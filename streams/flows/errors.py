@@ -74,17 +74,23 @@ class DeadLetterGuard:
 
     def handled(self) -> None:
         """Note one message handled (dead-lettered or not)."""
-        self._handled.append(self._clock())
+        now = self._clock()
+        self._handled.append(now)
+        self._forget(self._handled, now)
 
     def dead_lettered(self) -> bool:
         """Note one dead letter; True when the guard trips."""
         now = self._clock()
         self._dead.append(now)
-        for times in (self._handled, self._dead):
-            while times and times[0] < now - self.window_s:
-                times.popleft()
+        self._forget(self._dead, now)
+        self._forget(self._handled, now)
         dead, handled = len(self._dead), max(len(self._handled), 1)
         return dead >= self.limit and dead / handled > self.ratio
+
+    def _forget(self, times: deque[float], now: float) -> None:
+        """Drop the times that fell out of the window (each is dropped once: amortised O(1))."""
+        while times and times[0] < now - self.window_s:
+            times.popleft()
 
 
 class Redelivery:

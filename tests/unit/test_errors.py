@@ -203,3 +203,12 @@ async def test_a_notification_unfinished_at_a_stop_is_handed_back_to_the_police_
     (handed,) = w.topics.police_incidents.sent
     assert (handed.key, handed.value) == (b"force-key", raw)
     assert w.topics.incidents.sent == [] and w.topics.dead_letter.sent == []
+
+
+def test_the_guard_holds_only_the_last_window_of_messages() -> None:
+    clock = FakeClock()
+    guard = DeadLetterGuard(limit=5, window_s=60, ratio=0.5, clock=clock.time)
+    for _ in range(10_000):
+        guard.handled()
+        clock.t += 1
+    assert len(guard._handled) <= 61  # a long quiet run of good messages does not pile up
