@@ -86,9 +86,13 @@ class DeadLetters:
         self.guard.handled()
         try:
             await handle()
+            return
         except Exception as exc:
             if is_transient(exc):
                 raise
             log.error("processing failed at %s; the message is dead-lettered", where(exc))
             counter.inc()
-            await self.send(event, "processing_error", type(exc).__name__)
+            reason = type(exc).__name__
+        # Sent outside the handler: should the guard stop the worker, the crash is logged
+        # with no exception in flight, whose message might name a person.
+        await self.send(event, "processing_error", reason)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
@@ -173,6 +174,7 @@ class FakeApp:
     async def crash(self, reason: BaseException) -> None:
         """Note why the worker was stopped, and stop: the agent in hand is cancelled."""
         self.crashed.append(reason)
+        self.in_flight_at_crash = sys.exc_info()[1]  # what a crash log would print
         self.should_stop = True
         raise asyncio.CancelledError
 

@@ -212,3 +212,17 @@ def test_the_guard_holds_only_the_last_window_of_messages() -> None:
         guard.handled()
         clock.t += 1
     assert len(guard._handled) <= 61  # a long quiet run of good messages does not pile up
+
+
+async def test_a_stop_for_errors_carrying_names_is_logged_with_no_error_in_flight() -> None:
+    w = make_worker(Settings(dead_letter_limit=1, dead_letter_ratio=0.1), clock=FakeClock())
+    assert w.dead_letters is not None
+    failed = w.metrics.incidents_rejected.labels("processing_error")
+
+    async def handler() -> None:
+        raise ValueError("could not match Zebedee Quuxley, NHS 9434765919")
+
+    with pytest.raises(asyncio.CancelledError):
+        await w.dead_letters.guarded(handler, fake_event(b"{}", topic=TOPIC), failed)
+    assert w.app.in_flight_at_crash is None  # type: ignore[attr-defined]
+    assert "Zebedee" not in repr(w.app.crashed)  # type: ignore[attr-defined]
