@@ -240,7 +240,7 @@ def _decide_side(worker: Worker, runtime: Runtime) -> None:
 
 
 async def stop_worker(app: Any, reason: BaseException) -> None:
-    """Stop the worker (its supervisor restarts it); the event in hand waits, unacknowledged."""
+    """Stop the worker (its supervisor restarts it); the agent waits to be cancelled."""
     log.critical("stopping the worker: %s", type(reason).__name__)
     await app.crash(reason)
     await asyncio.Event().wait()  # cancelled as the worker stops

@@ -24,19 +24,14 @@ import faust
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
+from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
 from streams.domain.register.index import RegisterView
 from streams.domain.rules import decide
 from streams.domain.tasks import task_commands
 from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
-from streams.flows.incidents import (
-    Incidents,
-    IncidentState,
-    duplicate_kind,
-    log_record,
-    next_state,
-)
+from streams.flows.incidents import Incidents
 from streams.flows.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

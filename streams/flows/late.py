@@ -26,6 +26,7 @@ import faust
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.domain import late
+from streams.domain.incidents import IncidentState, log_record
 from streams.domain.matching.blocking import incident_keys
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
@@ -33,7 +34,7 @@ from streams.domain.rules import decide
 from streams.domain.tasks import late_commands
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import where
-from streams.flows.incidents import Incidents, IncidentState, log_record
+from streams.flows.incidents import Incidents
 from streams.flows.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -19,15 +19,15 @@ from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
 from streams.bootstrap import Worker
 from streams.domain.config import RULES_VERSION
-from streams.domain.register.index import RegisterIndex
-from streams.domain.rules import decide
-from streams.flows.incidents import (
+from streams.domain.incidents import (
     KEEP_NOTIFICATION_IDS,
     IncidentState,
     duplicate_kind,
     log_record,
     next_state,
 )
+from streams.domain.register.index import RegisterIndex
+from streams.domain.rules import decide
 from tests.support.fakes import (
     FATHER,
     FakeTopic,

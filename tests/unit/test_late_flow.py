@@ -17,10 +17,10 @@ from schemas.register import RegisterEvent
 from schemas.task import RaiseTask
 from streams.bootstrap import Worker
 from streams.config.settings import Settings
+from streams.domain.incidents import IncidentState
 from streams.domain.late import RECHECKED
 from streams.domain.register.codec import encode
 from streams.domain.register.records import apply_event
-from streams.flows.incidents import IncidentState
 from tests.support.fakes import (
     FATHER,
     STRANGER,
