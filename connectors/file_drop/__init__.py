@@ -1,0 +1,1 @@
+"""File drop: a watched folder of police notification batches (JSON lines or CSV)."""
