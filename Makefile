@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit tools lint format bench schemas clean
+.PHONY: run test test-unit tools lint format bench schemas lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench: $(STAMP)
 
 schemas: $(STAMP)  ## regenerate schemas/json from the models
 	$(BIN)/python -m schemas.export
+
+lock: $(STAMP)  ## pin the image's dependencies, with hashes, from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-header --quiet -o deploy/requirements.lock.new
+	{ sed -n 1,2p deploy/requirements.lock; cat deploy/requirements.lock.new; } > deploy/requirements.lock.tmp
+	mv deploy/requirements.lock.tmp deploy/requirements.lock && rm deploy/requirements.lock.new
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
