@@ -20,13 +20,23 @@ install: $(STAMP)
 # service on :9090; the tests run their own server on a free port, so that does not matter.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300
-tools:  ## promtool and prometheus, for the alert tests
+tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka TLS tests
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
 	  echo "installing Debian's prometheus package (promtool, prometheus) for the alert tests"; \
 	  log=$$(mktemp); \
 	  { $(APT) install --no-install-recommends prometheus >$$log 2>&1 || \
 	    { $(APT) update >>$$log 2>&1 && \
 	      $(APT) install --no-install-recommends prometheus >>$$log 2>&1; }; } || \
+	  { cat $$log; rm -f $$log; exit 1; }; \
+	  rm -f $$log; \
+	fi
+	@# stunnel4: the TLS front of the Kafka TLS tests (Tansu cannot serve TLS itself).
+	@if ! command -v stunnel4 >/dev/null; then \
+	  echo "installing Debian's stunnel4 package for the Kafka TLS tests"; \
+	  log=$$(mktemp); \
+	  { $(APT) install --no-install-recommends stunnel4 >$$log 2>&1 || \
+	    { $(APT) update >>$$log 2>&1 && \
+	      $(APT) install --no-install-recommends stunnel4 >>$$log 2>&1; }; } || \
 	  { cat $$log; rm -f $$log; exit 1; }; \
 	  rm -f $$log; \
 	fi

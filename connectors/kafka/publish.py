@@ -8,10 +8,10 @@ by line number and reason (never their content) and not produced.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from kafka import KafkaProducer
 
@@ -43,10 +43,18 @@ def lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line.strip()
 
 
-def producer(bootstrap: str) -> KafkaProducer:
-    """A producer that waits for all in-sync replicas and never writes a message twice."""
+def producer(bootstrap: str, options: Mapping[str, Any] | None = None) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas and never writes a message twice.
+
+    `options`: TLS and SASL, as `connectors.kafka.security.client_options` gives them;
+    none: plaintext (the embedded broker).
+    """
     return KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        **(options or {}),
     )
 
 

@@ -213,8 +213,14 @@ def provision(settings: Settings, bootstrap: str, dry_run: bool = False) -> tupl
     """Describe the cluster, plan, and (unless `dry_run`) act; return the plan and any errors."""
     from kafka import KafkaAdminClient
 
+    from connectors.kafka.security import client_options
+
     wanted = wanted_topics(settings)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id=f"{settings.app_id}-admin",
+        **client_options(settings),
+    )
     try:
         return bring_in_line(admin, wanted, dry_run)
     finally:
