@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from schemas.police import PoliceIncident
-from streams.domain.parsing import Rejected, parse_incident
+from streams.domain.parsing import Rejected, dead_letter_of, parse_incident
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import BATCH_SIZE, BATCH_WITHIN_S, DecideFlow
 from streams.flows.deps import Deps, Topics
@@ -79,7 +79,8 @@ class IngestFlow:
             incident = parse_incident(event.value)
         except Rejected as rejected:
             metrics.incidents_rejected.labels(rejected.reason_class).inc()
-            await self._dead_letters.send(event, rejected.reason_class, rejected.detail)
+            letter = dead_letter_of(event)  # an oversize value is not sent again
+            await self._dead_letters.send(letter, rejected.reason_class, rejected.detail)
             return
         metrics.note_notification(incident.reported_at)
         key = incident.incident_id.encode()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import faust
 
-from streams.domain.parsing import Rejected, parse_register_event
+from streams.domain.parsing import Rejected, dead_letter_of, parse_register_event
 from streams.domain.register.codec import UnreadableRecord, decode, encode
 from streams.domain.register.index import RegisterIndex
 from streams.domain.register.records import SubjectRecord, apply_event
@@ -95,7 +95,8 @@ class RegisterFlow:
             register_event = parse_register_event(event.value)
         except Rejected as rejected:
             metrics.register_events_rejected.labels(rejected.reason_class).inc()
-            await self._dead_letters.send(event, rejected.reason_class, rejected.detail)
+            letter = dead_letter_of(event)  # an oversize value is not sent again
+            await self._dead_letters.send(letter, rejected.reason_class, rejected.detail)
             return
         ref = register_event.subject.subject_ref
         known = self.index.get(ref)
@@ -170,6 +171,14 @@ class RegisterFlow:
         self.update_size()
         log.info("register index rebuilt: %d subjects, %d filed again", len(self.index), filed)
         await self._listener.register_rebuilt()
+
+    def forget(self, subject_ref: str) -> None:
+        """Purge one subject (retention): its table key, tombstoned on the changelog, and the
+        index's entry. Other workers drop it from their index as the tombstone reaches them."""
+        key = subject_ref.encode()
+        if key in self.subjects:
+            del self.subjects[key]
+        self.index.remove(subject_ref)
 
     def update_size(self) -> None:
         """Publish the register's size by kind."""

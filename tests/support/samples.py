@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -10,6 +11,7 @@ from schemas.police import PoliceIncident
 from schemas.register import Carer
 from schemas.shared import Address
 from schemas.task import RaiseTask, TaskSubject
+from streams.domain.parsing import MAX_MESSAGE_BYTES
 
 Outcome = Literal["trigger", "review", "withdrawn"]
 
@@ -169,3 +171,19 @@ def victim_incident(**person: Any) -> PoliceIncident:
             "persons": [{"person_ref": "P1", "role": "victim", **person}],
         }
     )
+
+
+def hostile_variants(raw: bytes) -> dict[str, tuple[bytes, str]]:
+    """Invalid variants of a valid JSON message, each with the reason class it must get."""
+    text = raw.decode()
+    return {
+        "oversize": (raw[:-1] + b', "pad": "' + b"x" * MAX_MESSAGE_BYTES + b'"}', "oversize"),
+        "deep": (b'{"schema": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "not_json"),
+        "utf16": (text.encode("utf-16"), "not_json"),
+        "utf16_no_bom": (text.encode("utf-16-le"), "not_json"),
+        "utf8_bom": (codecs.BOM_UTF8 + raw, "not_json"),
+        "latin1": (raw[:-1] + ', "x": "Zo\u00eb"}'.encode("latin-1"), "not_json"),
+        "truncated": (raw[: len(raw) // 2], "not_json"),
+        "duplicate_key": (b'{"schema": "x", ' + raw[1:], "not_json"),
+        "nan": (raw[:-1] + b', "x": NaN}', "not_json"),
+    }
