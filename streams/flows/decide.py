@@ -14,6 +14,7 @@ register learns of its family late.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ import faust
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
+from streams.domain.audit_decisions import RecordingView, command_event, decision_event
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
+from streams.domain.ports.audit import AuditEvent, AuditLog
 from streams.domain.register.index import RegisterView
 from streams.domain.rules import decide
 from streams.domain.tasks import task_commands
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 BATCH_WITHIN_S = 0.02
 
+#: Who decisions and task commands are accounted to in the audit log.
+ACTOR = "system:decide"
+
 #: An event to decide, with its notification when ingest has parsed it already.
 Item = tuple[Any, PoliceIncident | None]
 
@@ -49,6 +55,21 @@ class Batch:
 
     work: UnitOfWork[IncidentState]
     decided: list[tuple[PoliceIncident, Decision]] = field(default_factory=list)
+    #: The audit records of what was sent, appended before the states are written.
+    audit: list[AuditEvent] = field(default_factory=list)
+
+
+async def account(audit: AuditLog, events: list[AuditEvent]) -> None:
+    """Append a batch's audit records with one sync, off the event loop."""
+    if events:
+        await asyncio.to_thread(audit.append_many, events)
+
+
+def source(event: Any) -> str | None:
+    """Where an event was read: `topic:partition:offset`, when the event says."""
+    message = getattr(event, "message", None)
+    parts = [getattr(message, name, None) for name in ("topic", "partition", "offset")]
+    return None if None in parts else ":".join(str(part) for part in parts)
 
 
 class DecideFlow:
@@ -113,6 +134,7 @@ class DecideFlow:
         for event, incident in items:
             decide_one = partial(self._decide_one, event, batch, incident)
             await self._dead_letters.guarded(decide_one, event, failed)
+        await account(self._deps.audit, batch.audit)
         await batch.work.commit()
         now = self._deps.clock.now()
         start = self.incidents.recent_start()
@@ -132,16 +154,24 @@ class DecideFlow:
         if kind is not None:
             self._deps.metrics.incidents_duplicate.labels(kind).inc()
             return
-        decision = decide(incident, self._register, self._deps.rules)
-        commands = task_commands(
-            decision, incident, self._register, state.outcomes, self._deps.policy
-        )
-        record = log_record(decision, self._deps.clock.now())
-        await batch.work.send(self._topics.decisions, key, record)
+        deps = self._deps
+        view = RecordingView(self._register) if deps.auditing else self._register
+        decision = decide(incident, view, deps.rules)
+        commands = task_commands(decision, incident, self._register, state.outcomes, deps.policy)
+        now = deps.clock.now()
+        await batch.work.send(self._topics.decisions, key, log_record(decision, now))
+        if isinstance(view, RecordingView):
+            where = source(event)
+            audited = decision_event(
+                incident, decision, view, deps.rules, now, actor=ACTOR, source=where
+            )
+            batch.audit.append(audited)
         for command in commands:
             value = command.model_dump_json().encode()
             await batch.work.send(
                 self._topics.task_commands, command.idempotency_key.encode(), value
             )
+            if deps.auditing:
+                batch.audit.append(command_event(command, now, actor=ACTOR))
         batch.work.stage(key, next_state(state, incident, decision, self._deps.rules))
         batch.decided.append((incident, decision))

@@ -6,12 +6,13 @@ circuit breakers) on itself, never here. The topics are the flows' way out to th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from streams.config.settings import Settings
 from streams.domain.config import RulesConfig
+from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.routing import CaseSystemRouter
 from streams.domain.tasks import TaskPolicy
 from streams.flows.clock import Clock
@@ -26,11 +27,18 @@ class Deps:
     router: CaseSystemRouter
     metrics: Metrics
     clock: Clock
+    #: Where decisions and task commands are accounted for (`connectors.audit`); none in tests.
+    audit: AuditLog = field(default_factory=NoAudit)
 
     @property
     def rules(self) -> RulesConfig:
         """The rule's thresholds and weights, from the settings."""
         return self.settings.rules
+
+    @property
+    def auditing(self) -> bool:
+        """Whether an audit log keeps what is appended (building a decision's record costs)."""
+        return not isinstance(self.audit, NoAudit)
 
     @cached_property
     def policy(self) -> TaskPolicy:

@@ -26,12 +26,15 @@ import faust
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.domain import late
+from streams.domain.audit_decisions import RecordingView, command_event, decision_event
 from streams.domain.incidents import IncidentState, log_record
 from streams.domain.matching.blocking import incident_keys
+from streams.domain.ports.audit import AuditEvent
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
 from streams.domain.rules import decide
 from streams.domain.tasks import late_commands
+from streams.flows.decide import account
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import where
 from streams.flows.incidents import Incidents
@@ -40,6 +43,8 @@ from streams.flows.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 #: The two rebuilds after a recovery that the re-check waits for.
 REGISTER, RECENT = "register", "recent"
+#: Who re-decisions and their task commands are accounted to in the audit log.
+ACTOR = "system:late"
 #: Recent incidents re-checked per hold of the decide lock; new incidents are decided between.
 RECHECK_CHUNK = 25
 
@@ -52,6 +57,8 @@ class Pending:
     results: list[str] = field(default_factory=list)
     #: Each decision logged.
     logged: list[Decision] = field(default_factory=list)
+    #: The audit records of what was sent, appended before the states are written.
+    audit: list[AuditEvent] = field(default_factory=list)
 
 
 class LateFlow:
@@ -198,7 +205,8 @@ class LateFlow:
             log.error("re-deciding one recent incident failed at %s", where(exc))
 
     async def _settle(self, pending: Pending) -> None:
-        """Commit the re-decisions' unit of work, then count what it did."""
+        """Account for the re-decisions, commit their unit of work, then count what it did."""
+        await account(self._deps.audit, pending.audit)
         await pending.work.commit()
         metrics = self._deps.metrics
         for result in pending.results:
@@ -226,7 +234,8 @@ class LateFlow:
         incident = PoliceIncident.model_validate_json(state.incident)
         now = self._deps.clock.now()
         on = late.local_today(now, self._deps.rules.timezone)
-        decision = decide(incident, self._register, self._deps.rules)
+        view = RecordingView(self._register) if self._deps.auditing else self._register
+        decision = decide(incident, view, self._deps.rules)
         change = late.redecide(decision, state.outcomes, state.logged, before, after, on)
         pending.results.append(change.result)
         if change.decision is None:
@@ -234,6 +243,12 @@ class LateFlow:
         record = log_record(change.decision, now)
         await pending.work.send(self._topics.decisions, key, record)
         pending.logged.append(change.decision)
+        if isinstance(view, RecordingView):
+            pending.audit.append(
+                decision_event(
+                    incident, decision, view, self._deps.rules, now, actor=ACTOR, action="redecided"
+                )
+            )
         amendments = state.amendments + 1 if change.upgraded else state.amendments
         commands = late_commands(
             decision,
@@ -250,5 +265,7 @@ class LateFlow:
             await pending.work.send(
                 self._topics.task_commands, command.idempotency_key.encode(), value
             )
+            if self._deps.auditing:
+                pending.audit.append(command_event(command, now, actor=ACTOR))
         update = {"outcomes": change.outcomes, "logged": change.logged, "amendments": amendments}
         pending.work.stage(key, state.model_copy(update=update))

@@ -23,6 +23,7 @@ from schemas.register import RegisterEvent
 from streams.bootstrap import Role, Runtime, Worker, build
 from streams.config.settings import Settings
 from streams.config.topics import TOPIC_ROLES
+from streams.domain.ports.audit import AuditLog
 from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import CaseSystemRouter
 from streams.domain.register.index import RegisterIndex
@@ -226,9 +227,11 @@ def make_worker(
     clock: Clock | None = None,
     router: CaseSystemRouter | None = None,
     role: Role = "all",
+    audit: AuditLog | None = None,
 ) -> Worker:
     """A worker built by the composition root on fake topics, tables and app, with fresh
-    metrics and an in-memory case system; `index`: records the register already holds."""
+    metrics and an in-memory case system; `index`: records the register already holds;
+    `audit`: the audit log decisions are accounted to (none by default)."""
     runtime = Runtime(
         app=FakeApp(),  # type: ignore[arg-type]
         topics=topics or fake_topics(),
@@ -246,6 +249,7 @@ def make_worker(
         router=router,
         clock=clock,
         runtime=runtime,
+        audit=audit,
     )
     if index is not None and worker.register is not None:
         for record in index:
