@@ -64,13 +64,22 @@ class Incidents:
         partition the key hashes to. Without a consumer to ask (unit tests' fake
         app) every incident is this worker's.
         """
-        consumer = getattr(self._app, "consumer", None)
-        if consumer is None:
-            return True
-        topic = self._topic.get_topic_name()
-        try:
-            partition = consumer.key_partition(topic, key)
-            assignment = consumer.assignment()
-            return any(tp.topic == topic and tp.partition == partition for tp in assignment)
-        except Exception:  # no metadata (mid-rebalance): not ours to re-decide now
-            return False
+        return owns(self._app, self._topic, key)
+
+
+def owns(app: Any, topic: Any, key: bytes) -> bool:
+    """Whether this worker is assigned the partition of `topic` that `key` hashes to.
+
+    Without a consumer to ask (unit tests' fake app) every key is this worker's;
+    without metadata (mid-rebalance) none is.
+    """
+    consumer = getattr(app, "consumer", None)
+    if consumer is None:
+        return True
+    name = topic.get_topic_name()
+    try:
+        partition = consumer.key_partition(name, key)
+        assignment = consumer.assignment()
+        return any(tp.topic == name and tp.partition == partition for tp in assignment)
+    except Exception:  # no metadata (mid-rebalance): not ours to act on now
+        return False

@@ -37,6 +37,7 @@ class Metrics:
         self._delivery(r)
         self._freshness(r)
         self._consumer(r)
+        self._retention(r)
         self.build = Info("dvtrigger_build", "Version of dvtrigger and of its rules.", registry=r)
 
     def _incidents(self, r: CollectorRegistry) -> None:
@@ -239,6 +240,21 @@ class Metrics:
             "dvtrigger_consumer_offset_lag",
             "Messages not yet processed on the partitions of a topic this worker is assigned.",
             ["topic"],
+            registry=r,
+        )
+
+    def _retention(self, r: CollectorRegistry) -> None:
+        """What retention purged, and when it last finished a sweep."""
+        self.retention_purged = Counter(
+            "dvtrigger_retention_purged",
+            "Records purged past their retention period, by kind (register_subject,"
+            " incident_state); each purge tombstones its key on the table's changelog.",
+            ["kind"],
+            registry=r,
+        )
+        self.retention_last_sweep = Gauge(
+            "dvtrigger_retention_last_sweep_timestamp_seconds",
+            "When this worker last finished a retention sweep (Unix time).",
             registry=r,
         )
 

@@ -207,6 +207,16 @@ class RegisterIndex:
         if pregnancy is not None:
             self._rewindow(pregnancy)
 
+    def ended_by(self, day: int) -> list[str]:
+        """The subjects whose scope window ends on or before the day ordinal `day` (retention)."""
+        return self._postings.ended_by(day)
+
+    def family(self, subject_ref: str) -> list[str]:
+        """A subject with its pregnancy and that pregnancy's children (or its own), sorted."""
+        found = {subject_ref, *self._links(subject_ref)}
+        found |= {link for ref in list(found) for link in self._links(ref)}
+        return sorted(found)
+
     def compact(self) -> None:
         """Pack every posting into one sorted run (after a rebuild of the whole register)."""
         self._postings.compact()

@@ -122,6 +122,13 @@ class PackedPostings:
         if number is not None:
             self._windows[number] = window
 
+    def ended_by(self, day: int) -> list[str]:
+        """The live refs filed with a window ending (exclusive end) on or before `day`."""
+        count = len(self._refs)
+        ended = self._alive[:count] & (self._windows[:count, 1] <= day)
+        refs = self._refs
+        return [refs[n] for n in np.flatnonzero(ended).tolist()]  # type: ignore[misc]
+
     def within(self, refs: Iterable[str], day: int) -> list[str]:
         """The refs among `refs` that are filed with a window holding `day`."""
         number, windows = self._number, self._windows

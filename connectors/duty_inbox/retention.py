@@ -1,0 +1,176 @@
+"""Retention of the duty inbox: closed tasks purged after their council's period, legal holds.
+
+Works on the inbox's own SQLite file (`connectors.duty_inbox.store` makes its
+`tasks` table). A task under a legal hold (`legal_holds`: who placed it, when,
+why) is never purged, however long ago it was closed. Open and acknowledged
+tasks are never purged: someone still has to act on them. The period is the
+council's (`per_council`, by the task's `local_authority`), else `keep_days`.
+Run by `dvtrigger retention inbox`; results are counts and task ids, never
+what a task says.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from connectors.duty_inbox.store import UnknownTask
+
+_HOLDS = """
+CREATE TABLE IF NOT EXISTS legal_holds (
+    task_id    TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    placed_by  TEXT NOT NULL,
+    placed_at  TEXT NOT NULL
+);
+"""
+
+#: Closed tasks not under a hold, with what their period depends on.
+_CLOSED = """
+SELECT task_id, closed_at, json_extract(body, '$.local_authority') AS council
+FROM tasks
+WHERE status = 'closed' AND closed_at IS NOT NULL
+  AND task_id NOT IN (SELECT task_id FROM legal_holds)
+"""
+#: Task ids deleted per statement (SQLite's limit on bound parameters is far above it).
+_CHUNK = 500
+NO_COUNCIL = "none"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold on one task: it is kept until the hold is released."""
+
+    task_id: str
+    reason: str
+    placed_by: str
+    placed_at: datetime
+
+
+@dataclass
+class InboxPurge:
+    """What one purge took: task counts by council (`none` for tasks of no council), the ids."""
+
+    by_council: dict[str, int] = field(default_factory=dict)
+    task_ids: list[str] = field(default_factory=list)
+    held: int = 0
+
+    @property
+    def purged(self) -> int:
+        """How many tasks went."""
+        return len(self.task_ids)
+
+
+def period_days(council: str | None, keep_days: int, per_council: Mapping[str, int]) -> int:
+    """How many days a council's closed tasks are kept."""
+    return per_council.get(council, keep_days) if council is not None else keep_days
+
+
+def expired(
+    closed_at: datetime,
+    council: str | None,
+    now: datetime,
+    keep_days: int,
+    per_council: Mapping[str, int],
+) -> bool:
+    """Whether a task closed at `closed_at` has been closed longer than its council's period."""
+    return now - closed_at > timedelta(days=period_days(council, keep_days, per_council))
+
+
+@contextmanager
+def _write(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """One write transaction on the inbox database, with the holds table in place."""
+    if not db_path.exists():
+        raise FileNotFoundError(f"no duty inbox database at {db_path}")
+    with closing(sqlite3.connect(db_path, timeout=30.0, isolation_level=None)) as db:
+        db.row_factory = sqlite3.Row
+        db.executescript(_HOLDS)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def purge_closed_tasks(
+    db_path: Path | str,
+    now: datetime,
+    keep_days: int,
+    per_council: Mapping[str, int] | None = None,
+) -> InboxPurge:
+    """Delete the tasks closed longer ago than their council's period and not under a hold."""
+    result, councils = InboxPurge(), per_council or {}
+    with _write(Path(db_path)) as db:
+        for row in db.execute(_CLOSED).fetchall():
+            council = row["council"]
+            if expired(_aware(row["closed_at"]), council, now, keep_days, councils):
+                result.task_ids.append(str(row["task_id"]))
+                label = council or NO_COUNCIL
+                result.by_council[label] = result.by_council.get(label, 0) + 1
+        for start in range(0, len(result.task_ids), _CHUNK):
+            chunk = result.task_ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM tasks WHERE task_id IN ({marks})", chunk)
+        result.held = db.execute("SELECT count(*) FROM legal_holds").fetchone()[0]
+    return result
+
+
+def place_hold(
+    db_path: Path | str, task_id: str, reason: str, placed_by: str, now: datetime
+) -> Hold:
+    """Place (or restate) a legal hold on a task; `UnknownTask` when the inbox has none."""
+    if not reason.strip():
+        raise ValueError("a legal hold needs a reason")
+    with _write(Path(db_path)) as db:
+        if db.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone() is None:
+            raise UnknownTask(task_id)
+        db.execute(
+            "INSERT OR REPLACE INTO legal_holds (task_id, reason, placed_by, placed_at)"
+            " VALUES (?, ?, ?, ?)",
+            (task_id, reason, placed_by, _text(now)),
+        )
+    return Hold(task_id, reason, placed_by, now)
+
+
+def release_hold(db_path: Path | str, task_id: str) -> bool:
+    """Release a task's legal hold; whether there was one."""
+    with _write(Path(db_path)) as db:
+        gone = db.execute("DELETE FROM legal_holds WHERE task_id = ?", (task_id,)).rowcount
+    return bool(gone)
+
+
+def holds(db_path: Path | str) -> list[Hold]:
+    """Every legal hold, oldest first."""
+    with _write(Path(db_path)) as db:
+        rows = db.execute("SELECT * FROM legal_holds ORDER BY placed_at, task_id").fetchall()
+    return [
+        Hold(row["task_id"], row["reason"], row["placed_by"], _aware(row["placed_at"]))
+        for row in rows
+    ]
+
+
+def held_refs(db_path: Path | str) -> set[str]:
+    """The references under hold: each held task's id and its incident's id (audit retention)."""
+    with _write(Path(db_path)) as db:
+        rows = db.execute(
+            "SELECT h.task_id, json_extract(t.body, '$.incident_id') AS incident_id"
+            " FROM legal_holds h LEFT JOIN tasks t ON t.task_id = h.task_id"
+        ).fetchall()
+    return {str(ref) for row in rows for ref in (row["task_id"], row["incident_id"]) if ref}
+
+
+def _text(moment: datetime) -> str:
+    """A time as the inbox database keeps it: UTC, ISO 8601 to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _aware(text: str) -> datetime:
+    """An ISO 8601 time from the database; a naive one is taken as UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
