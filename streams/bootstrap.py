@@ -17,9 +17,12 @@ from typing import Any, Literal
 import faust
 from prometheus_client import generate_latest
 
+from connectors.audit import FileAuditLog
 from connectors.case_system.http import HttpCaseSystem
+from connectors.kafka.security import faust_credentials
 from streams.config.settings import Settings
 from streams.domain.config import RULES_VERSION
+from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
 from streams.domain.register.index import RegisterIndex
@@ -33,6 +36,7 @@ from streams.flows.incidents import Incidents
 from streams.flows.ingest import IngestFlow
 from streams.flows.late import LateFlow
 from streams.flows.register import RegisterFlow
+from streams.flows.retention import RetentionFlow
 from streams.telemetry import consumer_lag
 from streams.telemetry.metrics import Metrics
 
@@ -75,6 +79,7 @@ class Worker:
     decide: DecideFlow | None = None
     late: LateFlow | None = None
     deliver: DeliverFlow | None = None
+    retention: RetentionFlow | None = None
 
     @property
     def metrics(self) -> Metrics:
@@ -88,7 +93,7 @@ class Worker:
 
     def flows(self) -> list[Any]:
         """The flows this worker runs."""
-        found = (self.ingest, self.register, self.decide, self.late, self.deliver)
+        found = (self.ingest, self.register, self.decide, self.late, self.deliver, self.retention)
         return [flow for flow in found if flow is not None]
 
 
@@ -110,6 +115,8 @@ def faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in servers.split(",")],
+        # TLS/SASL for the consumer, the producer and the topic-creating clients alike.
+        broker_credentials=faust_credentials(settings.kafka),
         store="memory://",
         autodiscover=False,
         topic_partitions=settings.topic_partitions,
@@ -184,12 +191,14 @@ def build(
     *,
     clock: Clock | None = None,
     runtime: Runtime | None = None,
+    audit: AuditLog | None = None,
 ) -> Worker:
     """Wire a worker of `role`: app, topics, tables, flows, metrics and the case systems.
 
     `case_system` alone stands for every route; `router` gives one per council; with
     neither, the settings' `case_system_url` and `case_systems` are reached over HTTP.
     `runtime` (tests): the app, topics and tables to use instead of faust's.
+    `audit`: where decisions are accounted for (`run_worker` opens the file chain); none if None.
     """
     settings = role_settings(settings, role)
     clock = clock or SystemClock()
@@ -197,7 +206,9 @@ def build(
     metrics.set_build(VERSION, RULES_VERSION)
     if router is None:
         router = CaseSystemRouter(case_system) if case_system else router_from_settings(settings)
-    deps = Deps(settings=settings, router=router, metrics=metrics, clock=clock)
+    deps = Deps(
+        settings=settings, router=router, metrics=metrics, clock=clock, audit=audit or NoAudit()
+    )
     changelog: list[Callable[[Any], Any]] = []
 
     async def on_changelog(event: Any) -> None:
@@ -237,6 +248,7 @@ def _decide_side(worker: Worker, runtime: Runtime) -> None:
         deps, topics, runtime.subjects, index, worker.late, worker.dead_letters, redelivery
     )
     worker.ingest = IngestFlow(deps, topics, worker.decide, worker.dead_letters, redelivery, app)
+    worker.retention = RetentionFlow(deps, app, worker.register, incidents, topics.register_events)
 
 
 async def stop_worker(app: Any, reason: BaseException) -> None:
@@ -266,7 +278,9 @@ def run_worker(settings: Settings, role: Role = "all") -> None:
     from faust import Worker as FaustWorker
 
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    worker = build(settings, role=role)
+    # One chain per writing process: a second worker on the same directory is refused.
+    audit = None if role == "deliver" else FileAuditLog(settings.data_dir / "audit", "decide")
+    worker = build(settings, role=role, audit=audit)
     FaustWorker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 

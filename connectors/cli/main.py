@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from connectors.cli.file_drop import add_parser as add_file_drop
+from connectors.cli.ingress import add_parser as add_ingress
 from streams.config.settings import Settings
 
 
@@ -37,9 +39,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     """Validate a JSON-lines file and produce what is valid; report what was refused."""
     from connectors.kafka.publish import lines, producer, publish
+    from connectors.kafka.security import client_options
 
     topic = settings.topic("police-incidents" if args.feed == "incidents" else "register-events")
-    kafka = producer(_bootstrap(args, settings))
+    kafka = producer(_bootstrap(args, settings), client_options(settings))
     report = publish(args.feed, lines(args.file), topic, kafka)
     kafka.close()
     for number, reason in report.rejected:
@@ -123,6 +126,8 @@ def parser() -> argparse.ArgumentParser:
     parked.add_argument("action", choices=["replay"])
     parked.add_argument("--reason-class", help="only tasks parked for this reason class")
     parked.set_defaults(func=cmd_parked)
+    add_file_drop(sub)
+    add_ingress(sub)
     for name in ("publish", "topics", "dead-letter", "parked"):
         sub.choices[name].add_argument("--bootstrap", help="host:port of the Kafka cluster")
     for name in PASSTHROUGH:
@@ -132,8 +137,11 @@ def parser() -> argparse.ArgumentParser:
 
 PASSTHROUGH = {
     "replay": "connectors.cli.replay",
+    "retention": "connectors.cli.retention",
+    "audit": "connectors.cli.audit",
     "simulate": "connectors.simulate",
     "duty-inbox": "connectors.duty_inbox.__main__",
+    "users": "connectors.cli.users",
 }
 
 

@@ -20,6 +20,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors.cli.ingress import start_demo_ingress
+from connectors.cli.users import demo_credentials
 from connectors.kafka.broker import EmbeddedBroker, stop_process
 from connectors.kafka.topics import ensure_topics
 from streams.config.settings import Settings
@@ -50,17 +52,28 @@ def _wait_http(url: str, timeout: float = 60.0) -> dict[str, Any]:
             time.sleep(0.3)
 
 
-def _banner(settings: Settings, bootstrap: str, inbox: str, demo: bool) -> None:
-    """Tell the person at the terminal where to look."""
+def _drop(settings: Settings) -> Path:
+    """The folder `make run`'s file drop watches: var/drop/."""
+    return settings.data_dir / "drop"
+
+
+def _banner(
+    settings: Settings, bootstrap: str, inbox: str, demo: bool, sign_in: tuple[str, str] = ("", "")
+) -> None:
+    """Tell the person at the terminal where to look, and how to sign in to the duty inbox."""
     var = settings.data_dir
     print(
         "\n dvtrigger is running\n"
         f"   duty inbox   {inbox}/\n"
+        f"   sign in as   {sign_in[0]}, password {sign_in[1]} (new each run;"
+        " more users: dvtrigger users add)\n"
         f"   metrics      http://{settings.web_host}:{settings.web_port}/metrics (decide),"
         f" http://{settings.web_host}:{settings.deliver_web_port}/metrics (deliver)\n"
         f"   broker       {bootstrap}\n"
         f"   logs         {var}/worker.log, {var}/deliver.log, {var}/duty-inbox.log,"
         f" {var}/broker.log\n"
+        f"   file drop    {_drop(settings)}/ (*.jsonl or *.csv: write as *.partial, then rename;"
+        " receipts/ says what became of each)\n"
         f"   demo feed    {'on' if demo else 'off (--no-demo)'}\n"
         " Ctrl-C stops everything.\n",
         flush=True,
@@ -73,6 +86,8 @@ def run_all(settings: Settings, demo: bool = True) -> int:
     broker = None
     bootstrap = settings.kafka_bootstrap_servers
     if not bootstrap:
+        if settings.kafka.security_protocol != "PLAINTEXT":  # the embedded broker has no TLS
+            sys.exit("dvtrigger: the embedded broker is plaintext: set KAFKA_BOOTSTRAP_SERVERS")
         broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log").start()
         bootstrap = broker.bootstrap
     children: list[subprocess.Popen[bytes]] = []
@@ -88,14 +103,23 @@ def run_all(settings: Settings, demo: bool = True) -> int:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "DVTRIGGER_CASE_SYSTEM_URL": inbox,
         }
+        user, password, token = demo_credentials(settings.duty_inbox_db)
         children.append(_start_inbox(settings, env))
         _wait_http(f"{inbox}/healthz")
         worker = [sys.executable, "-m", "connectors.cli", "worker", "--role"]
         children.append(_spawn([*worker, "decide"], env, settings.data_dir / "worker.log"))
-        children.append(_spawn([*worker, "deliver"], env, settings.data_dir / "deliver.log"))
+        deliver_env = {**env, "DVTRIGGER_CASE_SYSTEM_TOKEN": token}  # its inbox credential
+        children.append(
+            _spawn([*worker, "deliver"], deliver_env, settings.data_dir / "deliver.log")
+        )
+        drop = [sys.executable, "-m", "connectors.cli", "file-drop", "--dir", str(_drop(settings))]
+        children.append(_spawn(drop, env, settings.data_dir / "file-drop.log"))
+        ingress, ingress_banner = start_demo_ingress(settings, env, _spawn)
+        children += ingress
         _wait_http(f"http://{settings.web_host}:{settings.web_port}/healthz")
         _wait_http(f"http://{settings.web_host}:{settings.deliver_web_port}/healthz")
-        _banner(settings, bootstrap, inbox, demo)
+        _banner(settings, bootstrap, inbox, demo, (user, password))
+        print(ingress_banner, flush=True)
         if demo:
             feed = threading.Thread(target=demo_feed, args=(settings, bootstrap, stop), daemon=True)
             feed.start()
@@ -118,7 +142,7 @@ def run_all(settings: Settings, demo: bool = True) -> int:
 
 
 def _start_inbox(settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start the duty inbox service."""
+    """Start the duty inbox service; it reads its users and API clients from its database."""
     args = [sys.executable, "-m", "connectors.duty_inbox", "--host", settings.duty_inbox_host]
     args += ["--port", str(settings.duty_inbox_port), "--db", str(settings.duty_inbox_db)]
     return _spawn(args, env, settings.data_dir / "duty-inbox.log")
@@ -127,9 +151,10 @@ def _start_inbox(settings: Settings, env: dict[str, str]) -> subprocess.Popen[by
 def demo_feed(settings: Settings, bootstrap: str, stop: threading.Event, seed: int = 7) -> None:
     """Publish the synthetic register first, then incidents at a steady pace."""
     from connectors.kafka.publish import producer, publish_dicts
+    from connectors.kafka.security import client_options
     from connectors.simulate import REGISTER, iter_demo
 
-    kafka = producer(bootstrap)
+    kafka = producer(bootstrap, client_options(settings))
     register: list[dict[str, Any]] = []
     incidents: list[dict[str, Any]] = []
     start = date.today() - timedelta(days=365)

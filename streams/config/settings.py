@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.config.file_drop import FileDropSettings
+from streams.config.ingress import IngressSettings
+from streams.config.kafka_security import KafkaSecurity
+from streams.config.oidc import OidcSettings
 from streams.domain.config import RulesConfig
 from streams.domain.ports.routing import DEFAULT_ROUTE
 
@@ -23,12 +27,85 @@ class CaseSystemRoute(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is held, and how often the worker purges what is past it.
+
+    Nested in `Settings.retention`; from the environment as `DVTRIGGER_RETENTION__<FIELD>`,
+    maps as JSON. The rules are `streams/domain/retention.py`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    register_purge_after_days: int = Field(
+        180,
+        ge=0,
+        description="A register subject is purged this long after it leaves scope (first"
+        " birthday, end of pregnancy, withdrawal). At least `recent_incidents_days`, so no"
+        " re-decided incident loses a subject; the default doubles that 90-day window so a police"
+        " report of an incident that happened while the child was in scope, sent up to 90 days"
+        " late, still finds the family.",
+    )
+    incident_state_margin_days: int = Field(
+        30,
+        ge=0,
+        description="An incident's state is purged this long after it stops being recent"
+        " (`recent_incidents_days` after the later of its day and its latest report). Default:"
+        " 30 days, twice the 14 days the police and incidents topics keep, so a later police"
+        " revision still updates or withdraws its tasks rather than raising new ones.",
+    )
+    purge_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How often each worker purges (a timer). Hourly: periods are counted in"
+        " days, so an hour late is nothing, and a sweep is cheap (windows are read, not records).",
+    )
+    purge_slice: int = Field(
+        200,
+        ge=1,
+        description="Subjects or incidents purged per hold of the decide lock; decisions run"
+        " between slices, so a large purge never stalls the worker.",
+    )
+    inbox_task_days: int = Field(
+        365,
+        ge=0,
+        description="A closed duty-inbox task is purged this many days after it was closed,"
+        " unless under a legal hold. Default: a year, long enough for a complaint, a review of"
+        " the duty team's response or a subject access request; the case record itself is the"
+        " council's, kept on its own schedule. Each council sets its own below.",
+    )
+    inbox_task_days_by_council: dict[str, int] = Field(
+        default_factory=dict,
+        description="Each council's period for closed tasks, by council code, as JSON:"
+        ' {"E09000033": 730}. Councils missing here, and tasks of no council, take'
+        " `inbox_task_days`.",
+    )
+    audit_detail_days: int = Field(
+        365,
+        ge=0,
+        description="Audit details (decision inputs, what a view showed) older than this are"
+        " purged, except those about tasks under legal hold; envelopes stay. Default: as long as"
+        " the closed tasks they explain (`inbox_task_days`).",
+    )
+
+    @field_validator("inbox_task_days_by_council")
+    @classmethod
+    def _periods_not_negative(cls, periods: dict[str, int]) -> dict[str, int]:
+        """A council's period is a number of days, 0 or more."""
+        if any(days < 0 for days in periods.values()):
+            raise ValueError("a council's period is negative")
+        return periods
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Environment variables are prefixed `DVTRIGGER_`,
     except `KAFKA_BOOTSTRAP_SERVERS`, which Kafka tooling already knows."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DVTRIGGER_", env_nested_delimiter="__", frozen=True, extra="ignore"
+        env_prefix="DVTRIGGER_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+        hide_input_in_errors=True,  # a refused setting's input may hold a password or token
     )
 
     kafka_bootstrap_servers: str | None = Field(
@@ -122,10 +199,55 @@ class Settings(BaseSettings):
     duty_inbox_host: str = Field("127.0.0.1", description="Duty inbox bind address.")
     duty_inbox_port: int = Field(8081, description="Duty inbox port.")
     duty_inbox_db: Path = Field(Path("var/duty-inbox.sqlite3"), description="Duty inbox SQLite.")
+    duty_inbox_session_idle_s: float = Field(
+        1800.0, gt=0, description="A duty inbox session ends after this long without a request."
+    )
+    duty_inbox_session_max_s: float = Field(
+        36000.0, gt=0, description="A duty inbox session ends this long after sign-in, whatever."
+    )
+    duty_inbox_cookie_secure: bool = Field(
+        False, description="Mark the duty inbox's cookies Secure: set it when served over HTTPS."
+    )
+    duty_inbox_session_secret: SecretStr | None = Field(
+        None, description="Key signing duty inbox session cookies; unset: the secret file's."
+    )
+    duty_inbox_session_secret_file: Path | None = Field(
+        None,
+        description="File of that key, made (mode 0600) when missing; unset:"
+        " duty-inbox-session.key beside the duty inbox database.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token the duty inbox's /metrics requires, when set."
+    )
+    oidc: OidcSettings | None = Field(
+        None,
+        description="OpenID Connect sign-in to the duty inbox; unset: none. E.g."
+        " DVTRIGGER_OIDC__ISSUER, DVTRIGGER_OIDC__CLIENT_ID, DVTRIGGER_OIDC__REDIRECT_URL.",
+    )
     log_level: str = Field("INFO", description="Log level of the worker.")
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings,
+        description="Retention periods and the purge timer, e.g."
+        " DVTRIGGER_RETENTION__REGISTER_PURGE_AFTER_DAYS=180.",
+    )
     rules: RulesConfig = Field(
         default_factory=RulesConfig,
         description="Thresholds of the rule, e.g. DVTRIGGER_RULES__REVIEW_SCORE=0.5.",
+    )
+    kafka: KafkaSecurity = Field(
+        default_factory=KafkaSecurity,
+        description="TLS and SASL of every Kafka client (worker, CLI, ingress, file drop), e.g."
+        " DVTRIGGER_KAFKA__SECURITY_PROTOCOL=SASL_SSL, DVTRIGGER_KAFKA__SASL_PASSWORD_FILE=/run/…",
+    )
+    ingress: IngressSettings = Field(
+        default_factory=IngressSettings,
+        description="The HTTPS ingress for forces without a Kafka producer (`dvtrigger"
+        " ingress`), e.g. DVTRIGGER_INGRESS__PORT=8443.",
+    )
+    file_drop: FileDropSettings = Field(
+        default_factory=FileDropSettings,
+        description="The watched folder of police notification batches (`dvtrigger file-drop`),"
+        " e.g. DVTRIGGER_FILE_DROP__DIRECTORY=/srv/drop, DVTRIGGER_FILE_DROP__BATCH_SIZE=100.",
     )
 
     @field_validator("case_systems")
@@ -137,6 +259,16 @@ class Settings(BaseSettings):
         if DEFAULT_ROUTE in routes:
             raise ValueError(f"{DEFAULT_ROUTE!r} is not a council code")
         return routes
+
+    @model_validator(mode="after")
+    def _subjects_outlive_the_recent_window(self) -> Settings:
+        """A recent incident is re-decided against the register: its subjects must still be held."""
+        if self.retention.register_purge_after_days < self.recent_incidents_days:
+            raise ValueError(
+                "retention.register_purge_after_days is less than recent_incidents_days: a"
+                " re-decided incident would no longer find a subject that was in scope on its day"
+            )
+        return self
 
     def topic(self, role: str) -> str:
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import SecretStr
 
 from connectors.case_system.http import HttpCaseSystem
 from connectors.kafka.broker import free_port, stop_process
@@ -26,6 +27,7 @@ from connectors.kafka.publish import producer, publish_dicts
 from connectors.kafka.topics import ensure_topics
 from streams.config.settings import Settings
 from streams.domain.ports.case_system import TaskRecord
+from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +79,7 @@ class Stack:
 
     async def inbox_tasks(self) -> list[TaskRecord]:
         """Every task in the duty inbox, read through its API."""
-        client = HttpCaseSystem(self.inbox_url)
+        client = HttpCaseSystem(self.inbox_url, token=SecretStr(TEST_CLIENT_TOKEN))
         try:
             return await client.list_tasks(limit=1000)
         finally:
@@ -248,6 +250,7 @@ def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) 
         "DVTRIGGER_DELIVER_WEB_PORT": str(free_port()),
         "DVTRIGGER_DATA_DIR": str(data_dir),
         "DVTRIGGER_CASE_SYSTEM_URL": inbox_url,
+        "DVTRIGGER_CASE_SYSTEM_TOKEN": TEST_CLIENT_TOKEN,  # serve_duty_inbox's client
         "DVTRIGGER_LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -146,7 +146,13 @@ def test_every_container_is_limited_and_runs_as_no_root_on_a_read_only_root() ->
 
 
 def test_long_running_containers_are_probed_on_healthz_at_their_port() -> None:
-    expected = {"dvtrigger-decide": 6066, "dvtrigger-deliver": 6067, "dvtrigger-duty-inbox": 8081}
+    expected = {
+        "dvtrigger-decide": 6066,
+        "dvtrigger-deliver": 6067,
+        "dvtrigger-duty-inbox": 8081,
+        "dvtrigger-file-drop": 6068,
+        "dvtrigger-ingress": 8443,
+    }
     data = settings_configmap()
     assert int(data["DVTRIGGER_WEB_PORT"]) == 6066
     assert int(data["DVTRIGGER_DELIVER_WEB_PORT"]) == 6067
