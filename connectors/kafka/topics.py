@@ -20,11 +20,11 @@ from streams.config.settings import Settings
 from streams.config.topics import TOPIC_ROLES
 
 DAY_MS = 86_400_000
-#: retention.ms of each topic role; None: the decision log's own setting.
+#: retention.ms of each topic role; None: a setting (the decision log's, the register events').
 ROLE_RETENTION_MS: dict[str, int | None] = {
     "police-incidents": 14 * DAY_MS,  # the feed: read within seconds; two weeks survive an outage
     "incidents": 14 * DAY_MS,
-    "register-events": -1,  # the register is folded from all of them: kept (see README, Topics)
+    "register-events": None,  # settings.retention.register_events_days (docs/operations.md)
     "decisions": None,
     "task-commands": 7 * DAY_MS,
     "task-retries": 7 * DAY_MS,
@@ -122,7 +122,9 @@ def wanted_topics(settings: Settings) -> list[TopicSpec]:
 def _role_configs(settings: Settings, role: str) -> dict[str, str]:
     """cleanup.policy and retention of a topic role."""
     retention = ROLE_RETENTION_MS[role]
-    if retention is None:
+    if role == "register-events":
+        retention = settings.retention.register_events_days * DAY_MS
+    elif retention is None:
         retention = settings.decision_log_retention_ms
     configs = {"cleanup.policy": "delete", "retention.ms": str(retention)}
     if role in KEPT_BY_TIME:

@@ -45,6 +45,16 @@ class RetentionSettings(BaseModel):
         " report of an incident that happened while the child was in scope, sent up to 90 days"
         " late, still finds the family.",
     )
+    register_events_days: int = Field(
+        1_100,
+        ge=1,
+        description="retention.ms of the register-events topic, in days. The changelog holds"
+        " the folded records; the events are kept only so a new app id or record form can fold"
+        " them again. A subject is in scope at most about 22 months from its first event (a"
+        " pregnancy booked early, then the first year) and kept `register_purge_after_days`"
+        " after: about 850 days. 1,100 days leaves a margin, and an event older than that"
+        " belongs to a subject already purged.",
+    )
     incident_state_margin_days: int = Field(
         30,
         ge=0,

@@ -116,8 +116,11 @@ def test_changelogs_are_compacted_and_the_logs_are_not() -> None:
     assert (register.partitions, incidents.partitions) == (1, 6)
     for role in TOPIC_ROLES:
         assert specs[PRODUCTION.topic(role)].configs["cleanup.policy"] == "delete"
-    # a subject's events fold into one record: compacting them by subject_ref would lose some
-    assert specs["dvtrigger.register-events"].configs["retention.ms"] == "-1"
+    # a subject's events fold into one record: compacting them by subject_ref would lose some;
+    # they are kept by time, long after every subject they could fold has left scope
+    register_events = specs["dvtrigger.register-events"].configs
+    assert register_events["retention.ms"] == str(1_100 * DAY_MS)
+    assert register_events["retention.bytes"] == "-1"
 
 
 def test_retention_of_the_decision_log_is_a_setting() -> None:
