@@ -49,7 +49,7 @@ class IngressMetrics:
         self.dead_lettered = Counter(
             "dvtrigger_ingress_dead_lettered",
             "Invalid notifications of an authenticated force sent to the dead-letter topic.",
-            ["reason_class"],
+            ["reason"],
             registry=r,
         )
         for reason in REASONS:

@@ -150,7 +150,7 @@ async def test_an_invalid_body_is_422_naming_the_field_without_its_value_and_dea
     assert headers[H_SOURCE_TOPIC] == b"t.police-incidents"
     assert headers[H_REASON_CLASS] == b"schema"
     assert CANARY.encode() not in headers[H_REASON]
-    assert ingress.sample("dvtrigger_ingress_dead_lettered_total", reason_class="schema") == 1
+    assert ingress.sample("dvtrigger_ingress_dead_lettered_total", reason="schema") == 1
 
 
 @pytest.mark.parametrize(("body", "reason_class"), [(b"", "empty"), (b"{nope", "not_json")])

@@ -1,4 +1,4 @@
-"""The Metrics table of docs/operations.md is the catalogue: it and the two metrics modules name
+"""The Metrics table of docs/operations.md is the catalogue: it and the metrics modules name
 the same metrics with the same labels, every metric has a one-line meaning, and every label is
 bounded."""
 
@@ -13,6 +13,8 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from connectors.duty_inbox.metrics import InboxMetrics
 from connectors.duty_inbox.store import TaskStore
+from connectors.file_drop.metrics import DropMetrics
+from connectors.ingress.metrics import IngressMetrics
 from streams.telemetry.metrics import Metrics
 from streams.telemetry.scrape_gauge import ScrapeGauge
 
@@ -35,8 +37,15 @@ BOUNDED_LABELS = {
     "source",  # topic role
     "version",
     "rules_version",
+    "force",  # force code: one per force the ingress is configured for
 }
-PROCESSES = {"decide", "deliver", "both", "duty inbox"}
+PROCESSES = {"decide", "deliver", "both", "duty inbox", "ingress", "file drop"}
+#: Each process that is not a worker, and the prefix of its metrics.
+PREFIXES = {
+    "duty inbox": "dvtrigger_duty_inbox_",
+    "ingress": "dvtrigger_ingress_",
+    "file drop": "dvtrigger_file_drop_",
+}
 _ROW = re.compile(r"^\| `(?P<name>[a-z_]+)(?:\{(?P<labels>[a-z_,]+)\})?` \| (?P<from>[a-z ]+) \|")
 _SUFFIX = {"counter": "_total", "info": "_info"}
 
@@ -80,10 +89,12 @@ def _labels(metric: MetricWrapperBase) -> tuple[str, ...]:
 def every_metric(tmp_path: Path) -> dict[str, tuple[tuple[str, ...], str]]:
     worker, inbox = Metrics(CollectorRegistry()), InboxMetrics(TaskStore(tmp_path / "i.sqlite3"))
     worker.set_build("0.0.0", "rules/0")
-    both = declared(worker) | declared(inbox)
-    registered = {m.name for m in worker.registry.collect()} | {
-        m.name for m in inbox.registry.collect()
-    }
+    ingress, drop = IngressMetrics(CollectorRegistry()), DropMetrics(CollectorRegistry())
+    owners = (worker, inbox, ingress, drop)
+    both: dict[str, tuple[tuple[str, ...], str]] = {}
+    for owner in owners:
+        both |= declared(owner)
+    registered = {m.name for owner in owners for m in owner.registry.collect()}
     exposed = {name.removesuffix("_total").removesuffix("_info") for name in both}
     assert registered == exposed, "a metric is registered that is no attribute, or the reverse"
     return both
@@ -101,7 +112,8 @@ def test_the_catalogue_gives_each_metric_its_labels_and_its_process(tmp_path: Pa
     for name, (labels, process) in catalogue().items():
         assert labels == metrics[name][0], name
         assert process in PROCESSES, name
-        assert (process == "duty inbox") == name.startswith("dvtrigger_duty_inbox_"), name
+        for other, prefix in PREFIXES.items():
+            assert (process == other) == name.startswith(prefix), name
 
 
 def test_every_metric_has_a_one_line_meaning_and_bounded_labels(tmp_path: Path) -> None:
