@@ -8,6 +8,7 @@ Tests pass their own case system (or router), metrics, clock and stream runtime
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import faust
 from prometheus_client import generate_latest
+from pydantic import SecretStr
 
 from connectors.audit import FileAuditLog
 from connectors.case_system.http import HttpCaseSystem
@@ -263,14 +265,28 @@ def _pages(worker: Worker) -> None:
     registry = worker.metrics.registry
     index = worker.register.index if worker.register is not None else None
 
+    token = worker.deps.settings.metrics_token
+
     @worker.app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
+        if not bearer_matches(request.headers.get("Authorization", ""), token):
+            challenge = {"WWW-Authenticate": "Bearer"}
+            return web.text("unauthorised\n", status=401, headers=challenge)
         return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
     @worker.app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
         subjects = len(index) if index is not None else 0
         return web.json({"status": "ok", "role": worker.role, "register_subjects": subjects})
+
+
+def bearer_matches(header: str, token: SecretStr | None) -> bool:
+    """Whether an Authorization header carries the bearer token; any request, without one."""
+    if token is None:
+        return True
+    scheme, _, offered = header.partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), expected)
 
 
 def run_worker(settings: Settings, role: Role = "all") -> None:

@@ -227,7 +227,10 @@ class Settings(BaseSettings):
         " duty-inbox-session.key beside the duty inbox database.",
     )
     metrics_token: SecretStr | None = Field(
-        None, description="Bearer token the duty inbox's /metrics requires, when set."
+        None,
+        description="Bearer token every /metrics of the workers and the duty inbox requires,"
+        " when set. Production: set it, or bind the ports to an internal address only"
+        " (docs/security.md).",
     )
     oidc: OidcSettings | None = Field(
         None,
