@@ -20,6 +20,7 @@ from streams.config.topics import (
     H_SOURCE_PARTITION,
     H_SOURCE_TOPIC,
 )
+from streams.domain.parsing import dead_letter_of
 from streams.flows.deps import Deps
 from streams.flows.errors import DeadLetterFlood, DeadLetterGuard, is_transient, where
 from streams.telemetry.labels import topic_role
@@ -57,7 +58,9 @@ class DeadLetters:
         )
 
     async def send(self, event: Any, reason_class: str, reason: str) -> None:
-        """Send the event's original key and value to the dead-letter topic with the reason."""
+        """Send the event's original key and value to the dead-letter topic with the reason;
+        one too big to be sent again keeps its headers only (`dead_letter_of`)."""
+        event = dead_letter_of(event)
         message = event.message
         headers = dead_letter_headers(
             reason_class, reason, message.topic, message.partition, message.offset

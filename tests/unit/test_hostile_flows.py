@@ -144,3 +144,18 @@ async def test_a_repeated_key_on_the_incidents_topic_is_dead_lettered() -> None:
     repeated = b'{"revision": 7, ' + raw[1:]
     await w.decide.handle_batch([fake_event(repeated, key=b"k", topic="dvtrigger.incidents")])
     assert w.topics.decisions.sent == []
+
+
+async def test_any_dead_letter_too_big_to_send_again_keeps_its_headers_only() -> None:
+    """Whatever path dead-letters a message, one the producer could not send again goes
+    without its value, so it never blocks the messages behind it."""
+    w = make_worker()
+    assert w.dead_letters is not None
+    huge = b"{" + b" " * DEAD_LETTER_MAX_BYTES + b"}"
+    await w.dead_letters.send(fake_event(huge, key=b"k", topic=POLICE), "processing_error", "x")
+    small = valid_incidents(1)[0]
+    await w.dead_letters.send(fake_event(small, key=b"k", topic=POLICE), "processing_error", "x")
+    big_letter, small_letter = w.topics.dead_letter.sent
+    assert big_letter.value is None and big_letter.key == b"k"
+    assert big_letter.header(H_REASON_CLASS) == "processing_error"
+    assert small_letter.value == small
