@@ -1,18 +1,37 @@
-"""The duty inbox JSON API: the case system API that `HttpCaseSystem` talks to."""
+"""The duty inbox JSON API: the case system API that `HttpCaseSystem` talks to.
+
+Every route needs a caller (`auth.caller`): raising and revising tasks need a client
+credential that may raise tasks; reading needs a client credential or a person's session;
+acknowledging and closing are a person's acts, so they need a session and its CSRF token in
+the `X-CSRF-Token` header. A caller reaches the tasks of their councils only, and every view
+and action is recorded in the audit log.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from connectors.duty_inbox.store import TaskStore
+from connectors.duty_inbox.access import caller_may, councils_of, person_may, task_refs, view
+from connectors.duty_inbox.auth import Principal, check_csrf, record
+from connectors.duty_inbox.openapi import ACTOR, CLIENT, READER, json_body, refusals
+from connectors.duty_inbox.store import TaskStore, council_of
 from schemas.task import RaiseTask
-from streams.domain.ports.case_system import TaskList, TaskStatus
+from streams.domain.ports.case_system import TaskList, TaskReceipt, TaskRecord, TaskStatus
 
 router = APIRouter(prefix="/api")
+
+Raiser = Annotated[Principal, Depends(caller_may("raise_tasks"))]
+Reader = Annotated[Principal, Depends(caller_may("view_tasks"))]
+Actor = Annotated[Principal, Depends(person_may("act_on_tasks"))]
+#: The session's CSRF token: declared as the `csrf` security scheme, not as a parameter.
+Csrf = Annotated[str, Header(alias="X-CSRF-Token", include_in_schema=False)]
+
+#: The largest command body read; a task command is a few kilobytes.
+MAX_BODY = 1_000_000
 
 
 def _store(request: Request) -> TaskStore:
@@ -27,10 +46,12 @@ def _json(model: BaseModel, status_code: int = 200) -> Response:
     )
 
 
-async def _command(request: Request, idempotency_key: str | None = None) -> RaiseTask:
+async def _command(
+    request: Request, principal: Principal, idempotency_key: str | None = None
+) -> RaiseTask:
     """Parse the body at the edge; errors name fields and types, never the values sent."""
     try:
-        cmd = RaiseTask.model_validate_json(await request.body())
+        cmd = RaiseTask.model_validate_json(await _body(request))
     except ValidationError as exc:
         detail = [
             {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]}
@@ -39,50 +60,158 @@ async def _command(request: Request, idempotency_key: str | None = None) -> Rais
         raise HTTPException(422, detail) from None
     if idempotency_key is not None and cmd.idempotency_key != idempotency_key:
         raise HTTPException(422, "Idempotency-Key header does not match the command")
+    councils = councils_of(principal)
+    if councils is not None and council_of(cmd.local_authority) not in councils:
+        refs = {"incident": [cmd.incident_id], "council": [council_of(cmd.local_authority)]}
+        record(request, "denied", "raise_for_other_council", principal, refs)
+        raise HTTPException(403, "this client may not raise tasks of that council")
     return cmd
 
 
-@router.post("/tasks", status_code=201)
+async def _body(request: Request) -> bytes:
+    """The request's body, refused (413) past `MAX_BODY` bytes without reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise HTTPException(413, "the body is too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, "the body is too large")
+    return bytes(body)
+
+
+@router.post(
+    "/tasks",
+    status_code=201,
+    responses={
+        201: {"model": TaskReceipt, "description": "A new task."},
+        200: {"model": TaskReceipt, "description": "The key's task: updated, or unchanged."},
+        **refusals(401, 403, 413, 422),
+    },
+    openapi_extra={**json_body(RaiseTask), "security": CLIENT},
+)
 async def post_task(
-    request: Request, idempotency_key: Annotated[str, Header(alias="Idempotency-Key")]
+    request: Request,
+    principal: Raiser,
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            description="The command's `idempotency_key` again; a different one is refused (422).",
+        ),
+    ],
 ) -> Response:
     """Raise a task: 201 when new, 200 when the key exists (updated if the revision is higher)."""
-    cmd = await _command(request, idempotency_key)
+    cmd = await _command(request, principal, idempotency_key)
     receipt = await run_in_threadpool(_store(request).raise_task, cmd)
+    action = "created" if receipt.created else "updated" if receipt.updated else "unchanged"
+    await run_in_threadpool(_received, request, principal, receipt.task_id, cmd, action)
     return _json(receipt, 201 if receipt.created else 200)
 
 
-@router.get("/tasks")
+def _received(
+    request: Request, principal: Principal, task_id: str, cmd: RaiseTask, action: str
+) -> None:
+    refs = {
+        "task": [task_id, cmd.idempotency_key],
+        "incident": [cmd.incident_id],
+        "council": [council_of(cmd.local_authority)],
+    }
+    record(request, "task_command", f"task_{action}", principal, refs)
+
+
+@router.get(
+    "/tasks",
+    responses={200: {"model": TaskList}, **refusals(401, 403, 422)},
+    openapi_extra={"security": READER},
+)
 async def list_tasks(
     request: Request,
+    principal: Reader,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """Tasks in duty order: trigger before review before withdrawn, then newest first."""
-    tasks = await run_in_threadpool(_store(request).list_tasks, status, limit)
+    """Tasks of the caller's councils in duty order: trigger, review, withdrawn; newest first."""
+    tasks = await run_in_threadpool(
+        _store(request).list_tasks, status, limit, councils_of(principal)
+    )
+    await run_in_threadpool(view, request, principal, tasks, "viewed_api_list")
     return _json(TaskList(tasks=tasks))
 
 
-@router.get("/tasks/{task_id}")
-async def get_task(request: Request, task_id: str) -> Response:
+@router.get(
+    "/tasks/{task_id}",
+    responses={200: {"model": TaskRecord}, **refusals(401, 403, 404)},
+    openapi_extra={"security": READER},
+)
+async def get_task(request: Request, principal: Reader, task_id: str) -> Response:
     """One task with the latest command it received."""
-    return _json(await run_in_threadpool(_store(request).get, task_id))
+    task = await run_in_threadpool(_store(request).get, task_id, councils_of(principal))
+    await run_in_threadpool(view, request, principal, [task], "viewed_api_detail")
+    return _json(task)
 
 
-@router.patch("/tasks/{task_id}")
-async def patch_task(request: Request, task_id: str) -> Response:
-    """Update a task with a higher revision of its command; an older or equal one is a no-op."""
-    cmd = await _command(request)
-    return _json(await run_in_threadpool(_store(request).revise, task_id, cmd))
+@router.patch(
+    "/tasks/{task_id}",
+    responses={200: {"model": TaskReceipt}, **refusals(401, 403, 404, 413, 422)},
+    openapi_extra={**json_body(RaiseTask), "security": CLIENT},
+)
+async def patch_task(request: Request, principal: Raiser, task_id: str) -> Response:
+    """Update a task with a higher revision of its command; an older or equal one is a no-op.
+
+    The command's `idempotency_key` must be the task's: another task's is refused (422).
+    """
+    cmd = await _command(request, principal)
+    receipt = await run_in_threadpool(_store(request).revise, task_id, cmd, councils_of(principal))
+    action = "updated" if receipt.updated else "unchanged"
+    await run_in_threadpool(_received, request, principal, task_id, cmd, action)
+    return _json(receipt)
 
 
-@router.post("/tasks/{task_id}/acknowledge")
-async def acknowledge_task(request: Request, task_id: str) -> Response:
+@router.post(
+    "/tasks/{task_id}/acknowledge",
+    responses={200: {"model": TaskRecord}, **refusals(401, 403, 404, 409)},
+    openapi_extra={"security": ACTOR},
+)
+async def acknowledge_task(
+    request: Request, principal: Actor, task_id: str, csrf: Csrf = ""
+) -> Response:
     """Mark a task as in hand; 409 when it is closed."""
-    return _json(await run_in_threadpool(_store(request).acknowledge, task_id))
+    check_csrf(request, csrf)
+    task = await run_in_threadpool(_store(request).acknowledge, task_id, councils_of(principal))
+    await run_in_threadpool(
+        record, request, "task_action", "acknowledged", principal, task_refs([task])
+    )
+    return _json(task)
 
 
-@router.post("/tasks/{task_id}/close")
-async def close_task(request: Request, task_id: str) -> Response:
-    """Close a task."""
-    return _json(await run_in_threadpool(_store(request).close, task_id))
+#: What `str.isspace` counts as white space (a regular expression's `\s` differs by engine),
+#: so a reason the pattern lets through still has words once stripped.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+class CloseBody(BaseModel):
+    """Why a task is closed: some words, at most 500 characters."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str = Field(min_length=1, max_length=500, pattern=f"[^{_SPACE}]")
+
+
+@router.post(
+    "/tasks/{task_id}/close",
+    responses={200: {"model": TaskRecord}, **refusals(400, 401, 403, 404, 409, 422)},
+    openapi_extra={"security": ACTOR},
+)
+async def close_task(
+    request: Request, principal: Actor, task_id: str, body: CloseBody, csrf: Csrf = ""
+) -> Response:
+    """Close a task, saying why."""
+    check_csrf(request, csrf)
+    reason = body.reason.strip()
+    task = await run_in_threadpool(_store(request).close, task_id, councils_of(principal))
+    await run_in_threadpool(
+        record, request, "task_action", "closed", principal, task_refs([task]), reason
+    )
+    return _json(task)

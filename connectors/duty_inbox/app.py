@@ -1,23 +1,38 @@
-"""Composition of the duty inbox: store, optional token, JSON API, HTML pages, error handlers."""
+"""Composition of the duty inbox: stores, sign-in, JSON API, HTML pages, headers, errors."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request
+from argon2 import PasswordHasher
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from itsdangerous import Signer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
-from connectors.duty_inbox import api, pages
+from connectors.audit import FileAuditLog
+from connectors.duty_inbox import admin, api, audit_view, pages, signin
+from connectors.duty_inbox.auth import (
+    AuthState,
+    Forbidden,
+    NotSignedIn,
+    Principal,
+    record,
+    scratch,
+)
+from connectors.duty_inbox.headers import InboxHeaders
 from connectors.duty_inbox.metrics import InboxMetrics
+from connectors.duty_inbox.openapi import Problem, document
+from connectors.duty_inbox.session_store import SessionStore, Timeouts
 from connectors.duty_inbox.store import (
     DEFAULT_DB_PATH,
     AlreadyClosed,
@@ -26,6 +41,10 @@ from connectors.duty_inbox.store import (
     UnknownTask,
     WrongTask,
 )
+from connectors.duty_inbox.users import UserError, UserStore
+from streams.domain.ports.audit import AuditLog, NoAudit
+
+_NO_AUDIT = NoAudit()
 
 _STORE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownTask: (404, "unknown task"),
@@ -36,69 +55,162 @@ _STORE_ERRORS: dict[type[Exception], tuple[int, str]] = {
 
 def create_app(
     db_path: str | Path = DEFAULT_DB_PATH,
-    token: SecretStr | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    *,
+    audit: AuditLog = _NO_AUDIT,
+    audit_dir: Path | None = None,
+    session_secret: SecretStr | None = None,
+    timeouts: Timeouts | None = None,
+    cookie_secure: bool = False,
+    metrics_token: SecretStr | None = None,
+    password_hasher: PasswordHasher | None = None,
+    oidc_router: APIRouter | None = None,
 ) -> FastAPI:
-    """The duty inbox app on one SQLite file; with a token, every route but /healthz and
-    /metrics (counts only, no personal data) needs it."""
-    app = FastAPI(title="Duty inbox", version="1")
+    """The duty inbox on one SQLite file: tasks, users, clients and sessions.
+
+    Every route but /healthz, /sign-in and (without `metrics_token`) /metrics needs a
+    signed-in person or a client token. Without `session_secret`, sessions last as long as
+    this app object. Auditors query the audit chains in `audit_dir` (by default the
+    directory of `audit` when it is a `FileAuditLog`; with none, there is no audit query).
+    """
+    app = FastAPI(title="Duty inbox", version="1", docs_url=None, redoc_url=None)
     app.state.store = TaskStore(db_path, clock)
     app.state.metrics = InboxMetrics(app.state.store, clock=clock)
-    app.state.token = token
     app.state.clock = clock
-    app.include_router(api.router, dependencies=[Depends(_guard("Bearer"))])
-    app.include_router(pages.router, dependencies=[Depends(_guard('Basic realm="Duty inbox"'))])
-    app.add_exception_handler(StoreError, _store_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        """Prometheus metrics, worked out from the tasks now."""
-        body = generate_latest(app.state.metrics.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
-
+    secret = session_secret.get_secret_value() if session_secret else secrets.token_hex(32)
+    users = UserStore(db_path, clock, password_hasher)
+    timeouts = timeouts or Timeouts()
+    app.state.auth = AuthState(
+        users=users,
+        sessions=SessionStore(db_path, timeouts),
+        signer=Signer(secret, salt="dvtrigger.duty-inbox.session"),
+        audit=audit,
+        clock=clock,
+        cookie_secure=cookie_secure,
+        metrics_token=metrics_token.get_secret_value() if metrics_token else None,
+        oidc=oidc_router is not None,
+    )
+    if audit_dir is None and isinstance(audit, FileAuditLog):
+        audit_dir = audit.directory
+    app.state.audit_dir = audit_dir
+    routers = [
+        (signin.router, False),
+        *([(oidc_router, False)] if oidc_router is not None else []),
+        (api.router, True),
+        (pages.router, False),
+        (admin.router, False),
+        *([(audit_view.router, True)] if audit_dir is not None else []),
+    ]
+    for router, documented in routers:  # the pages people use are not in the API's document
+        app.include_router(router, include_in_schema=documented)
+    app.state.routers = [router for router, _ in routers]
+    _handle_errors(app)
+    _open_routes(app)
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="dvt_pre",
+        max_age=900,
+        same_site="lax",
+        https_only=cookie_secure,
+    )
+    max_age = int(timeouts.absolute.total_seconds())
+    app.add_middleware(InboxHeaders, cookie_secure=cookie_secure, max_age_s=max_age)
     return app
 
 
-def _guard(challenge: str) -> Callable[[Request], None]:
-    """A dependency that lets a request through when it carries the app's token.
+def _open_routes(app: FastAPI) -> None:
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers; nothing more."""
+        return {"status": "ok"}
 
-    The API takes `Bearer <token>`; browsers send the token as the password of HTTP Basic.
-    """
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            401: {"model": Problem, "description": "The metrics token is set and not sent."},
+        },
+        openapi_extra={"security": [{}, {"metricsToken": []}]},
+    )
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (counts only), behind `metrics_token` when it is set."""
+        token = app.state.auth.metrics_token
+        offered = request.headers.get("Authorization", "")
+        if token and not secrets.compare_digest(offered.encode(), f"Bearer {token}".encode()):
+            return JSONResponse({"detail": "unauthorised"}, 401, {"WWW-Authenticate": "Bearer"})
+        body = generate_latest(app.state.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    def guard(request: Request) -> None:
-        token: SecretStr | None = request.app.state.token
-        if token is None:
-            return
-        offered = _offered_token(request.headers.get("Authorization", ""))
-        if not secrets.compare_digest(offered.encode(), token.get_secret_value().encode()):
-            raise HTTPException(401, "unauthorised", headers={"WWW-Authenticate": challenge})
 
-    return guard
+def _handle_errors(app: FastAPI) -> None:
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(NotSignedIn, _not_signed_in)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(UserError, _user_error)
 
 
-def _offered_token(header: str) -> str:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip()
-    if scheme.lower() == "basic":
-        try:
-            return base64.b64decode(value, validate=True).decode().partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return ""
-    return ""
+def _api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _refusal(request: Request, status_code: int, message: str) -> Response:
+    """A refusal as JSON for the API, as a page for people; the message is never a value sent."""
+    if _api(request):
+        return JSONResponse({"detail": message}, status_code)
+    return HTMLResponse(pages.error_page(status_code, message), status_code)
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     status_code, message = _STORE_ERRORS.get(type(exc), (400, "refused"))
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": message}, status_code)
-    return HTMLResponse(pages.error_page(status_code, message), status_code)
+    if isinstance(exc, UnknownTask):  # unknown, or another council's: the same answer
+        principal = scratch(request).get("principal")
+        who = principal if isinstance(principal, Principal) else None
+        refs = {"task": [str(exc)]}
+        await run_in_threadpool(record, request, "denied", "task_not_found", who, refs)
+    return _refusal(request, status_code, message)
+
+
+async def _not_signed_in(request: Request, exc: Exception) -> Response:
+    if _api(request):
+        headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse({"detail": "sign in or send a client token"}, 401, headers)
+    return RedirectResponse("/sign-in", status_code=303)
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    return _refusal(request, 403, str(exc) or "refused")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = exc.headers
+    if exc.status_code == 405:  # a path served by several routes allows all their methods
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
+    if _api(request):
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers)
+    response = _refusal(request, exc.status_code, str(exc.detail))
+    response.headers.update(headers or {})
+    return response
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of every route whose path matches this request's."""
+    routers: list[APIRouter] = request.app.state.routers
+    methods: set[str] = set()
+    for route in [*request.app.routes, *(r for router in routers for r in router.routes)]:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.scope["path"]):
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
+async def _user_error(request: Request, exc: Exception) -> Response:
+    return _refusal(request, 404, "unknown user")
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -108,11 +220,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail}, 422)
 
 
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 8081,
-    db_path: str | Path = DEFAULT_DB_PATH,
-    token: SecretStr | None = None,
-) -> None:
-    """Run the duty inbox under uvicorn until interrupted."""
-    uvicorn.run(create_app(db_path, token), host=host, port=port, log_level="info")
+def serve(host: str, port: int, app: FastAPI) -> None:
+    """Run a duty inbox app under uvicorn until interrupted."""
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

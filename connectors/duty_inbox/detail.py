@@ -26,13 +26,13 @@ from schemas.task import TaskSubject
 from streams.domain.ports.case_system import TaskRecord
 
 
-def task_page(record: TaskRecord, now: datetime) -> str:
-    """The content of the task page."""
+def task_page(record: TaskRecord, now: datetime, csrf: str) -> str:
+    """The content of the task page; with a CSRF token (a person who may act), its buttons."""
     task = record.task
     return (
         f"<h1>{esc(task.title)}</h1>"
         f"<p>{outcome_tag(task)} {tag(record.status, record.status)}</p>"
-        f"<p>{actions_html(record)}</p>"
+        f'<div id="close">{actions_html(record, csrf) if csrf else ""}</div>'
         f"<h2>Task</h2>{summary(_task_rows(record, now))}"
         f"<h2>Subject</h2>{summary(_subject_rows(task.subject))}{_carers(task.subject)}"
         f"<h2>Incident {esc(task.incident_id)}</h2>{_incident(task.incident)}"

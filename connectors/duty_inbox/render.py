@@ -6,6 +6,8 @@ worker needs are shown here, escaped, and nowhere else.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, date, datetime
 from functools import cache
 from html import escape
@@ -38,9 +40,32 @@ def _layout() -> Template:
     return Template(text)
 
 
-def page(title: str, content: str, now: datetime) -> str:
-    """A whole page: `title` is text, `content` is HTML built by this module."""
-    return _layout().substitute(title=esc(title), content=content, now=esc(when(now)))
+def page(title: str, content: str, now: datetime, account: str = "") -> str:
+    """A whole page: `title` is text, `content` and `account` are HTML built by this module."""
+    return _layout().substitute(
+        title=esc(title), content=content, now=esc(when(now)), account=account
+    )
+
+
+def style_hash() -> str:
+    """The CSP source of the layout's one inline style block: 'sha256-…'."""
+    text = _layout().template
+    css = text.split("<style>", 1)[1].split("</style>", 1)[0]
+    return "'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
+
+
+def hidden_csrf(csrf: str) -> str:
+    """The hidden CSRF field every form of a signed-in page carries."""
+    return f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+
+
+def account_html(username: str, csrf: str) -> str:
+    """Who is signed in, and the sign-out button."""
+    return (
+        f'<span class="account">Signed in as {esc(username)}'
+        f'<form class="inline" method="post" action="/sign-out">{hidden_csrf(csrf)}'
+        '<button type="submit" class="secondary">Sign out</button></form></span>'
+    )
 
 
 def aware(moment: datetime) -> datetime:
@@ -141,21 +166,23 @@ def reasons_html(reasons: list[str]) -> str:
     return f'<ul class="plain">{items}</ul>'
 
 
-def actions_html(record: TaskRecord) -> str:
-    """Acknowledge and close buttons as plain form POSTs."""
+def actions_html(record: TaskRecord, csrf: str) -> str:
+    """Acknowledge and close buttons as plain form POSTs; closing asks for a reason."""
     base = f"/tasks/{esc(record.task_id)}"
+    incident = esc(record.task.incident_id)
     buttons = []
     if record.status == "open":
-        buttons.append(_button(f"{base}/acknowledge", "Acknowledge", "", record))
+        buttons.append(
+            f'<form class="inline" method="post" action="{base}/acknowledge">'
+            f'{hidden_csrf(csrf)}<button type="submit" aria-label="Acknowledge task for incident'
+            f' {incident}">Acknowledge</button></form>'
+        )
     if record.status != "closed":
-        buttons.append(_button(f"{base}/close", "Close", "secondary", record))
+        buttons.append(
+            f'<form class="close" method="post" action="{base}/close">{hidden_csrf(csrf)}'
+            f'<input name="reason" required maxlength="500" placeholder="Why close it?"'
+            f' aria-label="Reason for closing the task for incident {incident}">'
+            f'<button type="submit" class="secondary" aria-label="Close task for incident'
+            f' {incident}">Close</button></form>'
+        )
     return "".join(buttons)
-
-
-def _button(action: str, label: str, css: str, record: TaskRecord) -> str:
-    incident = esc(record.task.incident_id)
-    return (
-        f'<form class="inline" method="post" action="{action}">'
-        f'<button type="submit" class="{css}" aria-label="{label} task for incident {incident}">'
-        f"{label}</button></form>"
-    )

@@ -9,6 +9,7 @@ too: the store only reads the task, and writes back the record that rule returns
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,9 @@ from streams.domain.ports.task_updates import apply_task_command
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
 
+#: The councils whose tasks a query may find; None: every council.
+Councils = frozenset[str] | None
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     task_id          TEXT PRIMARY KEY,
@@ -36,16 +40,23 @@ CREATE TABLE IF NOT EXISTS tasks (
     revised_at       TEXT,
     acknowledged_at  TEXT,
     closed_at        TEXT,
+    council          TEXT NOT NULL DEFAULT 'unassigned',
     body             TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
 """
 
+#: The council of a task whose subject has no local authority (routed to the default inbox).
+NO_COUNCIL = "unassigned"
+
+#: Tasks of the councils in `:councils` (a JSON array), or of every council when it is NULL.
+_IN_COUNCILS = "(:councils IS NULL OR council IN (SELECT value FROM json_each(:councils)))"
+
 _INSERT = """
 INSERT INTO tasks (task_id, idempotency_key, revision, amendment, created_revision, status,
-                   outcome, created_at, revised_at, acknowledged_at, closed_at, body)
+                   outcome, created_at, revised_at, acknowledged_at, closed_at, council, body)
 VALUES (:task_id, :idempotency_key, :revision, :amendment, :created_revision, :status,
-        :outcome, :created_at, :revised_at, :acknowledged_at, :closed_at, :body)
+        :outcome, :created_at, :revised_at, :acknowledged_at, :closed_at, :council, :body)
 """
 
 #: A task's identity (`task_id`, `idempotency_key`) never changes; the rest is its record's.
@@ -53,7 +64,8 @@ _UPDATE = """
 UPDATE tasks SET revision = :revision, amendment = :amendment,
                  created_revision = :created_revision, status = :status, outcome = :outcome,
                  created_at = :created_at, revised_at = :revised_at,
-                 acknowledged_at = :acknowledged_at, closed_at = :closed_at, body = :body
+                 acknowledged_at = :acknowledged_at, closed_at = :closed_at,
+                 council = :council, body = :body
 WHERE task_id = :task_id
 """
 
@@ -118,6 +130,14 @@ class TaskStore:
             columns = {row["name"] for row in db.execute("PRAGMA table_info(tasks)")}
             if "amendment" not in columns:  # a database from before amendments
                 db.execute("ALTER TABLE tasks ADD COLUMN amendment INTEGER NOT NULL DEFAULT 0")
+            if "council" not in columns:  # a database from before councils
+                db.execute("ALTER TABLE tasks ADD COLUMN council TEXT NOT NULL DEFAULT ''")
+                db.execute(
+                    "UPDATE tasks SET council ="
+                    " coalesce(json_extract(body, '$.local_authority'), ?)",
+                    (NO_COUNCIL,),
+                )
+            db.execute("CREATE INDEX IF NOT EXISTS tasks_by_council ON tasks (council, status)")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
@@ -147,10 +167,13 @@ class TaskStore:
             ).fetchone()
             return self._apply(db, None if row is None else _record(row), cmd)
 
-    def revise(self, task_id: str, cmd: RaiseTask) -> TaskReceipt:
-        """Update one task when `cmd` has a higher (revision, amendment); else change nothing."""
+    def revise(self, task_id: str, cmd: RaiseTask, councils: Councils = None) -> TaskReceipt:
+        """Update one task when `cmd` has a higher (revision, amendment); else change nothing.
+
+        `councils`, here and below: only a task of one of these councils is found (None: any).
+        """
         with self._write() as db:
-            row = db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            row = _row(db, task_id, councils)
             if row is None:
                 raise UnknownTask(task_id)
             if row["idempotency_key"] != cmd.idempotency_key:
@@ -168,16 +191,16 @@ class TaskStore:
             db.execute(_UPDATE, _columns(change.record))
         return change.receipt
 
-    def get(self, task_id: str) -> TaskRecord:
-        """One task; `UnknownTask` when there is none."""
+    def get(self, task_id: str, councils: Councils = None) -> TaskRecord:
+        """One task; `UnknownTask` when there is none (of these councils)."""
         with closing(self._connect()) as db:
-            row = db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            row = _row(db, task_id, councils)
         if row is None:
             raise UnknownTask(task_id)
         return _record(row)
 
     def list_tasks(
-        self, status: TaskStatus | None = None, limit: int | None = 100
+        self, status: TaskStatus | None = None, limit: int | None = 100, councils: Councils = None
     ) -> list[TaskRecord]:
         """Tasks in duty order: trigger before review before withdrawn, then newest first.
 
@@ -185,9 +208,13 @@ class TaskStore:
         """
         with closing(self._connect()) as db:
             rows = db.execute(
-                f"SELECT * FROM tasks WHERE (:status IS NULL OR status = :status) {_DUTY_ORDER}"
-                " LIMIT :limit",
-                {"status": status, "limit": -1 if limit is None else limit},
+                "SELECT * FROM tasks WHERE (:status IS NULL OR status = :status)"
+                f" AND {_IN_COUNCILS} {_DUTY_ORDER} LIMIT :limit",
+                {
+                    "status": status,
+                    "limit": -1 if limit is None else limit,
+                    "councils": _json_councils(councils),
+                },
             ).fetchall()
         return [_record(row) for row in rows]
 
@@ -205,10 +232,10 @@ class TaskStore:
             for row in rows
         ]
 
-    def acknowledge(self, task_id: str) -> TaskRecord:
+    def acknowledge(self, task_id: str, councils: Councils = None) -> TaskRecord:
         """Mark an open task as in hand; acknowledging twice changes nothing."""
         with self._write() as db:
-            status = _status(db, task_id)
+            status = _status(db, task_id, councils)
             if status == "closed":
                 raise AlreadyClosed(task_id)
             if status == "open":
@@ -219,10 +246,10 @@ class TaskStore:
                 )
         return self.get(task_id)
 
-    def close(self, task_id: str) -> TaskRecord:
+    def close(self, task_id: str, councils: Councils = None) -> TaskRecord:
         """Close a task; closing twice changes nothing."""
         with self._write() as db:
-            if _status(db, task_id) != "closed":
+            if _status(db, task_id, councils) != "closed":
                 db.execute(
                     "UPDATE tasks SET status = 'closed', closed_at = ? WHERE task_id = ?",
                     (self._now(), task_id),
@@ -230,8 +257,26 @@ class TaskStore:
         return self.get(task_id)
 
 
-def _status(db: sqlite3.Connection, task_id: str) -> str:
-    row = db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+def council_of(local_authority: str | None) -> str:
+    """The council code a task belongs to: its subject's local authority, else NO_COUNCIL."""
+    return local_authority or NO_COUNCIL
+
+
+def _json_councils(councils: Councils) -> str | None:
+    return None if councils is None else json.dumps(sorted(councils))
+
+
+def _row(db: sqlite3.Connection, task_id: str, councils: Councils) -> sqlite3.Row | None:
+    """The task's row when it is of one of `councils`; another council's is not found."""
+    row: sqlite3.Row | None = db.execute(
+        f"SELECT * FROM tasks WHERE task_id = :task_id AND {_IN_COUNCILS}",
+        {"task_id": task_id, "councils": _json_councils(councils)},
+    ).fetchone()
+    return row
+
+
+def _status(db: sqlite3.Connection, task_id: str, councils: Councils) -> str:
+    row = _row(db, task_id, councils)
     if row is None:
         raise UnknownTask(task_id)
     return str(row["status"])
@@ -260,6 +305,7 @@ def _columns(record: TaskRecord) -> dict[str, object]:
         "revised_at": _text_or_none(record.revised_at),
         "acknowledged_at": _text_or_none(record.acknowledged_at),
         "closed_at": _text_or_none(record.closed_at),
+        "council": council_of(record.task.local_authority),
         "body": record.task.model_dump_json(by_alias=True),
     }
 
@@ -272,5 +318,6 @@ def _aware(text: str) -> datetime:
 
 def _record(row: sqlite3.Row) -> TaskRecord:
     fields = dict(row)
+    fields.pop("council", None)
     fields["task"] = RaiseTask.model_validate_json(fields.pop("body"))
     return TaskRecord.model_validate(fields)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from connectors.case_system.http import HttpCaseSystem
 from connectors.cli.replay import replay
@@ -31,6 +32,7 @@ from schemas.decision import Decision
 from streams.domain.ports.case_system import CaseSystemUnavailable, TaskRecord
 from streams.domain.tasks import idempotency_key, subject_key
 from tests.conftest import record_fault
+from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 from tests.support.faulty_proxy import (
     Exchange,
     FaultyProxy,
@@ -202,7 +204,7 @@ def _last_end(exchanges: list[Exchange]) -> float:
 
 async def test_the_proxy_plants_each_fault(proxy: FaultyProxy, inbox: str) -> None:
     """Each fault does what the tests below rely on, seen from a real HTTP client."""
-    client = HttpCaseSystem(proxy.url, timeout=0.5)
+    client = HttpCaseSystem(proxy.url, timeout=0.5, token=SecretStr(TEST_CLIENT_TOKEN))
 
     async def outcome(incident: str) -> str:
         try:

@@ -1,4 +1,4 @@
-"""HttpCaseSystem against a real duty inbox served by uvicorn on loopback."""
+"""HttpCaseSystem against a real duty inbox served by uvicorn on loopback, signed in."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from connectors.case_system.http import HttpCaseSystem
 from streams.domain.ports.case_system import CaseSystem, CaseSystemRejected
 from tests.contract.case_system_contract import CaseSystemContract
-from tests.support.duty_inbox import serve_duty_inbox
+from tests.support.duty_inbox import TEST_CLIENT_TOKEN, add_user, serve_duty_inbox, sign_in
 from tests.support.samples import sample_raise_task
 
 pytestmark = pytest.mark.integration
@@ -32,29 +32,31 @@ def duty_inbox(tmp_path: Path) -> Iterator[str]:
 class TestHttpCaseSystemOnDutyInbox(CaseSystemContract):
     @pytest.fixture
     async def case_system(self, duty_inbox: str) -> AsyncIterator[CaseSystem]:
-        client = HttpCaseSystem(duty_inbox, timeout=5.0)
+        client = HttpCaseSystem(duty_inbox, timeout=5.0, token=SecretStr(TEST_CLIENT_TOKEN))
         yield client
         await client.aclose()
 
 
-async def test_token_is_required_and_sent(tmp_path: Path) -> None:
-    token = SecretStr("s3cret-token")
-    with serve_duty_inbox(tmp_path / "db.sqlite3", token=token) as base_url:
-        anonymous = HttpCaseSystem(base_url)
+async def test_a_client_token_is_required_and_sent(duty_inbox: str) -> None:
+    for token in (None, SecretStr("not-a-token-of-this-inbox-0123456789")):
+        refused = HttpCaseSystem(duty_inbox, token=token)
         with pytest.raises(CaseSystemRejected) as caught:
-            await anonymous.raise_task(sample_raise_task())
+            await refused.raise_task(sample_raise_task())
         assert caught.value.status_code == 401
-        await anonymous.aclose()
-        client = HttpCaseSystem(base_url, token=token)
-        assert (await client.raise_task(sample_raise_task())).created
-        await client.aclose()
+        await refused.aclose()
+    client = HttpCaseSystem(duty_inbox, token=SecretStr(TEST_CLIENT_TOKEN))
+    assert (await client.raise_task(sample_raise_task())).created
+    await client.aclose()
 
 
-async def test_the_page_lists_a_raised_task(duty_inbox: str) -> None:
-    client = HttpCaseSystem(duty_inbox)
+async def test_the_page_lists_a_raised_task(duty_inbox: str, tmp_path: Path) -> None:
+    client = HttpCaseSystem(duty_inbox, token=SecretStr(TEST_CLIENT_TOKEN))
     receipt = await client.raise_task(sample_raise_task())
     await client.aclose()
+    add_user(tmp_path / "duty-inbox.sqlite3")
     async with httpx.AsyncClient(base_url=duty_inbox) as browser:
+        assert (await browser.get("/")).headers["location"] == "/sign-in"
+        await sign_in(browser)
         page = await browser.get("/")
         detail = await browser.get(f"/tasks/{receipt.task_id}")
     assert page.status_code == 200 and receipt.task_id in page.text
@@ -73,6 +75,9 @@ def test_module_serves_from_the_command_line(tmp_path: Path) -> None:
     try:
         assert _healthy(f"http://127.0.0.1:{port}/healthz")
         assert (tmp_path / "cli.sqlite3").exists()
+        assert httpx.get(f"http://127.0.0.1:{port}/api/tasks").status_code == 401
+        key = tmp_path / "duty-inbox-session.key"
+        assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text()) == 64
     finally:
         process.terminate()
         process.wait(timeout=10)

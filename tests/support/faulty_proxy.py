@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streams.domain.ports.case_system import TaskList, TaskRecord
+from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 
 TASKS_PATH = "/api/tasks"
 
@@ -372,8 +373,12 @@ def serve_faulty_proxy(upstream: str, seed: int = 0) -> Iterator[FaultyProxy]:
 
 
 def read_tasks(inbox_url: str) -> list[TaskRecord]:
-    """Every task in the inbox, read straight from it (not through the proxy)."""
-    with urllib.request.urlopen(f"{inbox_url}{TASKS_PATH}?limit=1000", timeout=10) as response:
+    """Every task in the inbox, read straight from it (not through the proxy) as the test client."""
+    request = urllib.request.Request(
+        f"{inbox_url}{TASKS_PATH}?limit=1000",
+        headers={"Authorization": f"Bearer {TEST_CLIENT_TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
         return TaskList.model_validate_json(response.read()).tasks
 
 

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from connectors.duty_inbox import create_app
 from connectors.duty_inbox.metrics import InboxMetrics
 from connectors.duty_inbox.store import TaskStore
+from tests.support.duty_inbox import add_client, bearer
 from tests.support.samples import OCCURRED_AT, personal_data_in, sample_raise_task
 
 
@@ -113,11 +114,13 @@ def test_a_due_time_in_another_offset_is_compared_as_a_moment(tmp_path: Path) ->
 async def test_get_metrics_serves_them_without_personal_data(tmp_path: Path) -> None:
     clock = Clock(datetime(2026, 7, 30, 8, 0, tzinfo=UTC))
     app = create_app(tmp_path / "inbox.sqlite3", clock=clock)
+    add_client(tmp_path / "inbox.sqlite3")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://inbox") as client:
         cmd = sample_raise_task()
-        headers = {"Idempotency-Key": cmd.idempotency_key}
-        await client.post("/api/tasks", content=cmd.model_dump_json(), headers=headers)
+        headers = {"Idempotency-Key": cmd.idempotency_key, **bearer()}
+        raised = await client.post("/api/tasks", content=cmd.model_dump_json(), headers=headers)
+        assert raised.status_code == 201
         clock.now += timedelta(minutes=3)
         response = await client.get("/metrics")
     assert response.status_code == 200

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.duty_inbox import create_app
 from schemas.task import RaiseTask
+from tests.support.duty_inbox import add_client, add_user, bearer, inbox_app, sign_in
 from tests.support.samples import HOSTILE_NAME, OCCURRED_AT, sample_raise_task, sample_subject
 
 ROW_TEXTS = [
@@ -49,14 +49,23 @@ class Clock:
 
 @pytest.fixture
 async def inbox(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(tmp_path / "inbox.sqlite3", clock=Clock(OCCURRED_AT + timedelta(hours=4)))
+    """A browser signed in as a duty worker of the sample tasks' council."""
+    db = tmp_path / "inbox.sqlite3"
+    app = inbox_app(db, clock=Clock(OCCURRED_AT + timedelta(hours=4)))
+    add_user(db)
+    add_client(db)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://inbox") as client:
+        client.csrf = await sign_in(client)  # type: ignore[attr-defined]
         yield client
 
 
+def form(client: httpx.AsyncClient, **fields: str) -> dict[str, str]:
+    return {"csrf": client.csrf, **fields}  # type: ignore[attr-defined]
+
+
 async def raise_task(client: httpx.AsyncClient, cmd: RaiseTask) -> str:
-    headers = {"Idempotency-Key": cmd.idempotency_key}
+    headers = {"Idempotency-Key": cmd.idempotency_key, **bearer()}
     response = await client.post("/api/tasks", content=cmd.model_dump_json(), headers=headers)
     return str(response.json()["task_id"])
 
@@ -103,20 +112,27 @@ async def test_revised_and_overdue_tasks_are_marked(inbox: httpx.AsyncClient) ->
 async def test_buttons_acknowledge_then_close(inbox: httpx.AsyncClient) -> None:
     task_id = await raise_task(inbox, sample_raise_task())
     assert f'action="/tasks/{task_id}/acknowledge"' in (await inbox.get("/")).text
-    response = await inbox.post(f"/tasks/{task_id}/acknowledge")
+    response = await inbox.post(f"/tasks/{task_id}/acknowledge", data=form(inbox))
     assert (response.status_code, response.headers["location"]) == (303, "/")
     html = (await inbox.get("/")).text
     assert "Open tasks (0)" in html and "Acknowledged (1)" in html
-    await inbox.post(f"/tasks/{task_id}/close")
+    no_reason = await inbox.post(f"/tasks/{task_id}/close", data=form(inbox))
+    assert no_reason.status_code == 422 and "A reason is needed" in no_reason.text
+    assert f'action="/tasks/{task_id}/close"' in html and 'name="reason" required' in html
+    await inbox.post(f"/tasks/{task_id}/close", data=form(inbox, reason="family supported"))
     assert row_ids((await inbox.get("/")).text) == []
 
 
 async def test_cross_site_form_posts_are_refused(inbox: httpx.AsyncClient) -> None:
     task_id = await raise_task(inbox, sample_raise_task())
     evil = {"Origin": "https://evil.example"}
-    assert (await inbox.post(f"/tasks/{task_id}/close", headers=evil)).status_code == 403
+    data = form(inbox, reason="r")
+    assert (await inbox.post(f"/tasks/{task_id}/close", headers=evil, data=data)).status_code == 403
+    forged = {"csrf": "guessed", "reason": "r"}
+    assert (await inbox.post(f"/tasks/{task_id}/close", data=forged)).status_code == 403
+    assert (await inbox.post(f"/tasks/{task_id}/close", data={"reason": "r"})).status_code == 403
     same = {"Origin": "http://inbox"}
-    assert (await inbox.post(f"/tasks/{task_id}/close", headers=same)).status_code == 303
+    assert (await inbox.post(f"/tasks/{task_id}/close", headers=same, data=data)).status_code == 303
 
 
 async def test_detail_page_shows_the_whole_incident(inbox: httpx.AsyncClient) -> None:
