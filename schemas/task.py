@@ -12,6 +12,9 @@ from schemas.shared import Address, Name, NHSNumber, WireModel
 from schemas.wire import JsonInteger, JsonNumber, WireDate, WireDateTime
 
 TaskType = Literal["child_protection_investigation", "match_review"]
+#: The largest revision or amendment: JSON's safe integers (RFC 7493), which a case system's
+#: database (SQLite's INTEGER, a JavaScript number) holds exactly.
+MAX_COUNTER = 2**53 - 1
 
 
 class TaskSubject(WireModel):
@@ -51,10 +54,10 @@ class RaiseTask(WireModel):
     due_by: WireDateTime
     local_authority: str | None
     incident_id: str
-    revision: Annotated[int, Field(ge=1), JsonInteger]
+    revision: Annotated[int, Field(ge=1, le=MAX_COUNTER), JsonInteger]
     #: Re-decisions of this revision that changed the task (late knowledge): 0, 1, 2...
     #: A task is updated by a command with a higher (revision, amendment).
-    amendment: Annotated[int, Field(ge=0), JsonInteger] = 0
+    amendment: Annotated[int, Field(ge=0, le=MAX_COUNTER), JsonInteger] = 0
     outcome: Literal["trigger", "review", "withdrawn"]
     score: JsonNumber | None = None
     reasons: list[str] = Field(default_factory=list)
