@@ -15,8 +15,10 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from tests.conftest import record_figures
+from tests.support.duty_inbox import serve_duty_inbox
 from tests.support.prometheus import (
     MISSING_TOOLS,
     PROMETHEUS_DIR,
@@ -32,6 +34,17 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(binary("prometheus") is None, reason=MISSING_TOOLS),
 ]
+#: The duty inbox's metrics token here: Prometheus must send it (deploy/prometheus's
+#: `authorization: credentials_file:`) for the inbox to be scraped at all.
+METRICS_TOKEN = "test-metrics-token-0123456789"
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[str]:
+    """The stack's duty inbox, with its /metrics behind a token."""
+    db = tmp_path / "inbox.sqlite3"
+    with serve_duty_inbox(db, metrics_token=SecretStr(METRICS_TOKEN)) as url:
+        yield url
 
 
 def _config(stack: Stack, tmp_path: Path) -> Path:
@@ -49,6 +62,11 @@ def _config(stack: Stack, tmp_path: Path) -> Path:
     config_file = copy / "prometheus.yml"
     config = yaml.safe_load(config_file.read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    token_file = copy / "metrics-token"
+    token_file.write_text(METRICS_TOKEN)
+    for job in config["scrape_configs"]:
+        if "authorization" in job:  # the deployed path, here in the copy
+            job["authorization"]["credentials_file"] = str(token_file)
     config_file.write_text(yaml.safe_dump(config))
     return config_file
 

@@ -202,7 +202,9 @@ def test_grafana_finds_its_dashboards_and_prometheus_in_compose() -> None:
 def test_the_dockerfile_installs_the_package_and_runs_as_no_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, flags=re.M)
-    assert re.search(r"^RUN pip install --require-hashes --no-deps -r requirements.lock$", text, re.M)
+    assert re.search(
+        r"^RUN pip install --require-hashes --no-deps -r requirements.lock$", text, re.M
+    )
     assert re.search(r"^RUN pip install --no-deps \.", text, flags=re.M)
     user = re.findall(r"^USER (\S+)", text, flags=re.M)
     assert user and user[-1].split(":")[0] not in ("root", "0")
