@@ -45,7 +45,11 @@ class AuditEvent(BaseModel):
     )
     action: str = Field(description="What, in a word or two: `decided`, `viewed`, `closed`.")
     origin: str | None = Field(None, description="From where: client address, or host.")
-    reason: str | None = Field(None, description="Why, where a reason is asked of a person.")
+    reason: str | None = Field(
+        None,
+        description="Why, as a fixed phrase or code: free text a person typed may name people"
+        " and places, so it goes in the detail, and this says that one was given.",
+    )
     refs: dict[str, list[str]] = Field(
         default_factory=dict,
         description="What it was about, by reference only: incident, task, subject, person,"
