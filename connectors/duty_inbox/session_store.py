@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from connectors.duty_inbox import sqlite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     sid_sha256 TEXT PRIMARY KEY,
@@ -61,9 +63,7 @@ class SessionStore:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        return db
+        return sqlite.connect(self._path)
 
     def start(self, session: StoredSession, now: datetime, previous: str | None) -> str:
         """Store a new session (ending `previous`, if any) and return its new random id."""

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connectors.duty_inbox import sqlite
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskReceipt, TaskRecord, TaskStatus
 from streams.domain.ports.task_updates import apply_task_command
@@ -140,21 +141,11 @@ class TaskStore:
             db.execute("CREATE INDEX IF NOT EXISTS tasks_by_council ON tasks (council, status)")
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        return db
+        return sqlite.connect(self._path)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction holding the database's write lock from its first read."""
-        with closing(self._connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        return sqlite.write(self._path)
 
     def _now(self) -> str:
         return _text(self._clock())

@@ -12,8 +12,8 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from connectors.duty_inbox import sqlite
 
 Role = Literal["duty_worker", "team_manager", "auditor", "administrator"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -103,20 +105,11 @@ class UserStore:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        return db
+        return sqlite.connect(self._path)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction holding the database's write lock from its first read."""
+        return sqlite.write(self._path)
 
     def add_user(
         self, username: str, password: str, roles: Iterable[str], councils: Iterable[str]
