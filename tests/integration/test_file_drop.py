@@ -38,6 +38,7 @@ from streams.config.settings import Settings
 from streams.config.topics import H_REASON_CLASS, H_SOURCE_TOPIC
 from tests.support.samples import sample_incident
 from tests.support.stack import wait_for
+from tests.support.topics import read_topic
 from tests.unit.test_file_drop import check_feed_contract
 
 pytestmark = pytest.mark.integration
@@ -76,23 +77,6 @@ def make_drop(root: Path, feed: KafkaFeed, site: Settings) -> Drop:
         metrics=DropMetrics(CollectorRegistry()),
         now=lambda: datetime.now(UTC),
     )
-
-
-def read_topic(broker: str, topic: str) -> list[Any]:
-    """Every record now on `topic`, from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
 
 
 def lines_of(records: list[Any], file_digest: str) -> list[int]:

@@ -12,7 +12,8 @@ from connectors.kafka.broker import free_port
 from connectors.kafka.dead_letters import replay_dead_letters
 from connectors.kafka.topics import ensure_topics
 from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
-from tests.support.ingress import Live, incident_bytes, live_ingress, read_topic
+from tests.support.ingress import Live, incident_bytes, live_ingress
+from tests.support.topics import read_topic
 
 pytestmark = pytest.mark.integration
 CANARY = "Zebedee-Canary-7731"

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from connectors.cli.main import main
@@ -35,6 +34,7 @@ from streams.config.settings import Settings
 from tests.support.samples import sample_incident
 from tests.support.stack import ROOT, wait_for
 from tests.support.tls import STUNNEL, Pki, make_pki, other_ca, tls_broker
+from tests.support.topics import read_topic
 
 pytestmark = [
     pytest.mark.integration,
@@ -88,25 +88,6 @@ def _settings(security: KafkaSecurity, **values: Any) -> Settings:
     return Settings.model_validate({"kafka": security, **values})
 
 
-def _read_all(bootstrap: str, topic: str, security: KafkaSecurity) -> list[Any]:
-    """Every record now on `topic`, read through `security`."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **security_options(security)
-    )
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
-
-
 def _publish_incident(bootstrap: str, settings: Settings, incident_id: str) -> None:
     kafka = producer(bootstrap, client_options(settings))
     try:
@@ -122,7 +103,9 @@ def test_publish_and_consume_through_tls(tls: str, pki: Pki) -> None:
     ensure_topics(settings, tls)  # the admin client, through TLS too
     _publish_incident(tls, settings, "MPS-2026-000101")
 
-    records = _read_all(tls, settings.topic("police-incidents"), settings.kafka)
+    records = read_topic(
+        tls, settings.topic("police-incidents"), **security_options(settings.kafka)
+    )
 
     assert [r.key for r in records] == [b"MPS-2026-000101"]
 
@@ -142,7 +125,7 @@ def test_the_command_line_provisions_publishes_and_replays_through_tls(
     assert main(["dead-letter", "replay", "--bootstrap", tls]) == 0  # nothing yet: 0 sent
     assert main(["parked", "replay", "--bootstrap", tls]) == 0
 
-    records = _read_all(tls, f"{prefix}police-incidents", server_tls(pki))
+    records = read_topic(tls, f"{prefix}police-incidents", **security_options(server_tls(pki)))
     assert [r.key for r in records] == [b"MPS-2026-000404"]
     out = capsys.readouterr().out
     assert "produced 1" in out and "replayed 0 dead letters" in out
@@ -168,7 +151,9 @@ def test_a_worker_decides_an_incident_read_through_mutual_tls(
         _publish_incident(bootstrap, settings, "MPS-2026-000202")
 
         def decided() -> bool:
-            records = _read_all(bootstrap, settings.topic("decisions"), settings.kafka)
+            records = read_topic(
+                bootstrap, settings.topic("decisions"), **security_options(settings.kafka)
+            )
             found = [Decision.model_validate_json(r.value) for r in records]
             return any(d.incident_id == "MPS-2026-000202" for d in found)
 
@@ -245,7 +230,9 @@ def test_mutual_tls_accepts_a_client_with_its_certificate(
     ensure_topics(settings, bootstrap)
     _publish_incident(bootstrap, settings, "MPS-2026-000303")
 
-    records = _read_all(bootstrap, settings.topic("police-incidents"), security)
+    records = read_topic(
+        bootstrap, settings.topic("police-incidents"), **security_options(security)
+    )
 
     assert [r.key for r in records] == [b"MPS-2026-000303"]
     assert security.ssl_key_password is not None

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from connectors.kafka.topics import changelog
 from tests.support.duty_inbox import serve_duty_inbox
 from tests.support.fakes import HOME, MOTHER, register_body
 from tests.support.stack import Stack, running_stack, wait_for
+from tests.support.topics import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +37,7 @@ def birth(ref: str, born: date) -> dict[str, Any]:
 
 def changelog_records(stack: Stack, table: str) -> list[Any]:
     """Every record now on a table's changelog, from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
-    topic = changelog(stack.settings, table)
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    end = consumer.end_offsets(partitions)
-    records: list[Any] = []
-    while any(consumer.position(tp) < end[tp] for tp in partitions):
-        for batch in consumer.poll(timeout_ms=500).values():
-            records.extend(batch)
-    consumer.close()
-    return records
+    return read_topic(stack.bootstrap, changelog(stack.settings, table))
 
 
 def test_a_subject_past_its_time_is_tombstoned_on_the_register_changelog(

@@ -150,25 +150,6 @@ def serve_ingress(app: Any, ingress: IngressSettings) -> Iterator[str]:
         sock.close()
 
 
-def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record now on `topic`, from the beginning (no consumer group)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while any(consumer.position(tp) < offset for tp, offset in end.items()):
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
-
-
 @dataclass
 class Live:
     url: str

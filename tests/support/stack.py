@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from connectors.case_system.http import HttpCaseSystem
@@ -28,6 +27,7 @@ from connectors.kafka.topics import ensure_topics
 from streams.config.settings import Settings
 from streams.domain.ports.case_system import TaskRecord
 from tests.support.duty_inbox import TEST_CLIENT_TOKEN
+from tests.support.topics import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,18 +173,7 @@ class Stack:
 
     def read_topic(self, role: str) -> list[Any]:
         """Every record now on a topic, from the beginning (no consumer group)."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        topic = self.settings.topic(role)
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        consumer.close()
-        return records
+        return read_topic(self.bootstrap, self.settings.topic(role))
 
 
 @dataclass
