@@ -4,17 +4,25 @@
   their council's period (`DVTRIGGER_RETENTION__INBOX_TASK_DAYS`, `…_BY_COUNCIL`)
   and not under a legal hold, then null the audit details older than
   `DVTRIGGER_RETENTION__AUDIT_DETAIL_DAYS`, except those naming a held task or its
-  incident. Prints counts only.
+  incident. Prints counts only. The running inbox does this itself every
+  `purge_interval_s` (`connectors.duty_inbox.retention.InboxRetention`); this
+  command is for an inbox run with `DVTRIGGER_RETENTION__INBOX_PURGE=false`, or
+  for chains whose writer is stopped.
 - `hold TASK_ID --reason TEXT [--by WHO]`: keep a task, whatever its age, until released.
 - `release TASK_ID`, `holds`: release a hold; list them.
 
-The worker's register and incident state purge themselves (`streams.flows.retention`).
+Each of these rewrites the held references (task and incident ids) beside the
+audit chains (`held-refs.txt` in DATA_DIR/audit), which the decide worker's purge
+keeps (a worker on another volume: `DVTRIGGER_RETENTION__HELD_REFS`, which
+`hold` prints). The worker's register and incident state, and the details of its own
+chain, purge themselves (`streams.flows.retention`).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,7 +43,15 @@ def cmd_inbox(args: argparse.Namespace, settings: Settings, now: datetime) -> in
     print(f"duty inbox: purged {result.purged} closed tasks ({by_council}); {result.held} on hold")
     audit_dir = args.audit_dir or settings.data_dir / "audit"
     before = now - timedelta(days=periods.audit_detail_days)
-    return purge_audit(audit_dir, before, inbox.held_refs(args.db))
+    return purge_audit(audit_dir, before, publish_holds(args.db, audit_dir))
+
+
+def publish_holds(db: Path, audit_dir: Path) -> set[str]:
+    """The held references, written beside the audit chains (if there are any) for the worker."""
+    keep = inbox.held_refs(db)
+    if audit_dir.is_dir():
+        inbox.write_held_refs(audit_dir, keep)
+    return keep
 
 
 def purge_audit(directory: Path, before: datetime, keep: set[str]) -> int:
@@ -66,7 +82,9 @@ def cmd_hold(args: argparse.Namespace, settings: Settings, now: datetime) -> int
     except UnknownTask:
         print(f"dvtrigger: no task {args.task_id} in {args.db}", file=sys.stderr)
         return 1
+    keep = publish_holds(args.db, settings.data_dir / "audit")
     print(f"held {hold.task_id} (placed by {hold.placed_by} at {hold.placed_at.isoformat()})")
+    print(f"for a decide worker on another volume: DVTRIGGER_RETENTION__HELD_REFS='{_json(keep)}'")
     return 0
 
 
@@ -75,6 +93,7 @@ def cmd_release(args: argparse.Namespace, settings: Settings, now: datetime) -> 
     if not inbox.release_hold(args.db, args.task_id):
         print(f"dvtrigger: {args.task_id} is not on hold", file=sys.stderr)
         return 1
+    publish_holds(args.db, settings.data_dir / "audit")
     print(f"released {args.task_id}: it is purged with the other closed tasks of its council")
     return 0
 
@@ -84,6 +103,11 @@ def cmd_holds(args: argparse.Namespace, settings: Settings, now: datetime) -> in
     for hold in inbox.holds(args.db):
         print(f"{hold.task_id}\t{hold.placed_at.isoformat()}\t{hold.placed_by}\t{hold.reason}")
     return 0
+
+
+def _json(refs: set[str]) -> str:
+    """Held references as the `held_refs` setting reads them."""
+    return json.dumps(sorted(refs))
 
 
 def _who() -> str:

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         cookie_secure=settings.duty_inbox_cookie_secure,
         metrics_token=settings.metrics_token,
         oidc_router=oidc_router(settings.oidc) if settings.oidc is not None else None,
+        retention=settings.retention,  # purges as it runs; off: ..._RETENTION__INBOX_PURGE=false
     )
     with audit:
         serve(args.host, args.port, app)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from connectors.duty_inbox.auth import (
 from connectors.duty_inbox.headers import InboxHeaders
 from connectors.duty_inbox.metrics import InboxMetrics
 from connectors.duty_inbox.openapi import Problem, document
+from connectors.duty_inbox.retention import InboxRetention, Pause
 from connectors.duty_inbox.session_store import SessionStore, Timeouts
 from connectors.duty_inbox.store import (
     DEFAULT_DB_PATH,
@@ -42,6 +45,7 @@ from connectors.duty_inbox.store import (
     WrongTask,
 )
 from connectors.duty_inbox.users import UserError, UserStore
+from streams.config.settings import RetentionSettings
 from streams.domain.ports.audit import AuditLog, NoAudit
 
 _NO_AUDIT = NoAudit()
@@ -65,6 +69,8 @@ def create_app(
     metrics_token: SecretStr | None = None,
     password_hasher: PasswordHasher | None = None,
     oidc_router: APIRouter | None = None,
+    retention: RetentionSettings | None = None,
+    retention_pause: Pause = asyncio.sleep,
 ) -> FastAPI:
     """The duty inbox on one SQLite file: tasks, users, clients and sessions.
 
@@ -72,8 +78,12 @@ def create_app(
     signed-in person or a client token. Without `session_secret`, sessions last as long as
     this app object. Auditors query the audit chains in `audit_dir` (by default the
     directory of `audit` when it is a `FileAuditLog`; with none, there is no audit query).
+    With `retention` (and its `inbox_purge` on), the app purges its closed tasks and its
+    audit chain's old details while it runs (`connectors.duty_inbox.retention`).
     """
-    app = FastAPI(title="Duty inbox", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Duty inbox", version="1", docs_url=None, redoc_url=None, lifespan=_lifespan
+    )
     app.state.store = TaskStore(db_path, clock)
     app.state.metrics = InboxMetrics(app.state.store, clock=clock)
     app.state.clock = clock
@@ -93,6 +103,11 @@ def create_app(
     if audit_dir is None and isinstance(audit, FileAuditLog):
         audit_dir = audit.directory
     app.state.audit_dir = audit_dir
+    app.state.retention = (
+        InboxRetention(db_path, retention, clock, audit, audit_dir=audit_dir, pause=retention_pause)
+        if retention is not None and retention.inbox_purge
+        else None
+    )
     routers = [
         (signin.router, False),
         *([(oidc_router, False)] if oidc_router is not None else []),
@@ -118,6 +133,19 @@ def create_app(
     max_age = int(timeouts.absolute.total_seconds())
     app.add_middleware(InboxHeaders, cookie_secure=cookie_secure, max_age_s=max_age)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the inbox's retention, if it has one, for as long as the app serves."""
+    retention: InboxRetention | None = app.state.retention
+    if retention is not None:
+        retention.start()
+    try:
+        yield
+    finally:
+        if retention is not None:
+            await retention.stop()
 
 
 def _open_routes(app: FastAPI) -> None:

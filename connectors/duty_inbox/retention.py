@@ -5,20 +5,34 @@ Works on the inbox's own SQLite file (`connectors.duty_inbox.store` makes its
 why) is never purged, however long ago it was closed. Open and acknowledged
 tasks are never purged: someone still has to act on them. The period is the
 council's (`per_council`, by the task's `local_authority`), else `keep_days`.
-Run by `dvtrigger retention inbox`; results are counts and task ids, never
+The running inbox purges itself (`InboxRetention`, started by `create_app`):
+every `purge_interval_s`, its closed tasks past their period, then the details
+of its own audit chain older than `audit_detail_days`, keeping those naming a
+held task or its incident; it writes the held references beside the chains
+(`HELD_REFS_FILE`) for the decide worker's purge. `dvtrigger retention inbox`
+does the same from the command line. Results are counts and task ids, never
 what a task says.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors.duty_inbox.store import UnknownTask
+from streams.config.settings import RetentionSettings
+from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent, AuditLog, PurgeableAuditLog
+
+log = logging.getLogger(__name__)
+#: The running inbox's first purge comes this long after it starts (or one interval, if less).
+FIRST_PURGE_S = 60.0
 
 _HOLDS = """
 CREATE TABLE IF NOT EXISTS legal_holds (
@@ -163,6 +177,114 @@ def held_refs(db_path: Path | str) -> set[str]:
             " FROM legal_holds h LEFT JOIN tasks t ON t.task_id = h.task_id"
         ).fetchall()
     return {str(ref) for row in rows for ref in (row["task_id"], row["incident_id"]) if ref}
+
+
+def write_held_refs(directory: Path, refs: Iterable[str]) -> Path:
+    """Write the held references, one a line, over `directory/HELD_REFS_FILE` (atomically)."""
+    path = directory / HELD_REFS_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.writelines(f"{ref}\n" for ref in sorted(refs))
+    os.replace(temporary, path)
+    return path
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What one pass of the running inbox's retention took (counts only)."""
+
+    tasks: int
+    details: int
+    held: int
+
+
+#: How the loop waits: `asyncio.sleep`, or a test's stand-in.
+Pause = Callable[[float], Awaitable[None]]
+
+
+class InboxRetention:
+    """The running inbox's own retention: closed tasks, then its audit chain's old details.
+
+    A pass runs in a worker thread: the database has its own connection, and the audit
+    log's purge takes the same lock as its appends, so requests go on meanwhile.
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        periods: RetentionSettings,
+        clock: Callable[[], datetime],
+        audit: AuditLog,
+        *,
+        audit_dir: Path | None = None,
+        pause: Pause = asyncio.sleep,
+    ) -> None:
+        """Purge `db_path`'s tasks and `audit`'s details; held refs are written to `audit_dir`."""
+        self._db, self._periods, self._clock = Path(db_path), periods, clock
+        self._audit, self._audit_dir, self._pause = audit, audit_dir, pause
+        self._task: asyncio.Task[None] | None = None
+        self._pass: asyncio.Future[Purged] | None = None
+
+    def purge(self) -> Purged:
+        """One pass, now (blocking): tasks past their period, then old audit details."""
+        now, periods = self._clock(), self._periods
+        tasks = purge_closed_tasks(
+            self._db, now, periods.inbox_task_days, periods.inbox_task_days_by_council
+        )
+        keep = held_refs(self._db)
+        if self._audit_dir is not None and self._audit_dir.is_dir():
+            write_held_refs(self._audit_dir, keep)
+        if tasks.purged:
+            self._audit.append(_tasks_purged(now, tasks))
+        details = 0
+        if isinstance(self._audit, PurgeableAuditLog):
+            before = now - timedelta(days=periods.audit_detail_days)
+            details = self._audit.purge_details(before, keep)
+        log.info(
+            "duty inbox retention: %d closed tasks, %d audit details purged; %d on hold",
+            tasks.purged,
+            details,
+            tasks.held,
+        )
+        return Purged(tasks.purged, details, tasks.held)
+
+    async def run(self) -> None:
+        """Purge shortly after start, then every `purge_interval_s`; a failed pass is logged."""
+        interval = self._periods.purge_interval_s
+        await self._pause(min(FIRST_PURGE_S, interval))
+        while True:
+            self._pass = asyncio.ensure_future(asyncio.to_thread(self.purge))
+            try:
+                await asyncio.shield(self._pass)
+            except Exception as exc:  # the next pass tries again; the type names no one
+                log.error("duty inbox retention failed: %s", type(exc).__name__)
+            await self._pause(interval)
+
+    def start(self) -> None:
+        """Start the loop on the running event loop."""
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="inbox-retention")
+
+    async def stop(self) -> None:
+        """Stop the loop, letting a pass under way finish (the audit log closes after)."""
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        if self._pass is not None:
+            with suppress(Exception):
+                await self._pass
+
+
+def _tasks_purged(now: datetime, tasks: InboxPurge) -> AuditEvent:
+    """The audit record of a task purge: counts by council, no task's content."""
+    return AuditEvent(
+        kind="retention",
+        at=now,
+        actor="system:inbox",
+        action="purged tasks",
+        detail={"tasks": tasks.purged, "by_council": dict(sorted(tasks.by_council.items()))},
+    )
 
 
 def _text(moment: datetime) -> str:

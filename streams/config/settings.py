@@ -96,6 +96,19 @@ class RetentionSettings(BaseModel):
         " purged, except those about tasks under legal hold; envelopes stay. Default: as long as"
         " the closed tasks they explain (`inbox_task_days`).",
     )
+    inbox_purge: bool = Field(
+        True,
+        description="The duty inbox purges its closed tasks and its audit chain's details"
+        " itself, every `purge_interval_s` (first a minute after it starts). Off only where"
+        " something else runs `dvtrigger retention inbox` (or in tests).",
+    )
+    held_refs: frozenset[str] = Field(
+        frozenset(),
+        description="References (held task ids and their incident ids, as JSON:"
+        ' ["MPS-2026-000002"]) whose audit details the decide worker keeps, besides those in'
+        " `<data_dir>/audit/held-refs.txt` that the inbox writes: for a worker that does not"
+        " share the inbox's data directory. `dvtrigger retention hold` prints them.",
+    )
 
     @field_validator("inbox_task_days_by_council")
     @classmethod

@@ -17,8 +17,18 @@ loop handed back between them, so decisions never wait long:
 The register-events topic gets no tombstone: it is not compacted (the events
 of a subject are folded, so all of them are kept, `connectors/kafka/topics.py`)
 and a tombstone there would be read as an empty register event. Its retention
-is the topic's. Counts only are logged; the audit log gets a `retention`
-record with the counts.
+is the topic's.
+
+- the details of the worker's own audit chain older than `audit_detail_days`,
+  when its audit log can purge (`PurgeableAuditLog`), in a worker thread (the
+  rewrite takes the log's own lock, as appends do, never the decide lock). The
+  details naming a held reference are kept: those in
+  `<data_dir>/audit/held-refs.txt` (the duty inbox and `dvtrigger retention
+  hold` write each held task's id and its incident's there) and in
+  `retention.held_refs` (for a worker that does not share the inbox's volume).
+  No file: only the setting's are held; an unreadable one: no purge.
+
+Counts only are logged; the audit log gets a `retention` record with the counts.
 """
 
 from __future__ import annotations
@@ -26,7 +36,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -35,7 +46,7 @@ from schemas.police import PoliceIncident
 from streams.domain import retention
 from streams.domain.incidents import IncidentState
 from streams.domain.late import local_today
-from streams.domain.ports.audit import AuditEvent
+from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent, PurgeableAuditLog
 from streams.flows.deps import Deps, leaving
 from streams.flows.errors import where
 from streams.flows.incidents import Incidents, owns
@@ -43,7 +54,7 @@ from streams.flows.register import RegisterFlow
 
 log = logging.getLogger(__name__)
 #: Label values of `dvtrigger_retention_purged_total{kind}`.
-SUBJECT, INCIDENT = "register_subject", "incident_state"
+SUBJECT, INCIDENT, DETAIL = "register_subject", "incident_state", "audit_detail"
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class Swept:
 
     subjects: int = 0
     incidents: int = 0
+    details: int = 0
 
 
 class RetentionFlow:
@@ -96,13 +108,14 @@ class RetentionFlow:
         if leaving(self._app):
             return Swept()
         today = local_today(self._deps.clock.now(), self._deps.rules.timezone)
-        subjects = incidents = 0
+        subjects = incidents = details = 0
         try:
             subjects = await self.purge_register(today)
             incidents = await self.purge_incidents(today)
+            details = await self.purge_audit()
         except Exception as exc:  # the next sweep tries again
             log.error("retention sweep failed at %s", where(exc))
-        swept = Swept(subjects, incidents)
+        swept = Swept(subjects, incidents, details)
         self._account(swept)
         return swept
 
@@ -127,6 +140,17 @@ class RetentionFlow:
         if purged:
             self._register.update_size()
         return purged
+
+    async def purge_audit(self) -> int:
+        """Purge the audit chain's details past `audit_detail_days`, but the held; how many."""
+        audit = self._deps.audit
+        if not isinstance(audit, PurgeableAuditLog):
+            return 0
+        settings = self._deps.settings
+        before = self._deps.clock.now() - timedelta(days=settings.retention.audit_detail_days)
+        path = settings.data_dir / "audit" / HELD_REFS_FILE
+        held = settings.retention.held_refs
+        return await asyncio.to_thread(_purge_details, audit, before, path, held)
 
     def _forget(self, family: list[str]) -> int:
         """Purge the members of a family this worker applies events for; how many."""
@@ -194,11 +218,13 @@ class RetentionFlow:
         metrics = self._deps.metrics
         metrics.retention_purged.labels(SUBJECT).inc(swept.subjects)
         metrics.retention_purged.labels(INCIDENT).inc(swept.incidents)
+        metrics.retention_purged.labels(DETAIL).inc(swept.details)
         metrics.retention_last_sweep.set(self._deps.clock.time())
         log.info(
-            "retention sweep: %d register subjects, %d incident states purged",
+            "retention sweep: %d register subjects, %d incident states, %d audit details purged",
             swept.subjects,
             swept.incidents,
+            swept.details,
         )
         if swept.subjects or swept.incidents:
             self._deps.audit.append(
@@ -213,3 +239,19 @@ class RetentionFlow:
                     },
                 )
             )
+
+
+def held_refs(path: Path) -> set[str]:
+    """The references under hold, one a line in `path`; none when there is no such file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def _purge_details(
+    audit: PurgeableAuditLog, before: datetime, path: Path, held: frozenset[str]
+) -> int:
+    """Read the holds, then purge (blocking: run in a worker thread)."""
+    return audit.purge_details(before, held_refs(path) | held)

@@ -248,7 +248,7 @@ class Metrics:
         self.retention_purged = Counter(
             "dvtrigger_retention_purged",
             "Records purged past their retention period, by kind (register_subject,"
-            " incident_state); each purge tombstones its key on the table's changelog.",
+            " incident_state: tombstoned on the changelog; audit_detail: a detail nulled).",
             ["kind"],
             registry=r,
         )

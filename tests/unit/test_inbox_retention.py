@@ -3,6 +3,7 @@ ones stay; `dvtrigger retention` purges them and the audit details of the same a
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from connectors.duty_inbox.retention import (
     release_hold,
 )
 from connectors.duty_inbox.store import TaskStore, UnknownTask
-from streams.domain.ports.audit import AuditEvent
+from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent
 from tests.support.samples import sample_raise_task
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
@@ -50,6 +51,13 @@ class Inbox:
 @pytest.fixture
 def inbox(tmp_path: Path) -> Inbox:
     return Inbox(tmp_path / "inbox.sqlite3")
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """DATA_DIR in the test's directory: `hold` and `release` write the held refs there."""
+    monkeypatch.setenv("DVTRIGGER_DATA_DIR", str(tmp_path))
+    return tmp_path
 
 
 def test_closed_tasks_go_after_their_councils_period(inbox: Inbox) -> None:
@@ -167,3 +175,23 @@ def test_holding_an_unknown_task_fails(inbox: Inbox, capsys: pytest.CaptureFixtu
     code = dvtrigger(["retention", "hold", "nope", "--reason", "x", "--db", str(inbox.path)])
     assert code == 1 and "no task nope" in capsys.readouterr().err
     assert dvtrigger(["retention", "release", "nope", "--db", str(inbox.path)]) == 1
+
+
+def test_hold_and_release_rewrite_the_held_refs_beside_the_chains(
+    inbox: Inbox, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_id, db = inbox.closed("000001", 1), str(inbox.path)
+    refs = data_dir / "audit" / HELD_REFS_FILE
+    audited(data_dir / "audit", {"task": [task_id]}, days_ago=1)  # the directory exists
+    assert dvtrigger(["retention", "hold", task_id, "--reason", "complaint", "--db", db]) == 0
+    assert refs.read_text().splitlines() == sorted([task_id, "MPS-2026-000001"])
+    setting = f"DVTRIGGER_RETENTION__HELD_REFS='{json.dumps(sorted([task_id, 'MPS-2026-000001']))}'"
+    assert setting in capsys.readouterr().out
+    assert dvtrigger(["retention", "release", task_id, "--db", db]) == 0
+    assert refs.read_text() == ""
+
+
+def test_no_held_refs_are_written_where_there_is_no_audit_log(inbox: Inbox, data_dir: Path) -> None:
+    task_id = inbox.closed("000001", 1)
+    assert dvtrigger(["retention", "hold", task_id, "--reason", "x", "--db", str(inbox.path)]) == 0
+    assert not (data_dir / "audit").exists()

@@ -15,7 +15,7 @@ inserted or reordered record is found by `dvtrigger audit verify`. A record has 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,6 +70,21 @@ class AuditLog(Protocol):
 
     def append_many(self, events: list[AuditEvent]) -> None:
         """Append events in order, with one write to durable storage."""
+        ...
+
+
+#: The file, in the audit directory, naming the references under legal hold (one a line):
+#: written by the duty inbox's retention, read by the decide worker's, whose purge keeps them.
+HELD_REFS_FILE = "held-refs.txt"
+
+
+@runtime_checkable
+class PurgeableAuditLog(Protocol):
+    """An audit log whose old details retention may purge (a capability, not every log's)."""
+
+    def purge_details(self, before: datetime, keep_refs: set[str] | None = None) -> int:
+        """Null the details of records before `before`, but those naming any of `keep_refs`;
+        the envelopes and the chain stay. How many were purged."""
         ...
 
 
