@@ -294,8 +294,9 @@ def run_worker(settings: Settings, role: Role = "all") -> None:
     from faust import Worker as FaustWorker
 
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    # One chain per writing process: a second worker on the same directory is refused.
-    audit = None if role == "deliver" else FileAuditLog(settings.data_dir / "audit", "decide")
+    # One chain per writing process: a second worker on the same chain is refused.
+    chain = settings.audit_chain or "decide"
+    audit = None if role == "deliver" else FileAuditLog(settings.audit_directory(), chain)
     worker = build(settings, role=role, audit=audit)
     FaustWorker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 

@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dir is None:
         from streams.config.settings import Settings
 
-        args.dir = Settings().data_dir / "audit"
+        args.dir = Settings().audit_directory()
     return int(args.func(args))
 
 

@@ -41,7 +41,7 @@ def cmd_inbox(args: argparse.Namespace, settings: Settings, now: datetime) -> in
     )
     by_council = ", ".join(f"{c} {n}" for c, n in sorted(result.by_council.items())) or "none"
     print(f"duty inbox: purged {result.purged} closed tasks ({by_council}); {result.held} on hold")
-    audit_dir = args.audit_dir or settings.data_dir / "audit"
+    audit_dir = args.audit_dir or settings.audit_directory()
     before = now - timedelta(days=periods.audit_detail_days)
     return purge_audit(audit_dir, before, publish_holds(args.db, audit_dir))
 
@@ -82,7 +82,7 @@ def cmd_hold(args: argparse.Namespace, settings: Settings, now: datetime) -> int
     except UnknownTask:
         print(f"dvtrigger: no task {args.task_id} in {args.db}", file=sys.stderr)
         return 1
-    keep = publish_holds(args.db, settings.data_dir / "audit")
+    keep = publish_holds(args.db, settings.audit_directory())
     print(f"held {hold.task_id} (placed by {hold.placed_by} at {hold.placed_at.isoformat()})")
     print(f"for a decide worker on another volume: DVTRIGGER_RETENTION__HELD_REFS='{_json(keep)}'")
     return 0
@@ -93,7 +93,7 @@ def cmd_release(args: argparse.Namespace, settings: Settings, now: datetime) -> 
     if not inbox.release_hold(args.db, args.task_id):
         print(f"dvtrigger: {args.task_id} is not on hold", file=sys.stderr)
         return 1
-    publish_holds(args.db, settings.data_dir / "audit")
+    publish_holds(args.db, settings.audit_directory())
     print(f"released {args.task_id}: it is purged with the other closed tasks of its council")
     return 0
 

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings()
     db_path = Path(args.db)
-    audit = FileAuditLog(settings.data_dir / "audit", AUDIT_CHAIN)
+    audit = FileAuditLog(settings.audit_directory(), settings.audit_chain or AUDIT_CHAIN)
     app = create_app(
         db_path,
         audit=audit,

@@ -239,6 +239,19 @@ class Settings(BaseSettings):
         description="File of that key, made (mode 0600) when missing; unset:"
         " duty-inbox-session.key beside the duty inbox database.",
     )
+    audit_dir: Path | None = Field(
+        None,
+        description="Directory of the audit log's chains (one file per writing process) and of"
+        " held-refs.txt; unset: `data_dir`/audit. Production: a persistent volume shared by the"
+        " decide workers and the duty inbox, so that every chain outlives its pod and"
+        " `dvtrigger audit verify` sees them all.",
+    )
+    audit_chain: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="Name of this process's chain in `audit_dir`; unset: its role (`decide`,"
+        " `inbox`). Each writer needs its own: on Kubernetes, the pod's name.",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token every /metrics of the workers and the duty inbox requires,"
@@ -295,6 +308,10 @@ class Settings(BaseSettings):
                 " re-decided incident would no longer find a subject that was in scope on its day"
             )
         return self
+
+    def audit_directory(self) -> Path:
+        """Where the audit log's chains are: `audit_dir`, else `data_dir`/audit."""
+        return self.audit_dir if self.audit_dir is not None else self.data_dir / "audit"
 
     def topic(self, role: str) -> str:
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""

@@ -148,7 +148,7 @@ class RetentionFlow:
             return 0
         settings = self._deps.settings
         before = self._deps.clock.now() - timedelta(days=settings.retention.audit_detail_days)
-        path = settings.data_dir / "audit" / HELD_REFS_FILE
+        path = settings.audit_directory() / HELD_REFS_FILE
         held = settings.retention.held_refs
         return await asyncio.to_thread(_purge_details, audit, before, path, held)
 
