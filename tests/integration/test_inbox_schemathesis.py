@@ -30,6 +30,7 @@ import schemathesis
 from connectors.audit import FileAuditLog
 from connectors.duty_inbox.auth import COOKIE
 from connectors.duty_inbox.store import TaskStore
+from tests.conftest import record_figures
 from tests.support.duty_inbox import TEST_CLIENT_TOKEN, add_user, serve_duty_inbox, sign_in
 from tests.support.samples import sample_raise_task
 
@@ -92,7 +93,9 @@ def _auth_config(directory: Path, credentials: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("who", ["client", "duty_worker", "auditor"])
-def test_schemathesis_finds_no_failure(who: str, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_failure(
+    who: str, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
     db = tmp_path / "inbox.sqlite3"
     for role in ("duty_worker", "auditor"):
         add_user(db, role, [role])
@@ -136,5 +139,6 @@ def test_schemathesis_finds_no_failure(who: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     cases = json.loads(report.read_text())["test_cases"]
     print(f"schemathesis on the duty inbox as {who}: {cases}")
+    record_figures(pytestconfig, f"schemathesis, duty inbox as {who} (--checks=all)", cases)
     assert cases["generated"] > 0
     assert cases["with_failures"] == cases["errored"] == 0

@@ -17,7 +17,9 @@ import pytest
 
 from connectors.kafka.topics import ensure_topics
 from streams.domain.parsing import parse_incident
-from tests.support.ingress import API_KEYS, live_ingress, read_topic
+from tests.conftest import record_figures
+from tests.support.ingress import API_KEYS, live_ingress
+from tests.support.topics import read_topic
 
 pytestmark = pytest.mark.integration
 MAX_EXAMPLES = int(os.environ.get("INGRESS_FUZZ_EXAMPLES", "300"))
@@ -25,7 +27,7 @@ SEED = os.environ.get("INGRESS_FUZZ_SEED", "20261203")
 
 
 def test_schemathesis_finds_no_server_error_and_no_accepted_invalid_input(
-    broker: str, tmp_path: Path
+    pytestconfig: pytest.Config, broker: str, tmp_path: Path
 ) -> None:
     fast = {"rate_per_s": 1e6, "burst": 1_000_000}
     with live_ingress(broker, tmp_path, **fast) as live:
@@ -53,6 +55,7 @@ def test_schemathesis_finds_no_server_error_and_no_accepted_invalid_input(
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     cases = json.loads(report.read_text())["test_cases"]
     print(f"schemathesis on the ingress: {cases}")
+    record_figures(pytestconfig, "schemathesis, ingress (--checks=all)", cases)
     assert cases["generated"] > 0
     assert cases["with_failures"] == cases["errored"] == 0
     print(f"written to the feed: {len(accepted)}")
