@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from connectors.duty_inbox import sqlite
 from connectors.duty_inbox.store import UnknownTask
 from streams.config.settings import RetentionSettings
 from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent, AuditLog, PurgeableAuditLog
@@ -100,16 +101,10 @@ def _write(db_path: Path) -> Iterator[sqlite3.Connection]:
     """One write transaction on the inbox database, with the holds table in place."""
     if not db_path.exists():
         raise FileNotFoundError(f"no duty inbox database at {db_path}")
-    with closing(sqlite3.connect(db_path, timeout=30.0, isolation_level=None)) as db:
-        db.row_factory = sqlite3.Row
+    with closing(sqlite.connect(db_path)) as db:
         db.executescript(_HOLDS)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    with sqlite.write(db_path) as db:
+        yield db
 
 
 def purge_closed_tasks(
