@@ -58,7 +58,12 @@ def _drop(settings: Settings) -> Path:
 
 
 def _banner(
-    settings: Settings, bootstrap: str, inbox: str, demo: bool, sign_in: tuple[str, str] = ("", "")
+    settings: Settings,
+    bootstrap: str,
+    inbox: str,
+    demo: bool,
+    sign_in: tuple[str, str] = ("", ""),
+    ingress: str = "",
 ) -> None:
     """Tell the person at the terminal where to look, and how to sign in to the duty inbox."""
     var = settings.data_dir
@@ -74,6 +79,7 @@ def _banner(
         f" {var}/broker.log\n"
         f"   file drop    {_drop(settings)}/ (*.jsonl or *.csv: write as *.partial, then rename;"
         " receipts/ says what became of each)\n"
+        f"{ingress}"
         f"   demo feed    {'on' if demo else 'off (--no-demo)'}\n"
         " Ctrl-C stops everything.\n",
         flush=True,
@@ -118,8 +124,7 @@ def run_all(settings: Settings, demo: bool = True) -> int:
         children += ingress
         _wait_http(f"http://{settings.web_host}:{settings.web_port}/healthz")
         _wait_http(f"http://{settings.web_host}:{settings.deliver_web_port}/healthz")
-        _banner(settings, bootstrap, inbox, demo, (user, password))
-        print(ingress_banner, flush=True)
+        _banner(settings, bootstrap, inbox, demo, (user, password), ingress_banner)
         if demo:
             feed = threading.Thread(target=demo_feed, args=(settings, bootstrap, stop), daemon=True)
             feed.start()
