@@ -122,6 +122,22 @@ def sample_raise_task(
     return RaiseTask(**fields)
 
 
+def minimal_incident(**overrides: Any) -> dict[str, Any]:
+    """The smallest valid `police-incident/1`, as JSON values, with `overrides` applied."""
+    return {
+        "schema": "police-incident/1",
+        "notification_id": "6f1c1a52-4a54-5d35-9d38-0d8e3bb1e7a1",
+        "incident_id": "QQP-2026-000001",
+        "force": "QQP",
+        "revision": 1,
+        "occurred_at": "2026-03-29T00:30:00+00:00",
+        "reported_at": "2026-03-29T09:05:00+01:00",
+        "location": {"lines": ["1 Mill Lane"], "postcode": None},
+        "dash_risk": "high",
+        "persons": [{"person_ref": "P1", "role": "victim"}],
+    } | overrides
+
+
 def personal_data_in(text: str, cmd: RaiseTask) -> list[str]:
     """Names, dates of birth, NHS numbers, address lines and postcodes of `cmd` found in `text`."""
     haystack = text.casefold()

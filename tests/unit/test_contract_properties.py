@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from streams.domain.parsing import Rejected, parse_incident, parse_register_event
+from tests.support.samples import minimal_incident
 
 ROOT = Path(__file__).parents[2]
 SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or ROOT.parent / "shared")
@@ -227,25 +228,10 @@ def test_a_field_of_the_wrong_type_is_refused_naming_it_not_its_value(
 
 
 # ---------------------------------------------------------------- where they differ
-def _incident(**overrides: Any) -> dict[str, Any]:
-    return {
-        "schema": "police-incident/1",
-        "notification_id": "6f1c1a52-4a54-5d35-9d38-0d8e3bb1e7a1",
-        "incident_id": "QQP-2026-000001",
-        "force": "QQP",
-        "revision": 1,
-        "occurred_at": "2026-03-29T00:30:00+00:00",
-        "reported_at": "2026-03-29T09:05:00+01:00",
-        "location": {"lines": ["1 Mill Lane"], "postcode": None},
-        "dash_risk": "high",
-        "persons": [{"person_ref": "P1", "role": "victim"}],
-    } | overrides
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="RFC 3339 (section 5.6, `format: date-time`) allows a leap second, 23:59:60; "
     "the model refuses it (datetime_format): a contract-valid message is dead-lettered",
 )
 def test_a_leap_second_is_a_date_time() -> None:
-    parse_incident(json.dumps(_incident(occurred_at="2016-12-31T23:59:60Z")).encode())
+    parse_incident(json.dumps(minimal_incident(occurred_at="2016-12-31T23:59:60Z")).encode())

@@ -33,6 +33,7 @@ from schemas.decision import Decision
 from schemas.police import PoliceIncident, PolicePerson
 from schemas.register import RegisterEvent
 from schemas.task import RaiseTask
+from tests.support.samples import minimal_incident
 
 ROOT = Path(__file__).parents[2]
 CORPUS = ROOT / "tests" / "data" / "contracts"
@@ -274,26 +275,11 @@ def test_export_module_check_runs() -> None:
 
 
 # ------------------------------------------------------------- Python side
-def _incident(**overrides: Any) -> dict[str, Any]:
-    return {
-        "schema": "police-incident/1",
-        "notification_id": "6f1c1a52-4a54-5d35-9d38-0d8e3bb1e7a1",
-        "incident_id": "QQP-2026-000001",
-        "force": "QQP",
-        "revision": 1,
-        "occurred_at": "2026-03-29T00:30:00+00:00",
-        "reported_at": "2026-03-29T09:05:00+01:00",
-        "location": {"lines": ["1 Mill Lane"], "postcode": None},
-        "dash_risk": "high",
-        "persons": [{"person_ref": "P1", "role": "victim"}],
-    } | overrides
-
-
 def test_python_callers_may_pass_dates_and_aware_datetimes() -> None:
     when = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=1)))
     person = PolicePerson(person_ref="P1", role="victim", date_of_birth=date(1996, 3, 14))
     incident = PoliceIncident.model_validate(
-        _incident(occurred_at=when, reported_at=when, persons=[person])
+        minimal_incident(occurred_at=when, reported_at=when, persons=[person])
     )
     assert incident.occurred_at == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
     assert incident.persons[0].date_of_birth == date(1996, 3, 14)
@@ -311,7 +297,7 @@ def test_python_callers_may_pass_dates_and_aware_datetimes() -> None:
 )
 def test_python_callers_get_the_same_rules(field: str, value: Any) -> None:
     with pytest.raises(ValidationError):
-        PoliceIncident.model_validate(_incident(**{field: value}))
+        PoliceIncident.model_validate(minimal_incident(**{field: value}))
 
 
 def test_a_datetime_is_not_a_date() -> None:
@@ -323,7 +309,7 @@ def test_a_datetime_is_not_a_date() -> None:
 
 def test_parsed_values() -> None:
     incident = PoliceIncident.model_validate_json(
-        json.dumps(_incident(revision=2.0, occurred_at="2026-03-29t00:30:00.1234567-00:00"))
+        json.dumps(minimal_incident(revision=2.0, occurred_at="2026-03-29t00:30:00.1234567-00:00"))
     )
     assert incident.revision == 2 and type(incident.revision) is int
     assert incident.occurred_at == datetime(2026, 3, 29, 0, 30, 0, 123456, tzinfo=UTC)
@@ -331,7 +317,7 @@ def test_parsed_values() -> None:
 
 
 def test_dump_writes_schema_and_leaves_out_absent_fields() -> None:
-    incident = PoliceIncident.model_validate(_incident())
+    incident = PoliceIncident.model_validate(minimal_incident())
     dumped = incident.model_dump(mode="json")
     assert dumped["schema"] == "police-incident/1" and "schema_" not in dumped
     assert "summary" not in dumped and "gender" not in dumped["persons"][0]
