@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +16,7 @@ from fastapi import FastAPI
 from connectors.duty_inbox import create_app
 from connectors.duty_inbox.users import UserStore
 from streams.domain.ports.audit import AuditEvent
+from tests.support.loopback import loopback_socket, serve_config
 
 #: Cheap Argon2 parameters, so tests sign in quickly; the app's default ones are the real ones.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -105,26 +103,6 @@ def serve_duty_inbox(db_path: str | Path, **kwargs: Any) -> Iterator[str]:
     """
     app = inbox_app(db_path, **kwargs)
     add_client(db_path)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_started(server, thread)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("duty inbox did not start")
-        time.sleep(0.01)
+    with serve_config(config, loopback_socket(), what="duty inbox") as url:
+        yield url

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import ssl
-import threading
 import time
 import uuid
 import warnings
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import trustme
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +26,7 @@ from connectors.ingress.server import uvicorn_config
 from connectors.ingress.sink import KafkaSink
 from streams.config.ingress import IngressSettings
 from streams.config.settings import Settings
+from tests.support.loopback import loopback_socket, serve_config
 from tests.support.samples import sample_incident
 
 with warnings.catch_warnings():
@@ -129,25 +127,10 @@ class Issuer:
 @contextmanager
 def serve_ingress(app: Any, ingress: IngressSettings) -> Iterator[str]:
     """Serve `app` with `ingress`'s TLS settings on a free loopback port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, ingress))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("ingress did not start")
-            time.sleep(0.01)
-        scheme = "https" if ingress.tls_cert_file else "http"
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    scheme = "https" if ingress.tls_cert_file else "http"
+    config = uvicorn_config(app, ingress)
+    with serve_config(config, loopback_socket(), scheme, what="ingress") as url:
+        yield url
 
 
 @dataclass

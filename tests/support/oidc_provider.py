@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.support.loopback import loopback_socket, serve_config, socket_url
+
 KEY_ID = "test-key-1"
 
 
@@ -199,36 +201,12 @@ def _client_credentials(request: Request, form: Any) -> tuple[str, str]:
     return str(form.get("client_id", "")), str(form.get("client_secret", ""))
 
 
-def loopback_socket() -> socket.socket:
-    """A socket bound to a free loopback port, so the URL is known before the app exists."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def socket_url(sock: socket.socket) -> str:
-    """The http URL of a loopback socket."""
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 @contextmanager
 def serving(app: Any, sock: socket.socket) -> Iterator[str]:
     """Serve an ASGI app on a bound socket in a thread; yield its URL; stop on exit."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.01)
-        yield socket_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    with serve_config(config, sock) as url:
+        yield url
 
 
 @contextmanager
