@@ -32,7 +32,9 @@ class MatchWeights(BaseModel):
     given_initial: float = Field(
         2.0, description="One name is the initial of the other (about one stranger in ten agrees)."
     )
-    given_differ: float = Field(-6.0, description="Given names differ.")
+    given_differ: float = Field(
+        -5.0, description="Given names differ (a replaced name is common in records)."
+    )
     family_exact: float = Field(7.0, description="Family name agrees (any surname seen).")
     family_part: float = Field(5.5, description="One part of a double-barrelled surname.")
     family_typo: float = Field(4.5, description="One typing error apart (4+ letters).")
@@ -41,22 +43,26 @@ class MatchWeights(BaseModel):
         4.0, description="The surname of another carer or of the child (a partner's surname)."
     )
     family_similar: float = Field(1.5, description="Jaro-Winkler similarity of 0.9 or more.")
-    family_differ: float = Field(-5.0, description="Family names differ.")
+    family_differ: float = Field(
+        -4.5, description="Family names differ (a replaced name is common in records)."
+    )
     dob_exact: float = Field(9.0, description="Date of birth agrees.")
     dob_swapped: float = Field(6.0, description="Day and month swapped.")
     dob_near: float = Field(5.0, description="A year off (same day and month), or a day off.")
     dob_typo: float = Field(3.5, description="One digit of the date differs.")
     dob_partial: float = Field(2.0, description="One of day, month or year differs otherwise.")
-    dob_differ: float = Field(-12.0, description="Dates of birth differ: rules a person out.")
+    dob_differ: float = Field(
+        -6.0, description="Dates of birth differ: weighs against; names and home may outweigh it."
+    )
     age_exact: float = Field(2.5, description="A reported age equal to the date of birth's.")
     age_near: float = Field(1.5, description="A reported age one year off.")
     age_far: float = Field(0.0, description="A reported age two years off.")
-    age_conflict: float = Field(-8.0, description="A reported age further off: rules out.")
+    age_conflict: float = Field(-5.0, description="A reported age further off: weighs against.")
     sex_conflict: float = Field(-4.0, description="Reported gender against mother/father.")
     home_dwelling: float = Field(6.0, description="The person's address is the subject's home.")
     home_near: float = Field(5.0, description="The home, known only nearly (no postcode).")
     home_weak: float = Field(2.5, description="The home's building, or the home approximately.")
-    home_postcode: float = Field(1.5, description="Only the home's postcode agrees.")
+    home_postcode: float = Field(2.0, description="Only the home's postcode agrees.")
     namesakes: float = Field(
         2.0,
         description="Bits taken off agreeing names, when no date of birth is compared, per"

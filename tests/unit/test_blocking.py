@@ -242,3 +242,30 @@ def test_namesakes_of_a_common_surname_and_an_initial_are_not_candidates() -> No
     victim = person(given_name="Jane", family_name="Smith", date_of_birth="1990-03-28")
     incident = victim_incident(**victim.model_dump(mode="json", exclude={"person_ref", "role"}))
     assert [r.subject_ref for r in index.candidates(incident)] == ["JANE"]
+
+
+@pytest.mark.parametrize(("given", "surname"), [("QATHERINE", "OQONKWO"), ("AKTHERINE", "KOONKWO")])
+def test_a_typing_error_early_in_both_names_is_found_by_an_exact_date_of_birth(
+    given: str, surname: str
+) -> None:
+    assert found(family(), person(given_name=given, family_name=surname, date_of_birth=BORN))
+
+
+#: The police person's own address: the family's street and district, another house number.
+SAME_STREET = {"lines": ["40 High Rd"], "postcode": "N8 9XY"}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        {"given_name": "Katherine", "family_name": "Okonkwo", "date_of_birth": "1971-01-05"},
+        {"given_name": "Zainab", "family_name": "Okonkwo", "age_years": 31},
+        {"given_name": "Katherine", "family_name": "Adeyemi"},
+    ],
+)
+def test_a_replaced_date_of_birth_or_name_is_found_by_the_other_name_and_the_street(
+    written: dict[str, Any],
+) -> None:
+    assert found(family(), person(**written, address=SAME_STREET))
+    elsewhere = {**SAME_STREET, "postcode": "M1 1AA"}  # the same street name in another city
+    assert not found(family(), person(**written, address=elsewhere))

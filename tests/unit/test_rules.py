@@ -567,9 +567,43 @@ def test_weights_are_settings() -> None:
         {"date_of_birth": None, "nhs_number": "4010232137"},
     ],
 )
-def test_clear_disagreement_rules_a_person_out(changes: dict[str, Any]) -> None:
+def test_clear_disagreement_with_nothing_else_keeps_a_person_below_review(
+    changes: dict[str, Any],
+) -> None:
     found = decide(incident("2026-03-01", carer_as(MOTHER, **changes)), register(child()))
     assert found.decision == "no_action"
+
+
+#: The mother's own address: the home's street and postcode, another house number.
+SAME_STREET = {**HOME, "lines": ["40 High Road"]}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"date_of_birth": "1979-02-14", "address": SAME_STREET},  # a replaced date of birth
+        {"date_of_birth": None, "age_years": 58, "address": SAME_STREET},  # an age not hers
+        {"given_name": "Zainab", "address": SAME_STREET},  # a replaced given name
+        {"family_name": "Okafor", "address": SAME_STREET},  # a replaced surname
+        {"given_name": "Zainab"},  # a replaced given name, the surname and date of birth exact
+    ],
+)
+def test_no_field_vetoes_a_person_the_other_fields_carry(changes: dict[str, Any]) -> None:
+    found = decide(incident("2026-03-01", carer_as(MOTHER, **changes)), register(child()))
+    assert outcomes(found) == {"C1": "review"}
+    assert any("differ" in r or "disagrees" in r for r in found.subjects[0].reasons)
+
+
+def test_strangers_who_share_only_a_street_are_not_reviewed() -> None:
+    stranger = person(
+        given_name="Ayesha",
+        family_name="Brennan",
+        date_of_birth="1988-05-02",
+        address=SAME_STREET,
+    )
+    namesake = carer_as(MOTHER, date_of_birth="1979-02-14", address=ELSEWHERE)
+    for police in (stranger, namesake):
+        assert decide(incident("2026-03-01", police), register(child())).decision == "no_action"
 
 
 def test_matching_scores_and_evidence() -> None:

@@ -30,20 +30,30 @@ from streams.domain.register.records import CarerRecord, SubjectRecord
 
 
 def address_keys(address: PostalAddress) -> set[str]:
-    """Blocking keys of an address: UPRN, building, and postcode with building number.
+    """Blocking keys of an address: UPRN, building, postcode with building number, house name.
 
     Every address that `compare_addresses` scores above 0 shares one with the
-    home: the same UPRN, the same building (a dwelling is filed under its
-    building, whatever its flat), or the same postcode and number on a street a
-    typing error or two apart (`pn:`). A postcode alone is not a key: it agrees
-    for a whole street of families that no comparison finds at the home.
+    home: the same UPRN; the same building (a dwelling is filed under its
+    building, whatever its flat: each number it spans, letters dropped, with
+    its street up to the thoroughfare word, so "10A", "10-12" and "High Street
+    Hornsey" meet "10 High Street"); the same postcode and number on a street a
+    typing error or two apart (`pn:`); or the same house or building name with
+    its street or its postcode (`house:`, for one side without a number). A
+    postcode or a street alone is not a key: it agrees for a whole street of
+    families that no comparison finds at the home.
     """
     parts = dwelling_parts(address)
-    keys = set() if parts.building_key is None else {f"building:{parts.building_key}"}
-    if address.uprn:
-        keys.add(f"uprn:{address.uprn}")
+    keys = {f"uprn:{address.uprn}"} if address.uprn else set()
+    if parts.number and parts.street:
+        keys |= {f"building:{n} {parts.street_stem}" for n in parts.numbers}
+    elif not parts.number and parts.building_key:
+        keys.add(f"building:{parts.building_key}")
     if parts.number and parts.postcode:
-        keys.add(f"pn:{parts.postcode}|{parts.number}")
+        keys.add(f"pn:{parts.postcode}|{parts.numbers[0]}")
+    if parts.building and parts.street:
+        keys.add(f"house:{parts.building}|{parts.street_stem}")
+    if parts.building and parts.postcode:
+        keys.add(f"house:{parts.building}|{parts.postcode}")
     return keys
 
 
@@ -181,6 +191,25 @@ def date_keys(
     return {f"dob:{day.isoformat()}|{end}" for day in dates for end in ends}
 
 
+def date_end_keys(
+    given_names: Iterable[str | None],
+    family_names: Iterable[str | None],
+    dates: Iterable[date],
+    household: Iterable[str | None] = (),
+) -> set[str]:
+    """Blocking keys of a date of birth with each end of each name (`de:`).
+
+    A typing error in a name of three letters or more leaves its first two or
+    its last two letters in place, even an error in its first letters: so a
+    person whose names are both mistyped is found by an exact date of birth.
+    Filed under the ends of given and family names alike (a name written in
+    the other field is found too).
+    """
+    words = _all_words(given_names) | _all_words(family_names) | _all_words(household)
+    ends = {end for word in words for end in (word[:2], f"-{word[-2:]}")}
+    return {f"de:{day.isoformat()}|{end}" for day in dates for end in ends}
+
+
 def _pairs(givens: frozenset[str], families: frozenset[str]) -> set[str]:
     """The first two letters of a given name (or of a form of it) and of a family name."""
     return {f"{form[:2]}{f[:2]}" for g in givens for form in given_forms(g) for f in families}
@@ -215,6 +244,7 @@ def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
     keys = name_keys(carer.given_names, carer.family_names, years, household, initials=True)
     keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
+    keys |= date_end_keys(carer.given_names, carer.family_names, carer.dates_of_birth)
     keys |= surname_year_keys(carer.family_names, years)
     keys |= initial_year_keys(carer.given_names, carer.family_names, years)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
@@ -250,6 +280,31 @@ def surname_year_keys(family_names: Iterable[str | None], years: Iterable[str]) 
     return {f"sy:{phonetic(f)}|{year}" for f in families for year in years if year != NO_YEAR}
 
 
+def street_name_keys(
+    given_names: Iterable[str | None],
+    family_names: Iterable[str | None],
+    addresses: Iterable[PostalAddress],
+) -> set[str]:
+    """Blocking keys of each name (phonetically) with a street and its postcode district
+    (`fs:`, `gs:`).
+
+    So a person whose date of birth or one of whose names is wrong, or whose
+    house number is, is still found by the other name and the street they live
+    on. A street is filed with its district (the postcode's outward code): a
+    street name alone recurs across the country.
+    """
+    streets = set()
+    for address in addresses:
+        parts = dwelling_parts(address)
+        if parts.street and parts.postcode and " " in parts.postcode:
+            streets.add(f"{parts.street}|{parts.postcode.split(' ')[0]}")
+    if not streets:
+        return set()
+    keys = {f"fs:{phonetic(f)}|{street}" for f in _all_words(family_names) for street in streets}
+    keys |= {f"gs:{phonetic(g)}|{street}" for g in _all_words(given_names) for street in streets}
+    return keys
+
+
 def household_names(record: SubjectRecord) -> tuple[str, ...]:
     """The surnames of a subject's household: each carer's and the subject's own."""
     names = [n for carer in record.carers for n in carer.family_names]
@@ -262,8 +317,10 @@ def record_keys(record: SubjectRecord) -> frozenset[str]:
     for span in record.addresses:
         keys |= address_keys(span.address)
     household = household_names(record)
+    homes = [span.address for span in record.addresses]
     for carer in record.carers:
         keys |= carer_keys(carer, household)
+        keys |= street_name_keys(carer.given_names, carer.family_names, homes)
     return frozenset(keys)
 
 
@@ -319,6 +376,7 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
     if person.date_of_birth is not None:
         dates = (person.date_of_birth, *near_dates(person.date_of_birth))
         keys |= near_date_keys(given, family, dates) | near_date_keys(family, given, dates)
+        keys |= date_end_keys(given, family, dates[:1])
         if person.given_name and person.family_name and not initial:  # one name may be another
             both = date_keys(given, family, dates[:1])
             keys |= {k for k in both if "|G" in k or "|F" in k}
@@ -335,6 +393,7 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
         keys.add(f"nhs:{person.nhs_number}")
     if person.address is not None:
         keys |= address_keys(person.address)
+        keys |= street_name_keys(given + family, given + family, (person.address,))
     return keys
 
 

@@ -9,11 +9,11 @@ and turned into a match probability, the score: `2**w / (1 + 2**w)`. The
 weights are settings (`MatchWeights`, under `DVTRIGGER_RULES__WEIGHTS__*`);
 the rule compares the score with its `trigger` and `review` thresholds.
 
-A date of birth that clearly differs, or a reported age that cannot be the
-register's date of birth, rules a person out unless the NHS numbers agree;
-names are then not compared. Each field's levels are worked out beside this
-module (`names`, `dates`, `dwellings` for the home). Evidence names fields,
-levels and weights, never values.
+No field vetoes: a date of birth that clearly differs, or a reported age that
+cannot be the register's date of birth, weighs against the pair and the
+names, the home and the rest may still carry it to review. Each field's
+levels are worked out beside this module (`names`, `dates`, `dwellings` for
+the home). Evidence names fields, levels and weights, never values.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import TypeVar
 from schemas.police import PolicePerson
 from streams.domain.config import DEFAULT_WEIGHTS, MatchWeights
 from streams.domain.matching.dates import AGE_TOLERANCE_YEARS, age_on, dates_level
-from streams.domain.matching.levels import NO_MATCH, Level, Match, probability
+from streams.domain.matching.levels import Level, Match, probability
 from streams.domain.matching.names import family_level, given_level
 from streams.domain.register.records import CarerRecord, SubjectRecord
 
@@ -110,6 +110,33 @@ def nhs_number_valid(number: str) -> bool:
     return (0 if check == 11 else check) == int(number[9])
 
 
+#: The fields of a person comparison, in the order `field_levels` gives them.
+FIELDS = ("nhs", "given", "family", "dob", "sex", "home")
+
+
+def field_levels(
+    police: Identity,
+    register: Identity,
+    weights: MatchWeights = DEFAULT_WEIGHTS,
+    home: Level | None = None,
+) -> tuple[Level, ...]:
+    """Each field's agreement level (`FIELDS` order; level None when missing on a side).
+
+    The comparison vector of Fellegi-Sunter: `compare_identities` sums its
+    weights, `calibrate` learns them from many such vectors. `weights` only
+    chooses between names as written and names swapped.
+    """
+    given, family = _names(police, register, weights)
+    return (
+        _nhs_level(police, register),
+        given,
+        family,
+        _dob_level(police, register),
+        _sex_level(police, register),
+        home or Level(None, ""),
+    )
+
+
 def compare_identities(
     police: Identity,
     register: Identity,
@@ -120,19 +147,15 @@ def compare_identities(
 
     `home` is how the person's own address agrees with the register subject's
     home (see `home_level`): a carer found at the family's home is more surely
-    that carer.
+    that carer. No field rules a person out on its own: a date of birth that
+    differs weighs against, and the other fields may still carry the pair.
     """
     nhs = _nhs_level(police, register)
     if nhs.level == "nhs_agree":
         bits = weights.prior + weights.nhs_agree
         return Match(probability(bits), (f"{nhs.words} ({weights.nhs_agree:+.1f})",))
-    dob = _dob_level(police, register)
-    if dob.level in ("dob_differ", "age_conflict"):  # names cannot outweigh it: skip them
-        return NO_MATCH
-    given, family = _names(police, register, weights)
-    levels = [given, family, dob, nhs, _sex_level(police, register)]
-    if home is not None:
-        levels.append(home)
+    levels = field_levels(police, register, weights, home)
+    _, given, family, dob, _, _ = levels
     bits = weights.prior
     words: list[str] = []
     for field in levels:
@@ -184,7 +207,9 @@ def _names(police: Identity, register: Identity, weights: MatchWeights) -> tuple
     """Given and family name levels, as written or with the police's two names swapped.
 
     Whichever reading carries more weight is taken: a name written the other way
-    round (family name first) is common in police records.
+    round (family name first) is common in police records. A swapped reading in
+    which one name differs is not taken: a surname that is someone's given name
+    ("Thomas") is no sign of a swap.
     """
     given = given_level(police.given_names, register.given_names)
     family = family_level(police.family_names, register.family_names, register.household_names)
@@ -192,6 +217,8 @@ def _names(police: Identity, register: Identity, weights: MatchWeights) -> tuple
         return given, family
     swapped_given = given_level(police.family_names, register.given_names)
     swapped_family = family_level(police.given_names, register.family_names)
+    if "differ" in f"{swapped_given.level}{swapped_family.level}":
+        return given, family  # a swap is read only when both names then agree in some way
     if _weight(swapped_given, weights) + _weight(swapped_family, weights) > _weight(
         given, weights
     ) + _weight(family, weights):
