@@ -6,6 +6,7 @@ import pytest
 
 from schemas.shared import Address
 from streams.domain.matching.normalise import (
+    building_numbers,
     dwelling_parts,
     given_initials,
     is_short_form,
@@ -13,6 +14,7 @@ from streams.domain.matching.normalise import (
     name_tokens,
     postcode_key,
     street_key,
+    street_stem,
 )
 
 
@@ -164,6 +166,35 @@ def test_a_building_without_a_number_is_known_by_its_name() -> None:
 def test_a_place_near_a_building_is_approximate() -> None:
     assert dwelling_parts(address("outside Tesco Express, 12 High Road")).approximate
     assert not dwelling_parts(address("12 High Road")).approximate
+
+
+@pytest.mark.parametrize(
+    ("number", "numbers"),
+    [
+        (None, ()),
+        ("10", (10,)),
+        ("10A", (10,)),
+        ("10-12", (10, 11, 12)),
+        ("10-14", (10, 11, 12, 13, 14)),
+        ("10-40", (10, 40)),  # a wide range by its ends: few keys
+    ],
+)
+def test_building_numbers_spanned(number: str | None, numbers: tuple[int, ...]) -> None:
+    assert building_numbers(number) == numbers
+
+
+@pytest.mark.parametrize(
+    ("street", "stem"),
+    [
+        ("HIGH STREET", "HIGH STREET"),
+        ("HIGH STREET HORNSEY", "HIGH STREET"),
+        ("WOOD GREEN HIGH ROAD", "WOOD GREEN"),
+        ("PARK LANE", "PARK LANE"),  # a thoroughfare word first is the street's name
+        ("BROADWAY", "BROADWAY"),
+    ],
+)
+def test_street_stem_ends_at_the_thoroughfare_word(street: str, stem: str) -> None:
+    assert street_stem(street) == stem
 
 
 @pytest.mark.parametrize(
