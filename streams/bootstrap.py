@@ -202,7 +202,7 @@ def build(
     `runtime` (tests): the app, topics and tables to use instead of faust's.
     `audit`: where decisions are accounted for (`run_worker` opens the file chain); none if None.
     """
-    settings = role_settings(settings, role)
+    settings = role_settings(settings, role).with_weights_file()
     clock = clock or SystemClock()
     metrics = metrics or Metrics(clock=clock.time)
     metrics.set_build(VERSION, RULES_VERSION)

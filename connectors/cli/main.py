@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from connectors.cli.calibrate import add_parser as add_calibrate
 from connectors.cli.file_drop import add_parser as add_file_drop
 from connectors.cli.ingress import add_parser as add_ingress
 from streams.config.settings import Settings
@@ -128,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
     parked.set_defaults(func=cmd_parked)
     add_file_drop(sub)
     add_ingress(sub)
+    add_calibrate(sub)
     for name in ("publish", "topics", "dead-letter", "parked"):
         sub.choices[name].add_argument("--bootstrap", help="host:port of the Kafka cluster")
     for name in PASSTHROUGH:

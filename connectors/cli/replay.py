@@ -109,10 +109,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--register", required=True, type=Path, help="register-event/1 JSON lines")
     add("--incidents", required=True, type=Path, help="police-incident/1 JSON lines")
     add("--out", required=True, type=Path, help="where the decision/1 lines go")
+    add("--weights", type=Path, help="match weights file (`dvtrigger calibrate --out`)")
     args = parser.parse_args(argv)
     from streams.config.settings import Settings
 
-    stats = replay(args.register, args.incidents, args.out, config=Settings().rules)
+    settings = Settings()
+    if args.weights is not None:
+        settings = settings.model_copy(update={"rules_weights_file": args.weights})
+    try:
+        config = settings.with_weights_file().rules
+    except ValueError as invalid:
+        parser.error(str(invalid))
+    stats = replay(args.register, args.incidents, args.out, config=config)
     for line in stats.rejected:
         print(f"invalid: {line}", file=sys.stderr)
     print(stats.summary(), file=sys.stderr)

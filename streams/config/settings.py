@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.config.file_drop import FileDropSettings
 from streams.config.ingress import IngressSettings
 from streams.config.kafka_security import KafkaSecurity
 from streams.config.oidc import OidcSettings
-from streams.domain.config import RulesConfig
+from streams.domain.config import MatchWeights, RulesConfig
 from streams.domain.ports.routing import DEFAULT_ROUTE
 
 
@@ -273,6 +281,11 @@ class Settings(BaseSettings):
         default_factory=RulesConfig,
         description="Thresholds of the rule, e.g. DVTRIGGER_RULES__REVIEW_SCORE=0.5.",
     )
+    rules_weights_file: Path | None = Field(
+        None,
+        description="A match weights file (`dvtrigger calibrate --out`): its weights replace"
+        " `rules.weights` (DVTRIGGER_RULES__WEIGHTS__* are then ignored); unset: those.",
+    )
     kafka: KafkaSecurity = Field(
         default_factory=KafkaSecurity,
         description="TLS and SASL of every Kafka client (worker, CLI, ingress, file drop), e.g."
@@ -309,6 +322,13 @@ class Settings(BaseSettings):
             )
         return self
 
+    def with_weights_file(self) -> Settings:
+        """These settings with `rules_weights_file`'s weights in `rules` (as they are if unset)."""
+        if self.rules_weights_file is None:
+            return self
+        weights = load_match_weights(self.rules_weights_file)
+        return self.model_copy(update={"rules": self.rules.model_copy(update={"weights": weights})})
+
     def audit_directory(self) -> Path:
         """Where the audit log's chains are: `audit_dir`, else `data_dir`/audit."""
         return self.audit_dir if self.audit_dir is not None else self.data_dir / "audit"
@@ -316,3 +336,15 @@ class Settings(BaseSettings):
     def topic(self, role: str) -> str:
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""
         return f"{self.topic_prefix}{role}"
+
+def load_match_weights(path: Path) -> MatchWeights:
+    """The match weights of a weights file; ValueError naming the file and field, never a value."""
+    try:
+        return MatchWeights.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise ValueError(f"match weights file {path}: cannot be read ({error.strerror})") from None
+    except ValidationError as error:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['type']}" for e in error.errors()
+        )
+        raise ValueError(f"match weights file {path}: invalid: {where}") from None
