@@ -26,6 +26,7 @@ from streams.domain.config import MatchWeights, RulesConfig
 from streams.domain.matching import calibrate as em
 from streams.domain.matching.compare import FIELDS, Identity, carer_identity, field_levels
 from streams.domain.matching.dwellings import home_level
+from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.matching.normalise import name_key, postcode_key
 from streams.domain.register.index import DecisionView, RegisterIndex, family_carers, home_on
 from streams.domain.register.records import CarerRecord, Place, SubjectRecord
@@ -139,7 +140,7 @@ def random_vectors(
     return vectors
 
 
-def term_frequency_table(index: RegisterIndex, u: list[dict[str, float]]) -> em.TermFrequencies:
+def term_frequency_table(index: RegisterIndex, u: list[dict[str, float]]) -> TermFrequencies:
     """Frequencies of given names, family names (per carer) and postcodes (per home)."""
     carers = {c.carer.person_ref: c.carer for c in _carers(index)}.values()
     given = [k for c in carers for k in {name_key(n) for n in c.given_names}]
@@ -176,7 +177,7 @@ class Learned:
     """A calibration: the weights settings, the tf table and the evidence table's rows."""
 
     weights: MatchWeights
-    tf: em.TermFrequencies
+    tf: TermFrequencies
     rows: list[str]
     fitted: em.Fitted
 

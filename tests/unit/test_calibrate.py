@@ -10,18 +10,17 @@ import pytest
 
 from streams.domain.matching.calibrate import (
     MAX_BITS,
-    MAX_TF_BITS,
     estimate_m,
     estimate_u,
     prior_of,
     random_pair_lambda,
     start_m,
     term_frequencies,
-    tf_adjustment,
     tf_table,
     train,
     weights_of,
 )
+from streams.domain.matching.frequencies import MAX_TF_BITS, tf_adjustment
 
 LEVELS = (
     ("name_exact", "name_close", "name_differ"),

@@ -11,10 +11,8 @@ independent given match or not, a field's levels exclude each other, and a
 missing field counts for nothing. Each level's weight is log2(m/u), smoothed
 by a half count per level and clamped, so a level never seen is not infinite.
 
-Term frequencies (`TermFrequencies`, `tf_adjustment`) make a common value
-weigh less than a rare one, as Splink's tf adjustments do: agreeing on a
-value of frequency tf is worth log2(u_exact / tf) bits less than the exact
-level's weight says.
+Term frequencies (`tf_table`, read by `frequencies.tf_adjustment`) make a
+common value weigh less than a rare one, as Splink's tf adjustments do.
 """
 
 from __future__ import annotations
@@ -24,15 +22,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from streams.domain.matching.frequencies import TermFrequencies
 
 #: One level name per field, None where the field is missing on a side.
 Vector = tuple[str | None, ...]
 
 #: No learned weight is larger than this in bits, either way (the hand-set NHS agreement's).
 MAX_BITS = 20.0
-#: The most a term frequency takes off an exact agreement, in bits.
-MAX_TF_BITS = 8.0
 #: Counts added to every level before m and u are divided out (a level never seen: not infinite).
 SMOOTHING = 0.5
 #: A level seen in fewer pairs than this is not learned (`choose`).
@@ -244,23 +240,6 @@ def prior_of(lam: float) -> float:
     return bits(lam, 1.0 - lam)
 
 
-class TermFrequencies(BaseModel):
-    """How often each common value occurs in the register, by field (Splink's tf tables).
-
-    Only values commoner than the exact level's u are kept: the others would
-    add weight, and a rare value is left to the level's weight.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    u_exact: dict[str, float] = Field(
-        default_factory=dict, description="Per field, the u probability of exact agreement."
-    )
-    values: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="Per field, a value's key and its frequency."
-    )
-
-
 def term_frequencies(values: Iterable[str | None], min_count: int = 1) -> dict[str, float]:
     """Each value's share of all the (non-missing) values given; values seen fewer than
     `min_count` times are left out (a table of common values names no one)."""
@@ -282,14 +261,3 @@ def tf_table(
         for field, freqs in frequencies.items()
     }
     return TermFrequencies(u_exact={f: u_exact[f] for f in frequencies}, values=kept)
-
-
-def tf_adjustment(table: TermFrequencies, field: str, key: str | None) -> float:
-    """Bits to add to an exact agreement on the value `key`: log2(u_exact / tf), at most 0.
-
-    0 when the value is not in the table (not common); at least -MAX_TF_BITS.
-    """
-    tf = table.values.get(field, {}).get(key) if key else None
-    if tf is None or tf <= 0:
-        return 0.0
-    return max(-MAX_TF_BITS, min(0.0, math.log2(table.u_exact[field] / tf)))
