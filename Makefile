@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit tools lint format bench schemas lock clean
+.PHONY: run test test-unit tools lint format bench variations schemas lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
 	$(BIN)/python -m tests.bench.register_scale
+
+variations: $(STAMP)  ## the variations table: dev set (if ../shared) and simulate seeds 11-13
+	$(BIN)/python -m tests.bench.variations
 
 schemas: $(STAMP)  ## regenerate schemas/json from the models
 	$(BIN)/python -m schemas.export
