@@ -30,7 +30,7 @@ from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.matching.normalise import name_key, postcode_key
 from streams.domain.register.index import DecisionView, RegisterIndex, family_carers, home_on
 from streams.domain.register.records import CarerRecord, Place, SubjectRecord
-from streams.domain.rules import _household, incident_day, seen_on
+from streams.domain.rules import household_surnames, incident_day, seen_on
 
 #: Comparisons `field_levels` gives no level for, told apart here so EM can weigh them: both
 #: genders known and alike; both addresses known and not the home at all. Not weights settings.
@@ -80,7 +80,7 @@ def candidate_vectors(
         seen, done = seen_on(incident, day), set[tuple[str, str]]()
         for record in view.candidates(incident, day):
             carers, home = family_carers(view, record), home_on(view, record, day)
-            household = _household(carers, record)
+            household = household_surnames(carers, record)
             for person, identity in seen.involved:
                 for carer in carers:
                     if (person.person_ref, carer.person_ref) not in done:
@@ -102,7 +102,7 @@ def _carers(index: RegisterIndex) -> list[_Carer]:
     found: list[_Carer] = []
     for record in sorted(index, key=lambda r: r.subject_ref):
         carers = family_carers(index, record)
-        household = _household(carers, record)
+        household = household_surnames(carers, record)
         found.extend(_Carer(carer, household, record) for carer in record.carers)
     return found
 

@@ -110,12 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--incidents", required=True, type=Path, help="police-incident/1 JSON lines")
     add("--out", required=True, type=Path, help="where the decision/1 lines go")
     add("--weights", type=Path, help="match weights file (`dvtrigger calibrate --out`)")
+    add("--term-frequencies", type=Path, help="term-frequency file (calibrate's `*.tf.json`)")
     args = parser.parse_args(argv)
     from streams.config.settings import Settings
 
     settings = Settings()
     if args.weights is not None:
         settings = settings.model_copy(update={"rules_weights_file": args.weights})
+    if args.term_frequencies is not None:
+        update = {"rules_term_frequencies_file": args.term_frequencies}
+        settings = settings.model_copy(update=update)
     try:
         config = settings.with_weights_file().rules
     except ValueError as invalid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import (
     BaseModel,
@@ -20,6 +21,7 @@ from streams.config.ingress import IngressSettings
 from streams.config.kafka_security import KafkaSecurity
 from streams.config.oidc import OidcSettings
 from streams.domain.config import MatchWeights, RulesConfig
+from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.ports.routing import DEFAULT_ROUTE
 
 
@@ -286,6 +288,11 @@ class Settings(BaseSettings):
         description="A match weights file (`dvtrigger calibrate --out`): its weights replace"
         " `rules.weights` (DVTRIGGER_RULES__WEIGHTS__* are then ignored); unset: those.",
     )
+    rules_term_frequencies_file: Path | None = Field(
+        None,
+        description="A term-frequency file (`dvtrigger calibrate` writes it beside the weights,"
+        " `*.tf.json`): a common name agreeing weighs less; unset: no adjustment.",
+    )
     kafka: KafkaSecurity = Field(
         default_factory=KafkaSecurity,
         description="TLS and SASL of every Kafka client (worker, CLI, ingress, file drop), e.g."
@@ -323,11 +330,17 @@ class Settings(BaseSettings):
         return self
 
     def with_weights_file(self) -> Settings:
-        """These settings with `rules_weights_file`'s weights in `rules` (as they are if unset)."""
-        if self.rules_weights_file is None:
+        """These settings with `rules_weights_file`'s weights and `rules_term_frequencies_file`'s
+        table in `rules` (as they are where unset)."""
+        update: dict[str, object] = {}
+        if self.rules_weights_file is not None:
+            update["weights"] = load_rules_file(self.rules_weights_file, MatchWeights)
+        if self.rules_term_frequencies_file is not None:
+            table = load_rules_file(self.rules_term_frequencies_file, TermFrequencies)
+            update["term_frequencies"] = table
+        if not update:
             return self
-        weights = load_match_weights(self.rules_weights_file)
-        return self.model_copy(update={"rules": self.rules.model_copy(update={"weights": weights})})
+        return self.model_copy(update={"rules": self.rules.model_copy(update=update)})
 
     def audit_directory(self) -> Path:
         """Where the audit log's chains are: `audit_dir`, else `data_dir`/audit."""
@@ -337,14 +350,23 @@ class Settings(BaseSettings):
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""
         return f"{self.topic_prefix}{role}"
 
+_File = TypeVar("_File", MatchWeights, TermFrequencies)
+
+
 def load_match_weights(path: Path) -> MatchWeights:
     """The match weights of a weights file; ValueError naming the file and field, never a value."""
+    return load_rules_file(path, MatchWeights)
+
+
+def load_rules_file(path: Path, model: type[_File]) -> _File:
+    """A weights or term-frequency file; ValueError naming the file and field, never a value."""
+    what = "match weights" if model is MatchWeights else "term frequencies"
     try:
-        return MatchWeights.model_validate_json(path.read_bytes())
+        return model.model_validate_json(path.read_bytes())
     except OSError as error:
-        raise ValueError(f"match weights file {path}: cannot be read ({error.strerror})") from None
+        raise ValueError(f"{what} file {path}: cannot be read ({error.strerror})") from None
     except ValidationError as error:
         where = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['type']}" for e in error.errors()
         )
-        raise ValueError(f"match weights file {path}: invalid: {where}") from None
+        raise ValueError(f"{what} file {path}: invalid: {where}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.register.records import MAX_GESTATION_DAYS
 
 
@@ -95,6 +96,11 @@ class RulesConfig(BaseModel):
     weights: MatchWeights = Field(
         default_factory=MatchWeights,
         description="Match weights of person comparison, e.g. DVTRIGGER_RULES__WEIGHTS__DOB_NEAR.",
+    )
+    term_frequencies: TermFrequencies | None = Field(
+        None,
+        description="How common names and postcodes are in the register (`dvtrigger calibrate`"
+        " writes them): a common one agreeing weighs less; None: no adjustment.",
     )
     timezone: str = Field("Europe/London", description="Where the incident day is judged.")
     gestation_days: int = Field(

@@ -18,10 +18,12 @@ from streams.domain.matching.compare import (
     Identity,
     carer_identity,
     compare_identities,
+    may_reach,
     person_identity,
     subject_identity,
 )
 from streams.domain.matching.dwellings import compare_addresses, level_of_home
+from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.matching.levels import NO_MATCH, Level, Match
 from streams.domain.matching.normalise import PostalAddress
 from streams.domain.register.index import DecisionView, RegisterView, family_carers, home_on
@@ -133,6 +135,7 @@ def involvement(
     floor: float = 0.0,
     weights: MatchWeights | None = None,
     household: tuple[str, ...] = (),
+    frequencies: TermFrequencies | None = None,
 ) -> list[Finding]:
     """Every piece of evidence (clauses 1, 2 and 3), scoring at least `floor`, of involvement.
 
@@ -145,7 +148,10 @@ def involvement(
     homes = [_at_home(person, address) for person, _ in seen.involved]
     for (person, identity), (_, home) in zip(seen.involved, homes, strict=True):
         for carer in carers:
-            match = compare_identities(identity, carer_identity(carer, household), weights, home)
+            other = carer_identity(carer, household)
+            if not may_reach(identity, other, floor, weights, home):
+                continue  # its names cannot lift it to the floor: not compared
+            match = compare_identities(identity, other, weights, home, frequencies)
             if match.score >= floor:  # below it, the words are never read: not built
                 what = f"carer {carer.person_ref} ({carer.relationship}) is the {_role(person)}"
                 findings.append(_finding(1, f"{what} {person.person_ref}", match, person))
@@ -201,8 +207,10 @@ def judge(
     if in_scope is None:
         return None
     carers, home = family_carers(register, record), home_on(register, record, seen.day)
-    household = _household(carers, record)
-    found = involvement(seen, carers, home, config.review_score, config.weights, household)
+    household = household_surnames(carers, record)
+    found = involvement(
+        seen, carers, home, config.review_score, config.weights, household, config.term_frequencies
+    )
     kept = sorted(found, key=lambda f: -f.score)
     outcome = outcome_of(kept[0].score, config) if kept else None
     if outcome is None:
@@ -222,7 +230,7 @@ def judge(
     return Judged(subject, record, frozenset(r for r in exact if r))
 
 
-def _household(carers: tuple[CarerRecord, ...], record: SubjectRecord) -> tuple[str, ...]:
+def household_surnames(carers: tuple[CarerRecord, ...], record: SubjectRecord) -> tuple[str, ...]:
     """The surnames a family is known by: its carers' and the subject's."""
     names = [name for carer in carers for name in carer.family_names]
     if record.family_name:

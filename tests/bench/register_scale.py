@@ -12,7 +12,9 @@ writes them) plus a labelled scenario's families, each size in a fresh process:
   the table's dict, the index and the records, as one worker holds them;
 - `decide()` over the scenario's incidents: about its families (in the register)
   and about nobody; p50 and p99 of one decision, candidates per incident found
-  by the blocking keys, and those read (their scope window holds the incident day).
+  by the blocking keys, and those read (their scope window holds the incident day);
+  also p50 and p99 of the CPU time of one decision (this thread's), steadier than
+  the wall clock on a shared machine.
 
 Figures go to stdout and var/bench/register_scale.json; targets are reported,
 never failed on.
@@ -88,11 +90,12 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
         load_s = time.perf_counter() - started
     gc.collect()
     after = rss_mb()
-    times, candidates, read = [], [], []
+    times, cpu, candidates, read = [], [], [], []
     for incident in cases:
-        begun = time.perf_counter()
+        begun, begun_cpu = time.perf_counter(), time.thread_time()
         decide(incident, index)
         times.append((time.perf_counter() - begun) * 1000)
+        cpu.append((time.thread_time() - begun_cpu) * 1000)
         candidates.append(len(index.candidates(incident)))
         read.append(len(index.candidates(incident, incident_day(incident))))
     return {
@@ -106,6 +109,8 @@ def measure(subjects: int, seed: int, incidents: int) -> dict[str, Any]:
         "decisions": len(times),
         "p50_ms": round(percentile(times, 0.5), 3),
         "p99_ms": round(percentile(times, 0.99), 3),
+        "cpu_p50_ms": round(percentile(cpu, 0.5), 3),
+        "cpu_p99_ms": round(percentile(cpu, 0.99), 3),
         "candidates_p50": percentile([float(c) for c in candidates], 0.5),
         "candidates_p99": percentile([float(c) for c in candidates], 0.99),
         "read_p50": percentile([float(c) for c in read], 0.5),
@@ -138,7 +143,7 @@ def table(rows: list[dict[str, Any]], verdict: dict[str, Any]) -> str:
     """The figures as a text table, then the targets."""
     head = f"{'subjects':>10} {'records':>9} {'load s':>8} {'RSS MiB':>8} {'+RSS':>8} "
     head += f"{'p50 ms':>7} {'p99 ms':>7} {'cand p50':>8} {'cand p99':>8} {'read p50':>8}"
-    head += f" {'read p99':>8}"
+    head += f" {'read p99':>8} {'cpu p50':>7} {'cpu p99':>7}"
     lines = [head]
     for r in rows:
         lines.append(
@@ -146,6 +151,7 @@ def table(rows: list[dict[str, Any]], verdict: dict[str, Any]) -> str:
             f" {r['rss_delta_mb']:>8.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
             f" {r['candidates_p50']:>8.0f} {r['candidates_p99']:>8.0f}"
             f" {r.get('read_p50', float('nan')):>8.0f} {r.get('read_p99', float('nan')):>8.0f}"
+            f" {r.get('cpu_p50_ms', float('nan')):>7.2f} {r.get('cpu_p99_ms', float('nan')):>7.2f}"
         )
     lines.append(
         f"p99 {rows[-1]['p99_ms']:.2f} ms (target <= {P99_MS}): {verdict['p99_target']}; "

@@ -266,6 +266,10 @@ SAME_STREET = {"lines": ["40 High Rd"], "postcode": "N8 9XY"}
 def test_a_replaced_date_of_birth_or_name_is_found_by_the_other_name_and_the_street(
     written: dict[str, Any],
 ) -> None:
-    assert found(family(), person(**written, address=SAME_STREET))
+    def by_street(someone: PolicePerson) -> bool:
+        keys = {k for k in record_keys(family()) if k.startswith(("fs:", "gs:"))}
+        return bool(keys & person_keys(someone, YEAR))
+
+    assert by_street(person(**written, address=SAME_STREET))
     elsewhere = {**SAME_STREET, "postcode": "M1 1AA"}  # the same street name in another city
-    assert not found(family(), person(**written, address=elsewhere))
+    assert not by_street(person(**written, address=elsewhere))

@@ -197,17 +197,24 @@ def date_end_keys(
     dates: Iterable[date],
     household: Iterable[str | None] = (),
 ) -> set[str]:
-    """Blocking keys of a date of birth with each end of each name (`de:`).
+    """Blocking keys of a date of birth with an end of each name (`de:`).
 
     A typing error in a name of three letters or more leaves its first two or
-    its last two letters in place, even an error in its first letters: so a
-    person whose names are both mistyped is found by an exact date of birth.
-    Filed under the ends of given and family names alike (a name written in
-    the other field is found too).
+    its last two letters in place, even an error in its first letters. `dn:`
+    files both names' first two letters; these keys file the other three
+    pairings (a given name's last two with a family name's first two, and so
+    on), so a person whose names are both mistyped is found by an exact date
+    of birth, and the keys stay as narrow as `dn:`.
     """
-    words = _all_words(given_names) | _all_words(family_names) | _all_words(household)
-    ends = {end for word in words for end in (word[:2], f"-{word[-2:]}")}
-    return {f"de:{day.isoformat()}|{end}" for day in dates for end in ends}
+    givens = _all_words(given_names)
+    families = _all_words(family_names) | _all_words(household)
+    pairs = {
+        f"{a}|{b}"
+        for g in givens
+        for f in families
+        for a, b in ((g[-2:], f[:2]), (g[:2], f[-2:]), (g[-2:], f[-2:]))
+    }
+    return {f"de:{day.isoformat()}|{pair}" for day in dates for pair in pairs}
 
 
 def _pairs(givens: frozenset[str], families: frozenset[str]) -> set[str]:
@@ -244,7 +251,7 @@ def carer_keys(carer: CarerRecord, household: tuple[str, ...] = ()) -> set[str]:
     keys = name_keys(carer.given_names, carer.family_names, years, household, initials=True)
     keys |= date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= near_date_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
-    keys |= date_end_keys(carer.given_names, carer.family_names, carer.dates_of_birth)
+    keys |= date_end_keys(carer.given_names, carer.family_names, carer.dates_of_birth, household)
     keys |= surname_year_keys(carer.family_names, years)
     keys |= initial_year_keys(carer.given_names, carer.family_names, years)
     keys |= {f"nhs:{number}" for number in carer.nhs_numbers}
@@ -376,7 +383,7 @@ def person_keys(person: PolicePerson, incident_year: int | None = None) -> set[s
     if person.date_of_birth is not None:
         dates = (person.date_of_birth, *near_dates(person.date_of_birth))
         keys |= near_date_keys(given, family, dates) | near_date_keys(family, given, dates)
-        keys |= date_end_keys(given, family, dates[:1])
+        keys |= date_end_keys(given, family, dates[:1]) | date_end_keys(family, given, dates[:1])
         if person.given_name and person.family_name and not initial:  # one name may be another
             both = date_keys(given, family, dates[:1])
             keys |= {k for k in both if "|G" in k or "|F" in k}
@@ -417,9 +424,10 @@ def incident_keys(incident: PoliceIncident) -> set[str]:
 
 #: Keys of names alone, with no date, year or place to narrow them.
 NAME_ALONE = ("np:", "ng:", "fi:", "gi:")
-#: Keys not looked up when filed for more than COMMON_NAME_SUBJECTS subjects: names alone, and
-#: a surname with an initial and a year (`initial_year_keys`).
-CAPPED = (*NAME_ALONE, "iy:")
+#: Keys not looked up when filed for more than COMMON_NAME_SUBJECTS subjects: names alone, a
+#: surname with an initial and a year (`initial_year_keys`), and a name with a street
+#: (`street_name_keys`: a long street of one common name cannot single anyone out).
+CAPPED = (*NAME_ALONE, "iy:", "fs:", "gs:")
 #: A name-alone key filed for more subjects than this is not looked up: a name that common
 #: cannot single anyone out (see `RulesConfig` and the namesake weight). Such people are
 #: still found by a date of birth or a birth year with their names, NHS number or address.

@@ -27,8 +27,10 @@ from typing import TypeVar
 from schemas.police import PolicePerson
 from streams.domain.config import DEFAULT_WEIGHTS, MatchWeights
 from streams.domain.matching.dates import AGE_TOLERANCE_YEARS, age_on, dates_level
+from streams.domain.matching.frequencies import TermFrequencies, tf_adjustment
 from streams.domain.matching.levels import Level, Match, probability
 from streams.domain.matching.names import family_level, given_level
+from streams.domain.matching.normalise import name_key
 from streams.domain.register.records import CarerRecord, SubjectRecord
 
 _T = TypeVar("_T")
@@ -142,6 +144,7 @@ def compare_identities(
     register: Identity,
     weights: MatchWeights = DEFAULT_WEIGHTS,
     home: Level | None = None,
+    frequencies: TermFrequencies | None = None,
 ) -> Match:
     """How likely a person in a police report is one the register knows, and why.
 
@@ -149,6 +152,7 @@ def compare_identities(
     home (see `home_level`): a carer found at the family's home is more surely
     that carer. No field rules a person out on its own: a date of birth that
     differs weighs against, and the other fields may still carry the pair.
+    With `frequencies`, a common name agreeing exactly weighs less.
     """
     nhs = _nhs_level(police, register)
     if nhs.level == "nhs_agree":
@@ -164,7 +168,12 @@ def compare_identities(
         if field.words:
             words.append(f"{field.words} ({weight:+.1f})" if field.level else field.words)
     names_alone = dob.level is None or dob.level.startswith("age_")
-    if police.namesakes > 1 and names_alone and {given.level, family.level} <= _AGREEING:
+    namesakes = police.namesakes > 1 and names_alone and {given.level, family.level} <= _AGREEING
+    if frequencies is not None and not namesakes:  # the namesakes already say how common
+        for weight, what in _frequency_weights(police, given, family, frequencies):
+            bits += weight
+            words.append(f"{what} is common in the register ({weight:+.1f})")
+    if namesakes:
         weight = -weights.namesakes * math.log2(police.namesakes)
         bits += weight
         many = "more than 64" if police.namesakes > 64 else str(police.namesakes)
@@ -172,6 +181,68 @@ def compare_identities(
     score = probability(bits)
     words.append(f"match weight {bits:.1f} bits with prior {weights.prior:.1f}: {score:.4f}")
     return Match(score, tuple(words))
+
+
+def _frequency_weights(
+    police: Identity, given: Level, family: Level, frequencies: TermFrequencies
+) -> list[tuple[float, str]]:
+    """The term-frequency adjustments of exactly agreeing names (weight, field in words)."""
+    swapped = "other way round" in given.words
+    givens, families = police.given_names, police.family_names
+    if swapped:
+        givens, families = families, givens
+    out = []
+    for level, field, names in (
+        (given.level, "given", givens),
+        (family.level, "family", families),
+    ):
+        if level == f"{field}_exact" and names:
+            weight = tf_adjustment(frequencies, field, name_key(names[0]))
+            if weight < 0:
+                out.append((weight, f"the {field} name"))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _best_names(weights: MatchWeights) -> float:
+    """The most weight a given name and a family name can add together (0 when missing)."""
+    fields = type(weights).model_fields
+    given = [getattr(weights, f) for f in fields if f.startswith("given_")]
+    family = [getattr(weights, f) for f in fields if f.startswith("family_")]
+    return float(max(0.0, *given) + max(0.0, *family))
+
+
+def may_reach(
+    police: Identity,
+    register: Identity,
+    floor: float,
+    weights: MatchWeights = DEFAULT_WEIGHTS,
+    home: Level | None = None,
+) -> bool:
+    """Whether `compare_identities` could score `floor` or more: False only when it cannot.
+
+    An upper bound worked out from the cheap fields (NHS number, date of birth
+    or age, sex, home) and the best weight each name could carry: the names,
+    which cost most to compare, are compared only when they could lift the
+    pair to the floor. Most candidates' carers are strangers whose date of
+    birth differs, so most pairs stop here. (The namesake and term-frequency
+    adjustments only take weight off; a new field must be bounded here.)
+    """
+    bits = weights.prior + _best_names(weights)
+    if police.nhs_numbers and register.nhs_numbers:  # else no level: nothing to weigh
+        nhs = _nhs_level(police, register)
+        if nhs.level == "nhs_agree":
+            return True
+        bits += _weight(nhs, weights)
+    bits += _weight(_dob_level(police, register), weights)
+    bits += _weight(_sex_level(police, register), weights)
+    if home is not None:
+        bits += _weight(home, weights)
+    return probability(bits + _SLACK) >= floor
+
+
+#: Bits added to the bound against rounding: its sum is taken in another order.
+_SLACK = 1e-9
 
 
 #: Name levels that say the names agree, for the namesake adjustment: it applies when
