@@ -63,6 +63,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench.pipeline
 	$(BIN)/python -m tests.bench.register_scale
+	$(BIN)/python -m tests.bench.restart
 
 variations: $(STAMP)  ## the variations table: dev set (if ../shared) and simulate seeds 11-13
 	$(BIN)/python -m tests.bench.variations

@@ -170,6 +170,24 @@ class Settings(BaseSettings):
         6067, description="HTTP port of a `worker --role deliver` (its own /metrics, /healthz)."
     )
     data_dir: Path = Field(Path("var"), description="Local state: faust data, duty inbox db.")
+    register_snapshot_dir: Path | None = Field(
+        None,
+        description="Where a worker keeps its register snapshot (the index, every subject"
+        " record: personal data, protect it as the broker's data); unset:"
+        " `data_dir`/register-snapshots. Workers of one app may share it.",
+    )
+    register_snapshot_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="A worker writes its register snapshot this often when the register"
+        " changed; 0: no snapshots (a restart reads the whole register changelog).",
+    )
+    register_snapshot_max_age_s: float = Field(
+        12 * 3600.0,
+        gt=0,
+        description="An older snapshot is not used: the changelog may have compacted away"
+        " tombstones written since (delete.retention.ms, a day by default).",
+    )
     case_system_url: str = Field(
         "http://127.0.0.1:8081", description="Base URL of the case system's task API."
     )
@@ -342,6 +360,12 @@ class Settings(BaseSettings):
             return self
         return self.model_copy(update={"rules": self.rules.model_copy(update=update)})
 
+    def register_snapshot_directory(self) -> Path:
+        """`register_snapshot_dir`, else `data_dir`/register-snapshots."""
+        if self.register_snapshot_dir is not None:
+            return self.register_snapshot_dir
+        return self.data_dir / "register-snapshots"
+
     def audit_directory(self) -> Path:
         """Where the audit log's chains are: `audit_dir`, else `data_dir`/audit."""
         return self.audit_dir if self.audit_dir is not None else self.data_dir / "audit"
@@ -349,6 +373,7 @@ class Settings(BaseSettings):
     def topic(self, role: str) -> str:
         """Full name of the topic with role `role` (e.g. `police-incidents`)."""
         return f"{self.topic_prefix}{role}"
+
 
 _File = TypeVar("_File", MatchWeights, TermFrequencies)
 

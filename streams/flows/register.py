@@ -8,11 +8,21 @@ Each change of a subject record, local or from the changelog, is told to a
 `RegisterListener` (the late flow, which re-decides the recent incidents this
 worker owns that the change may concern). During recovery there are none yet,
 and a record that comes back unchanged re-decides nothing.
+
+With snapshots (`streams.flows.register_snapshot`), the index and the table are
+loaded from a snapshot at start and the changelog is read only after the
+offsets it reflects. The changelog record at each such offset is read again
+and must match the snapshot's mark; if it does not (the topic was made anew,
+or compacted past it), the snapshot is deleted and the worker stops, so that
+it starts again with a full rebuild. A snapshot is written on a timer, only
+when every write of this worker has come back on the changelog (so it holds
+nothing the changelog does not).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import Any, Protocol
 
@@ -22,10 +32,12 @@ from streams.domain.parsing import Rejected, dead_letter_of, parse_register_even
 from streams.domain.register.codec import UnreadableRecord, decode, encode
 from streams.domain.register.index import RegisterIndex
 from streams.domain.register.records import SubjectRecord, apply_event
+from streams.domain.register.snapshot import Mark, UnusableSnapshot, mark_of
 from streams.flows import heap
 from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
+from streams.flows.register_snapshot import RegisterSnapshots, describe, held_items
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +73,13 @@ class RegisterFlow:
         listener: RegisterListener,
         dead_letters: DeadLetters,
         redelivery: Redelivery,
+        snapshots: RegisterSnapshots | None = None,
+        snapshot_interval_s: float = 300.0,
     ) -> None:
-        """A flow folding events into `subjects` (a GlobalTable) and `index`."""
+        """A flow folding events into `subjects` (a GlobalTable) and `index`.
+
+        `snapshots`: where the index is saved every `snapshot_interval_s` and loaded at start.
+        """
         self._deps = deps
         self._topics = topics
         self.subjects = subjects
@@ -72,6 +89,19 @@ class RegisterFlow:
         self._redelivery = redelivery
         #: Subject records this worker wrote and has not yet seen come back on the changelog.
         self.own_writes: dict[bytes, bytes] = {}
+        self._snapshots = snapshots
+        self._snapshot_interval_s = snapshot_interval_s
+        self._app: Any = None
+        #: Subjects this worker purged whose tombstone has not yet come back.
+        self._forgotten: set[bytes] = set()
+        #: The last changelog record applied, by partition: (offset, key, value).
+        self._last: dict[int, tuple[int, bytes, bytes | None]] = {}
+        #: Marks of a loaded snapshot not yet read again on the changelog; and any that differed.
+        self._unverified: dict[int, Mark] = {}
+        self._mismatched = False
+        self._recovered = False
+        self._saved: dict[int, int] = {}  # partition -> offset of the last snapshot written
+        self.restored = False
 
     def install(self, app: faust.App) -> None:
         """Add the register agent and the index upkeep to the app."""
@@ -82,6 +112,34 @@ class RegisterFlow:
                 await self._redelivery.run(partial(self.handle, event), "register")
 
         self.subjects.on_recover(self.rebuild_index)
+        self._app = app
+        if self._snapshots is not None:
+            self.restore()
+
+            async def snapshot_register() -> None:
+                await self.save_snapshot()
+
+            app.timer(self._snapshot_interval_s, name="register-snapshot")(snapshot_register)
+
+    def restore(self) -> bool:
+        """Load the snapshot into the index and the table, if there is one to trust."""
+        assert self._snapshots is not None
+        snapshot = self._snapshots.load()
+        if snapshot is None:
+            return False
+        try:
+            self.index.restore(snapshot.state)
+        except UnusableSnapshot as unusable:
+            log.warning("register snapshot not used, rebuilding in full: %s", unusable)
+            return False
+        offsets = {partition: mark.offset - 1 for partition, mark in snapshot.marks.items()}
+        self.subjects.data.hold(held_items(snapshot.state), self._snapshots.topic, offsets)
+        self._unverified = dict(snapshot.marks)
+        self.restored = True
+        self.update_size()
+        heap.settle()
+        log.info("register snapshot loaded: %s", describe(snapshot))
+        return True
 
     async def handle(self, event: Any) -> None:
         """Apply one event; an error it raises on this event dead-letters it."""
@@ -116,6 +174,7 @@ class RegisterFlow:
     async def on_changelog(self, event: Any) -> None:
         """Keep the index in step with subject records written by any worker."""
         key = bytes(event.key)
+        self._track(event, key)
         pending = self.own_writes.get(key)
         if pending is not None and event.value is not None:
             # This worker's own write coming back, already indexed. The changelog has one
@@ -125,6 +184,7 @@ class RegisterFlow:
             return
         if event.value is None:
             self.own_writes.pop(key, None)
+            self._forgotten.discard(key)
             self.index.remove(key.decode())
             self.update_size()
             return
@@ -142,13 +202,67 @@ class RegisterFlow:
         self.update_size()
         await self._listener.subject_changed(known, record)
 
+    def _track(self, event: Any, key: bytes) -> None:
+        """Note the changelog record (for the next snapshot's marks); check a loaded one's."""
+        message = event.message
+        value = None if event.value is None else bytes(event.value)
+        self._last[message.partition] = (message.offset, key, value)
+        expected = self._unverified.pop(message.partition, None)
+        if expected is not None and mark_of(message.offset, key, value) != expected:
+            self._mismatched = True
+
+    async def _check_restored(self) -> bool:
+        """Whether the loaded snapshot matched the changelog; if not, delete it and stop."""
+        if not self.restored or self._recovered:
+            return True
+        if not self._mismatched and not self._unverified:
+            return True
+        assert self._snapshots is not None
+        log.error("register snapshot does not match the changelog: deleted, stopping to rebuild")
+        self._snapshots.discard()
+        await self._app.crash(UnusableSnapshot("the register snapshot did not match"))
+        return False
+
+    async def save_snapshot(self) -> bool:
+        """Write a snapshot if the index moved on and holds nothing the changelog does not."""
+        if self._snapshots is None or not self._recovered or not self._last:
+            return False
+        if self.own_writes or self._forgotten or self._unverified:
+            return False
+        if {p: offset for p, (offset, _, _) in self._last.items()} == self._saved:
+            return False
+        began = time.perf_counter()
+        marks = {p: mark_of(offset, key, value) for p, (offset, key, value) in self._last.items()}
+        state = self.index.state()
+        held = time.perf_counter() - began  # the event loop's share: the rest is in a thread
+        try:
+            await self._snapshots.save(state, marks)
+        except OSError as error:
+            log.error("register snapshot not written: %s", type(error).__name__)
+            return False
+        self._saved = {p: mark.offset for p, mark in marks.items()}
+        log.info(
+            "register snapshot written: %d subjects at %s in %.1f s (%.2f s on the event loop)",
+            len(self.index),
+            self._saved,
+            time.perf_counter() - began,
+            held,
+        )
+        return True
+
     async def rebuild_index(self) -> None:
         """Bring the index into line with the table after recovery (at start, and each rebalance).
 
         A record the index already holds in the same compact form is not read again,
         so a rebalance costs a comparison per subject, not a reload of the register.
         Then the listener is told (the late flow re-checks the recent incidents).
+        A snapshot loaded at start is checked here first (see the module's docstring).
         """
+        if not await self._check_restored():
+            return
+        if self.restored and not self._recovered:
+            self.subjects.data.held.clear()  # later recoveries are faust's own
+        self._recovered = True
         newest, filed = None, 0
         for key, value in self.subjects.items():
             if self.index.holds(bytes(key).decode(), value):
@@ -178,6 +292,7 @@ class RegisterFlow:
         key = subject_ref.encode()
         if key in self.subjects:
             del self.subjects[key]
+            self._forgotten.add(key)
         self.index.remove(subject_ref)
 
     def update_size(self) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Protocol
 
-from schemas.police import PoliceIncident
+import numpy as np
+
+from schemas.police import INVOLVED_ROLES, PoliceIncident
 from streams.domain.matching.blocking import (
     CAPPED,
     COMMON_NAME_SUBJECTS,
@@ -19,6 +22,22 @@ from streams.domain.matching.normalise import name_key
 from streams.domain.register.codec import decode, encode
 from streams.domain.register.postings import MEMTABLE_RECORDS, PackedPostings
 from streams.domain.register.records import CarerRecord, Place, SubjectRecord, scope_window
+from streams.domain.register.snapshot import IndexState
+
+
+def key_hash(key: str) -> int:
+    """A blocking key's hash, the same in every process (snapshots are read by another).
+
+    Two CRC-32s of the key with different seeds give 40 bits (`postings.HASH_BITS`);
+    Python's `hash()` differs between processes unless PYTHONHASHSEED is fixed. Two
+    keys that collide only make a few more candidates, never fewer.
+    """
+    data = key.encode()
+    return zlib.crc32(data) | (zlib.crc32(data, _SECOND_SEED) & 0xFF) << 32
+
+
+#: The seed of `key_hash`'s second CRC-32.
+_SECOND_SEED = 0x9E3779B9
 
 
 class RegisterView(Protocol):
@@ -57,6 +76,7 @@ class DecisionView:
         self._register = register
         self._records: dict[str, SubjectRecord | None] = {}
         self._children: dict[str, SubjectRecord | None] = {}
+        self._namesakes: dict[tuple[str | None, str | None], int] = {}
 
     def get(self, subject_ref: str) -> SubjectRecord | None:
         """The record of one subject, or None."""
@@ -74,15 +94,30 @@ class DecisionView:
         return self._children[pregnancy_ref]
 
     def candidates(self, incident: PoliceIncident, day: date | None = None) -> list[SubjectRecord]:
-        """The register's candidates, kept for the rest of the decision."""
-        found = self._register.candidates(incident, day)
+        """The register's candidates, kept for the rest of the decision.
+
+        From a `RegisterIndex`, the namesakes of the incident's involved persons
+        come with them, in the same look-up.
+        """
+        if isinstance(self._register, RegisterIndex):
+            found, counts = self._register.candidates_and_namesakes(incident, day)
+            self._namesakes.update(counts)
+        else:
+            found = self._register.candidates(incident, day)
         for record in found:
             self._records.setdefault(record.subject_ref, record)
         return found
 
     def namesakes(self, given: str | None, family: str | None) -> int:
         """As the register counts them."""
-        return self._register.namesakes(given, family)
+        known = self._namesakes.get((given, family))
+        return self._register.namesakes(given, family) if known is None else known
+
+
+def _namesake_key(given: str | None, family: str | None) -> str | None:
+    """The name-alone key `namesakes` counts on (None without both names)."""
+    g, f = name_key(given), name_key(family)
+    return f"np:{phonetic(f)}|{g}" if g and f else None
 
 
 def family_carers(register: RegisterView, record: SubjectRecord) -> tuple[CarerRecord, ...]:
@@ -185,7 +220,7 @@ class RegisterIndex:
         ref = sys.intern(record.subject_ref)
         encoded = encode(record) if value is None else value
         window = scope_window(record, self.child_of_pregnancy(ref))
-        self._postings.file(ref, [hash(key) for key in record_keys(record)], encoded, window)
+        self._postings.file(ref, [key_hash(key) for key in record_keys(record)], encoded, window)
         if record.kind == "unborn":
             self._unborn.add(ref)
         else:
@@ -221,6 +256,39 @@ class RegisterIndex:
         """Pack every posting into one sorted run (after a rebuild of the whole register)."""
         self._postings.compact()
 
+    #: Strings whose key hashes tell whether postings filed by another process can be read here.
+    KEY_HASH_PROBES = ("dvtrigger", "np:ANT|anna", "d:2025-01-01|ann")
+
+    @classmethod
+    def key_hash_fingerprint(cls) -> list[int]:
+        """The hashes of `KEY_HASH_PROBES` as this index files keys (snapshot check)."""
+        return [key_hash(probe) for probe in cls.KEY_HASH_PROBES]
+
+    def state(self) -> IndexState:
+        """What the index holds, copied, for a snapshot (`streams.domain.register.snapshot`)."""
+        postings = self._postings.state()
+        unborn = self._unborn
+        flags = np.fromiter((ref in unborn for ref in postings.refs), np.bool_, len(postings.refs))
+        return IndexState(postings, flags, dict(self._pregnancy_of))
+
+    def restore(self, state: IndexState, memtable_records: int = MEMTABLE_RECORDS) -> None:
+        """Hold `state` (as `state()` gave it) in place of everything held, reading no record.
+
+        Raises UnusableSnapshot (and holds what it held) when `state` does not fit.
+        """
+        postings = PackedPostings.restored(state.postings, memtable_records)
+        refs = [None if ref is None else sys.intern(ref) for ref in state.postings.refs]
+        flags = state.unborn.tolist()
+        unborn = {ref for ref, flag in zip(refs, flags, strict=True) if flag and ref}
+        pregnancy_of: dict[str, str] = {}
+        children: dict[str, Posting] = {}
+        for child, pregnancy in state.pregnancy_of.items():
+            child, pregnancy = sys.intern(child), sys.intern(pregnancy)
+            pregnancy_of[child] = pregnancy
+            children[pregnancy] = _added(children.get(pregnancy), child)
+        self._postings, self._unborn = postings, unborn
+        self._pregnancy_of, self._children = pregnancy_of, children
+
     def _unlink(self, ref: str) -> str | None:
         """Forget that a child record followed its pregnancy; the pregnancy's ref, if any."""
         pregnancy = self._pregnancy_of.pop(ref, None)
@@ -251,7 +319,7 @@ class RegisterIndex:
 
     def refs_for_key(self, key: str) -> frozenset[str]:
         """The subjects filed under one blocking key."""
-        return frozenset(self._postings.lookup([hash(key)])[0])
+        return frozenset(self._postings.lookup([key_hash(key)])[0])
 
     def candidates(self, incident: PoliceIncident, day: date | None = None) -> list[SubjectRecord]:
         """Subjects sharing a blocking key with the incident, and their linked pregnancy/child.
@@ -261,15 +329,32 @@ class RegisterIndex:
         With `day`, a subject whose scope window (`scope_window`) misses it is
         dropped before its record is read: it cannot be in scope that day.
         """
+        return self.candidates_and_namesakes(incident, day)[0]
+
+    def candidates_and_namesakes(
+        self, incident: PoliceIncident, day: date | None = None
+    ) -> tuple[list[SubjectRecord], dict[tuple[str | None, str | None], int]]:
+        """`candidates`, and `namesakes` of each involved person's names, from one look-up.
+
+        One `searchsorted` per run for the whole decision: at a million
+        subjects each look-up is a walk of cache misses through the postings.
+        """
         keys = list(incident_keys(incident))
+        persons = [p for p in incident.persons if p.role in INVOLVED_ROLES]
+        names = {(p.given_name, p.family_name) for p in persons}
+        named = {name: key for name in names if (key := _namesake_key(*name)) is not None}
+        found = self._postings.lookup([key_hash(k) for k in [*keys, *named.values()]])
         refs: set[str] = set()
-        for key, filed in zip(keys, self._postings.lookup([hash(k) for k in keys]), strict=True):
+        for key, filed in zip(keys, found, strict=False):
             if len(filed) > COMMON_NAME_SUBJECTS and key.startswith(CAPPED):
                 continue
             refs.update(filed)
         refs |= {link for ref in list(refs) for link in self._links(ref)}
         kept = refs if day is None else self._postings.within(refs, day.toordinal())
-        return [record for ref in sorted(kept) if (record := self.get(ref)) is not None]
+        records = [record for ref in sorted(kept) if (record := self.get(ref)) is not None]
+        counts = {name: 1 for name in names}
+        counts.update(zip(named, map(self._families, found[len(keys) :]), strict=True))
+        return records, counts
 
     def namesakes(self, given: str | None, family: str | None) -> int:
         """How many families have a carer of this name (1 when none or unknown).
@@ -278,10 +363,11 @@ class RegisterIndex:
         and the given name); a pregnancy and the child it became are one family.
         Counts above COMMON_NAME_SUBJECTS are not worked out: that many, plus one.
         """
-        g, f = name_key(given), name_key(family)
-        if not g or not f:
-            return 1
-        refs = self._postings.lookup([hash(f"np:{phonetic(f)}|{g}")])[0]
+        key = _namesake_key(given, family)
+        return 1 if key is None else self._families(self._postings.lookup([key_hash(key)])[0])
+
+    def _families(self, refs: list[str]) -> int:
+        """How many families the refs filed under a name-alone key make (see `namesakes`)."""
         if len(refs) > COMMON_NAME_SUBJECTS:
             return COMMON_NAME_SUBJECTS + 1
         return max(1, len({self._pregnancy_of.get(ref, ref) for ref in refs}))

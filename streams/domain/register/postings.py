@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from streams.domain.register.snapshot import PostingsState, UnusableSnapshot
+
 #: Records whose postings the memtable holds before they are sorted into a run.
 MEMTABLE_RECORDS = 4096
 #: Two runs are merged when the newer is at least this share of the older's size.
@@ -256,6 +258,46 @@ class PackedPostings:
         self._posted[: len(kept)] = posted
         self._windows = np.zeros((size, 2), dtype=np.int64)
         self._windows[: len(kept)] = windows
+
+    def state(self) -> PostingsState:
+        """What these postings hold, copied (for a snapshot): runs are never changed in place."""
+        memtable = self._memtable
+        sizes = [len(bucket) for bucket in memtable.values()]
+        keys = np.repeat(np.fromiter(memtable.keys(), np.uint64, len(sizes)), sizes)
+        numbers = np.fromiter((n for b in memtable.values() for n in b), np.uint64, sum(sizes))
+        pending = (keys << _SHIFT) | numbers
+        pending.sort()
+        runs = [*self._runs, pending] if len(pending) else list(self._runs)
+        count = len(self._refs)
+        posted, windows = self._posted[:count].copy(), self._windows[:count].copy()
+        return PostingsState(list(self._refs), list(self._values), posted, windows, runs)
+
+    @classmethod
+    def restored(
+        cls, state: PostingsState, memtable_records: int = MEMTABLE_RECORDS
+    ) -> PackedPostings:
+        """Postings holding `state` (from `state()`); its runs are used as they are (read-only)."""
+        count = len(state.refs)
+        if count > MAX_NUMBERS or len(state.values) != count:
+            raise UnusableSnapshot("the postings' records do not fit")
+        for run in state.runs:
+            if len(run) and int((run & _NUMBER_MASK).max()) >= count:
+                raise UnusableSnapshot("a posting names a record that is not held")
+        postings = cls(memtable_records)
+        postings._refs, postings._values = list(state.refs), list(state.values)
+        postings._number = {ref: n for n, ref in enumerate(state.refs) if ref is not None}
+        size = max(1024, 2 * count)
+        postings._alive = np.zeros(size, dtype=np.bool_)
+        postings._alive[:count] = [ref is not None for ref in state.refs]
+        postings._posted = np.zeros(size, dtype=np.uint16)
+        postings._posted[:count] = state.posted
+        postings._windows = np.zeros((size, 2), dtype=np.int64)
+        postings._windows[:count] = state.windows
+        postings._runs = list(state.runs)
+        alive = postings._alive[:count]
+        postings._live_postings = int(postings._posted[:count][alive].sum())
+        postings._dead_postings = sum(map(len, state.runs)) - postings._live_postings
+        return postings
 
     def lookup(self, hashes: Sequence[int]) -> list[list[str]]:
         """The live refs filed under each hash, in the order of `hashes`."""
