@@ -35,9 +35,9 @@ KNOWN_SHORT: dict[str, str] = {
     "given name replaced": "stacked on the dev set's own noise (no date, a date a day off) a "
     "replaced given name leaves a family name at most: below review (dev 0.989)",
     "family name replaced": "stacked on the dev set's own noise a replaced surname leaves a "
-    "given name and a near date at most: below review (dev 0.989)",
-    "typing error in both names": "both names mistyped early where a name has two letters, "
-    "or with the dev set's own noise on the date, share no key (dev 0.993)",
+    "given name and a near date at most: below review (dev 0.987)",
+    "typing error in both names": "stacked on the dev set's own noise (a date a day off, a "
+    "short form, a second error) both names mistyped early share no key (dev 0.989)",
     "own address, another house number": (
         "changes the truth: another number on the street is another dwelling; a lodger linked "
         "only by their own address is lost, one landing on another home triggers it "
