@@ -13,10 +13,7 @@ Figures are reported, never failed on (tests/integration/test_dev_variations.py 
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,10 +30,8 @@ from schemas.police import PoliceIncident
 from streams.domain.config import DEFAULT_CONFIG
 from streams.domain.register.index import RegisterIndex
 from streams.domain.rules import decide
+from tests.support.shared_data import DEV, SCORER, load_scorer
 
-SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or Path(__file__).parents[2].parent / "shared")
-DEV = SHARED / "data" / "dev"
-SCORER = SHARED / "tools" / "score.py"
 AS_WRITTEN = "(as written)"
 COLUMNS = (
     "variation",
@@ -49,14 +44,9 @@ COLUMNS = (
 )
 
 
-@functools.cache
 def scorer() -> ModuleType:
     """The shared scorer, imported from its path."""
-    spec = importlib.util.spec_from_file_location("dvtrigger_shared_score", SCORER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_scorer(SCORER)
 
 
 @dataclass(frozen=True)

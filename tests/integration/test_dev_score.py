@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -12,10 +9,7 @@ import pytest
 
 from connectors.cli.replay import replay
 from tests.conftest import record_figures
-
-SHARED = Path(os.environ.get("DVTRIGGER_SHARED_DIR") or Path(__file__).parents[2].parent / "shared")
-DEV = SHARED / "data" / "dev"
-SCORER = SHARED / "tools" / "score.py"
+from tests.support.shared_data import DEV, SCORER, load_scorer
 
 #: Floors the dev set must keep (issue 3's acceptance): precision of triggers, must-trigger
 #: pairs caught or reviewed, caught outright, and reviews per 100 incidents.
@@ -29,11 +23,7 @@ pytestmark = pytest.mark.shared
 
 def _scorer() -> ModuleType:
     """The shared scorer, imported from its path."""
-    spec = importlib.util.spec_from_file_location("dvtrigger_shared_score", SCORER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_scorer(SCORER)
 
 
 @pytest.fixture(scope="module")
