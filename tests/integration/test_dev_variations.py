@@ -18,7 +18,7 @@ import pytest
 from connectors.cli.replay import replay
 from connectors.simulate.variations import VARIATIONS, Kind, of_kind, vary
 from tests.conftest import record_figures
-from tests.integration.test_dev_score import DEV, SCORER, _scorer
+from tests.support.shared_data import DEV, SCORER, load_scorer
 
 pytestmark = pytest.mark.shared
 
@@ -68,7 +68,7 @@ def _replayed(variation: str, tmp_path: Path) -> dict[str, Any]:
     varied.write_text("\n".join(rewritten) + "\n")
     stats = replay(DEV / "register.jsonl", varied, out)
     assert not stats.rejected, stats.rejected
-    scorer = _scorer()
+    scorer = load_scorer(SCORER)
     return dict(scorer.score(scorer.load(str(DEV / "truth.jsonl")), scorer.load(str(out))))
 
 
