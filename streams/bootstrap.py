@@ -127,8 +127,8 @@ def faust_app(settings: Settings) -> faust.App:
         processing_guarantee="at_least_once",  # Tansu refuses aiokafka's transactions
         # Tansu reports a partition's end as its last batch's first offset, below what a worker
         # has read: faust's check would stop it at a rebalance, or at a start from a register
-        # snapshot (which checks the changelog itself: `streams.flows.register`).
-        recovery_consistency_check=False,
+        # snapshot (which checks the changelog itself: `streams.flows.register`). On by setting.
+        recovery_consistency_check=settings.recovery_consistency_check,
         broker_session_timeout=6,  # a new group's join waits half of this
         broker_heartbeat_interval=1,
         producer_acks=-1,

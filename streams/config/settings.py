@@ -170,6 +170,12 @@ class Settings(BaseSettings):
         6067, description="HTTP port of a `worker --role deliver` (its own /metrics, /healthz)."
     )
     data_dir: Path = Field(Path("var"), description="Local state: faust data, duty inbox db.")
+    recovery_consistency_check: bool = Field(
+        False,
+        description="faust's check, at a table's recovery, that its changelog was read to the"
+        " end. Off by default: the embedded Tansu reports a partition's end below what was"
+        " read, which would stop a worker at a rebalance. Set true on Apache Kafka.",
+    )
     register_snapshot_dir: Path | None = Field(
         None,
         description="Where a worker keeps its register snapshot (the index, every subject"
