@@ -164,16 +164,12 @@ def measure(bootstrap: str, subjects: int, seed: int, changes: int, root: Path) 
     from connectors.kafka.broker import free_port, stop_process
     from connectors.kafka.topics import changelog, ensure_topics
     from streams.config.settings import Settings
-    from tests.support.stack import Stack
+    from tests.support.stack import Stack, isolated_env
 
     folded = changelog_file(subjects, seed)
     name = f"r{uuid.uuid4().hex[:8]}"
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "DVTRIGGER_APP_ID": name,
-        "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
-        "DVTRIGGER_WEB_PORT": str(free_port()),
-        "DVTRIGGER_DATA_DIR": str(root / name),
+        **isolated_env(bootstrap, name, root / name),
         "DVTRIGGER_REGISTER_SNAPSHOT_DIR": str(root / name / "snapshots"),
         "DVTRIGGER_REGISTER_SNAPSHOT_INTERVAL_S": "5",
         "DVTRIGGER_LOG_LEVEL": "INFO",

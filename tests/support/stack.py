@@ -227,17 +227,24 @@ def _worker_env(settings_env: dict[str, str]) -> dict[str, str]:
     return {**env, **settings_env, "PYTHONPATH": str(ROOT)}
 
 
-@contextmanager
-def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) -> Iterator[Stack]:
-    """Start a worker with a unique app id and topic prefix; stop it on exit."""
-    name = f"t{uuid.uuid4().hex[:8]}"
-    env = {
+def isolated_env(bootstrap: str, name: str, data_dir: Path) -> dict[str, str]:
+    """A worker's settings of its own: app id and topic prefix `name`, free ports, `data_dir`."""
+    return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DVTRIGGER_APP_ID": name,
         "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
         "DVTRIGGER_WEB_PORT": str(free_port()),
         "DVTRIGGER_DELIVER_WEB_PORT": str(free_port()),
         "DVTRIGGER_DATA_DIR": str(data_dir),
+    }
+
+
+@contextmanager
+def running_stack(bootstrap: str, inbox_url: str, data_dir: Path, **extra: str) -> Iterator[Stack]:
+    """Start a worker with a unique app id and topic prefix; stop it on exit."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    env = {
+        **isolated_env(bootstrap, name, data_dir),
         "DVTRIGGER_CASE_SYSTEM_URL": inbox_url,
         "DVTRIGGER_CASE_SYSTEM_TOKEN": TEST_CLIENT_TOKEN,  # serve_duty_inbox's client
         "DVTRIGGER_LOG_LEVEL": "WARNING",
