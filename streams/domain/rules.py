@@ -22,7 +22,7 @@ from streams.domain.matching.compare import (
     person_identity,
     subject_identity,
 )
-from streams.domain.matching.dwellings import compare_addresses, level_of_home
+from streams.domain.matching.dwellings import compare_addresses, level_of_home, postcode_level
 from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.matching.levels import NO_MATCH, Level, Match
 from streams.domain.matching.normalise import PostalAddress
@@ -136,16 +136,21 @@ def involvement(
     weights: MatchWeights | None = None,
     household: tuple[str, ...] = (),
     frequencies: TermFrequencies | None = None,
+    placed: bool = True,
 ) -> list[Finding]:
     """Every piece of evidence (clauses 1, 2 and 3), scoring at least `floor`, of involvement.
 
     `household` holds the family's surnames (carers' and the subject's): a
     person may be known by a partner's. A person's own address that agrees
-    with the home adds weight to their being one of the carers.
+    with the home adds weight to their being one of the carers. Without
+    `placed` (no key of the incident's places found the subject:
+    `DecisionView.shares_place`) no dwelling of the incident can be the home:
+    none is compared, clauses 2 and 3 cannot hold, and a person's address
+    weighs only by its postcode.
     """
     findings: list[Finding] = []
     weights = weights or MatchWeights()
-    homes = [_at_home(person, address) for person, _ in seen.involved]
+    homes = [_at_home(person, address, placed) for person, _ in seen.involved]
     for (person, identity), (_, home) in zip(seen.involved, homes, strict=True):
         for carer in carers:
             other = carer_identity(carer, household)
@@ -155,7 +160,7 @@ def involvement(
             if match.score >= floor:  # below it, the words are never read: not built
                 what = f"carer {carer.person_ref} ({carer.relationship}) is the {_role(person)}"
                 findings.append(_finding(1, f"{what} {person.person_ref}", match, person))
-    if address is None:
+    if address is None or not placed:
         return findings
     at_home = compare_addresses(seen.incident.location, address)
     if at_home.score >= floor:
@@ -167,11 +172,15 @@ def involvement(
     return findings
 
 
-def _at_home(person: PolicePerson, home: PostalAddress | None) -> tuple[Match, Level | None]:
+def _at_home(
+    person: PolicePerson, home: PostalAddress | None, placed: bool = True
+) -> tuple[Match, Level | None]:
     """How a person's own address agrees with the home: as a dwelling (clause 3) and as an
-    identity field (see `home_level`), compared once."""
+    identity field (see `home_level`), compared once (without `placed`: see `involvement`)."""
     if person.address is None or home is None:
         return NO_MATCH, None
+    if not placed:
+        return NO_MATCH, postcode_level(person.address, home)
     lives = compare_addresses(person.address, home)
     return lives, level_of_home(lives, person.address, home)
 
@@ -208,8 +217,16 @@ def judge(
         return None
     carers, home = family_carers(register, record), home_on(register, record, seen.day)
     household = household_surnames(carers, record)
+    placed = not isinstance(register, DecisionView) or register.shares_place(record.subject_ref)
     found = involvement(
-        seen, carers, home, config.review_score, config.weights, household, config.term_frequencies
+        seen,
+        carers,
+        home,
+        config.review_score,
+        config.weights,
+        household,
+        config.term_frequencies,
+        placed,
     )
     kept = sorted(found, key=lambda f: -f.score)
     outcome = outcome_of(kept[0].score, config) if kept else None

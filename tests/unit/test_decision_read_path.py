@@ -1,5 +1,6 @@
-"""The decision's read path: pairs bounded before their names are compared, and one look-up
-for an incident's candidates and its persons' namesakes."""
+"""The decision's read path: pairs bounded before their names are compared, one look-up
+for an incident's candidates and its persons' namesakes, and no dwelling compared for a
+subject no key of a place found."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.simulate import simulate
+from connectors.simulate.variations import VARIATIONS, vary_all
 from schemas.police import INVOLVED_ROLES, PoliceIncident
 from schemas.register import RegisterEvent
 from streams.domain import rules
@@ -117,3 +119,33 @@ def test_candidates_and_namesakes_come_from_one_look_up() -> None:
             view = DecisionView(index)
             view.candidates(found, day)
             assert view.namesakes(given_name, family_name) == count
+
+
+def test_decisions_are_the_same_with_every_dwelling_compared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index, incidents = loaded(5)
+    raw = [found.model_dump(mode="json") for found in incidents[:40]]
+    for name in VARIATIONS:  # addresses in every form, house numbers and postcodes changed
+        incidents += [PoliceIncident.model_validate(m) for m in vary_all(raw, name, 2)]
+    guarded = [rules.decide(found, index) for found in incidents]
+    assert {d.decision for d in guarded} >= {"trigger", "review", "no_action"}
+    monkeypatch.setattr(DecisionView, "shares_place", lambda self, ref: True)
+    assert [rules.decide(found, index) for found in incidents] == guarded
+
+
+def test_only_a_subject_a_key_of_a_place_found_shares_a_place() -> None:
+    index, incidents = loaded(6)
+    unplaced = placed = 0
+    for found in incidents:
+        day = rules.incident_day(found)
+        view = DecisionView(index)
+        records = view.candidates(found, day)
+        looked = index.look_up(found, day)
+        assert looked.records == records
+        for record in records:
+            assert view.shares_place(record.subject_ref) == (record.subject_ref in looked.placed)
+            unplaced += record.subject_ref not in looked.placed
+            placed += record.subject_ref in looked.placed
+    assert unplaced and placed  # both kinds of candidate are seen
+    assert DecisionView(index).shares_place("anyone")  # nothing looked up: anyone may be

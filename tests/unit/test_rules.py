@@ -210,6 +210,26 @@ def test_live_birth_hands_the_pregnancy_over_to_its_child(day: str, subject: str
     assert outcomes(at_home(day, *events)) == {subject: "trigger"}
 
 
+def test_a_child_with_no_address_of_its_own_is_at_home_at_its_pregnancys_address() -> None:
+    # Only the pregnancy is filed under the home's keys: the child is found by its mother's
+    # names, and its home is still compared with the incident's place through the link.
+    events = (
+        pregnancy(),
+        ended("2026-05-30", "live_birth"),
+        ev(
+            "C1",
+            "birth_registered",
+            "child",
+            subject={"date_of_birth": "2026-05-30", "from_pregnancy_ref": "U1"},
+            carers=[MOTHER],
+        ),
+    )
+    found = decide(incident("2026-06-10", carer_as(MOTHER), at=HOME), register(*events))
+    (subject,) = found.subjects
+    assert (subject.subject_ref, subject.outcome) == ("C1", "trigger")
+    assert any(reason.startswith("clause 2:") for reason in subject.reasons)
+
+
 @pytest.mark.parametrize(
     ("day", "expected"), [("2025-11-24", "no_action"), ("2026-05-29", "trigger")]
 )

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.shared import Address
-from streams.domain.matching.blocking import address_keys
-from streams.domain.matching.dwellings import compare_addresses
+from streams.domain.matching.blocking import PLACE_KEYS, address_keys
+from streams.domain.matching.dwellings import compare_addresses, postcode_level
 from streams.domain.matching.levels import EXACT, NEAR, NONE, WEAK
 from streams.domain.matching.normalise import dwelling_parts
 
@@ -224,6 +224,18 @@ def test_every_pair_scored_above_zero_shares_a_blocking_key(a: Address, b: Addre
     if compare_addresses(a, b).score > NONE:
         assert address_keys(a) & address_keys(b)
     assert compare_addresses(a, b).score == compare_addresses(b, a).score
+    # A decision compares no dwelling for a subject no key of these kinds found.
+    assert all(key.startswith(PLACE_KEYS) for key in address_keys(a))
+
+
+@settings(max_examples=300, deadline=None)
+@given(uk_addresses(), uk_addresses())
+def test_the_postcode_level_is_the_postcode_the_address_parts_hold(a: Address, b: Address) -> None:
+    same = dwelling_parts(a).postcode
+    expected = same is not None and same == dwelling_parts(b).postcode
+    level = postcode_level(a, b)
+    assert (level is not None and level.level == "home_postcode") is expected
+    assert level is None or not expected or level.level == "home_postcode"
 
 
 @settings(max_examples=200, deadline=None)

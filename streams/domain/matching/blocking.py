@@ -28,6 +28,10 @@ from streams.domain.matching.normalise import (
 )
 from streams.domain.register.records import CarerRecord, SubjectRecord
 
+#: The kinds of key `address_keys` makes: a subject filed under none that an incident has
+#: shares no dwelling with its place or its persons' addresses (see `address_keys`).
+PLACE_KEYS = ("uprn:", "building:", "pn:", "house:")
+
 
 def address_keys(address: PostalAddress) -> set[str]:
     """Blocking keys of an address: UPRN, building, postcode with building number, house name.

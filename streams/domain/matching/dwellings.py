@@ -26,6 +26,7 @@ from streams.domain.matching.normalise import (
     PostalAddress,
     dwelling_parts,
     parts_of_lines,
+    postcode_key,
     street_stem,
 )
 
@@ -48,10 +49,25 @@ def level_of_home(match: Match, address: PostalAddress, home: PostalAddress) -> 
         return Level("home_near", "and their address is nearly the subject's home")
     if match.score > NONE:
         return Level("home_weak", "and their address is approximately the subject's home")
-    same = dwelling_parts(address).postcode
-    if same is not None and same == dwelling_parts(home).postcode:
+    return postcode_level(address, home)
+
+
+def postcode_level(address: PostalAddress, home: PostalAddress) -> Level | None:
+    """`home_level` of an address that is not the home's dwelling: its postcode, or None.
+
+    A postcode field that parses is the address's postcode (`dwelling_parts`
+    reads one from the lines only when it does not), so the lines are parsed
+    only when one of the two has none.
+    """
+    same = _postcode(address)
+    if same is not None and same == _postcode(home):
         return Level("home_postcode", "and their address shares the home's postcode")
     return None
+
+
+def _postcode(address: PostalAddress) -> str | None:
+    """The postcode `dwelling_parts` finds in an address, read from its field when it can be."""
+    return postcode_key(address.postcode) or dwelling_parts(address).postcode
 
 
 def compare_addresses(incident: PostalAddress, home: PostalAddress) -> Match:

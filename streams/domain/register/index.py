@@ -6,7 +6,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import date
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from schemas.police import INVOLVED_ROLES, PoliceIncident
 from streams.domain.matching.blocking import (
     CAPPED,
     COMMON_NAME_SUBJECTS,
+    PLACE_KEYS,
     incident_keys,
     phonetic,
     record_keys,
@@ -38,6 +39,15 @@ def key_hash(key: str) -> int:
 
 #: The seed of `key_hash`'s second CRC-32.
 _SECOND_SEED = 0x9E3779B9
+
+
+class LookedUp(NamedTuple):
+    """What one look-up of an incident finds (`RegisterIndex.look_up`)."""
+
+    records: list[SubjectRecord]
+    namesakes: dict[tuple[str | None, str | None], int]
+    #: Subjects a key of a place found, and the records linked to them.
+    placed: frozenset[str]
 
 
 class RegisterView(Protocol):
@@ -77,6 +87,7 @@ class DecisionView:
         self._records: dict[str, SubjectRecord | None] = {}
         self._children: dict[str, SubjectRecord | None] = {}
         self._namesakes: dict[tuple[str | None, str | None], int] = {}
+        self._placed: frozenset[str] | None = None  # None: not known, every subject may be
 
     def get(self, subject_ref: str) -> SubjectRecord | None:
         """The record of one subject, or None."""
@@ -100,13 +111,25 @@ class DecisionView:
         come with them, in the same look-up.
         """
         if isinstance(self._register, RegisterIndex):
-            found, counts = self._register.candidates_and_namesakes(incident, day)
-            self._namesakes.update(counts)
+            looked = self._register.look_up(incident, day)
+            found, self._placed = looked.records, looked.placed
+            self._namesakes.update(looked.namesakes)
         else:
             found = self._register.candidates(incident, day)
         for record in found:
             self._records.setdefault(record.subject_ref, record)
         return found
+
+    def shares_place(self, subject_ref: str) -> bool:
+        """Whether a subject may live where the incident happened or where one of its
+        persons lives: False only when the candidates were looked up in an index and no
+        key of a place (`PLACE_KEYS`) found the subject or a record linked to it.
+
+        Every address `compare_addresses` scores above nothing shares such a key with
+        the home (`address_keys`), so a subject it is False for has no dwelling to
+        compare: `rules.involvement` then compares none.
+        """
+        return self._placed is None or subject_ref in self._placed
 
     def namesakes(self, given: str | None, family: str | None) -> int:
         """As the register counts them."""
@@ -334,7 +357,13 @@ class RegisterIndex:
     def candidates_and_namesakes(
         self, incident: PoliceIncident, day: date | None = None
     ) -> tuple[list[SubjectRecord], dict[tuple[str | None, str | None], int]]:
-        """`candidates`, and `namesakes` of each involved person's names, from one look-up.
+        """`candidates`, and `namesakes` of each involved person's names, from one look-up."""
+        looked = self.look_up(incident, day)
+        return looked.records, looked.namesakes
+
+    def look_up(self, incident: PoliceIncident, day: date | None = None) -> LookedUp:
+        """`candidates`, the `namesakes` of each involved person's names, and the subjects
+        a key of a place found (with their links), from one look-up.
 
         One `searchsorted` per run for the whole decision: at a million
         subjects each look-up is a walk of cache misses through the postings.
@@ -345,16 +374,20 @@ class RegisterIndex:
         named = {name: key for name in names if (key := _namesake_key(*name)) is not None}
         found = self._postings.lookup([key_hash(k) for k in [*keys, *named.values()]])
         refs: set[str] = set()
+        placed: set[str] = set()
         for key, filed in zip(keys, found, strict=False):
-            if len(filed) > COMMON_NAME_SUBJECTS and key.startswith(CAPPED):
+            if key.startswith(PLACE_KEYS):
+                placed.update(filed)
+            elif len(filed) > COMMON_NAME_SUBJECTS and key.startswith(CAPPED):
                 continue
             refs.update(filed)
         refs |= {link for ref in list(refs) for link in self._links(ref)}
+        placed |= {link for ref in list(placed) for link in self._links(ref)}
         kept = refs if day is None else self._postings.within(refs, day.toordinal())
         records = [record for ref in sorted(kept) if (record := self.get(ref)) is not None]
         counts = {name: 1 for name in names}
         counts.update(zip(named, map(self._families, found[len(keys) :]), strict=True))
-        return records, counts
+        return LookedUp(records, counts, frozenset(placed))
 
     def namesakes(self, given: str | None, family: str | None) -> int:
         """How many families have a carer of this name (1 when none or unknown).
