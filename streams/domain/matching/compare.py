@@ -203,13 +203,24 @@ def _frequency_weights(
     return out
 
 
-@lru_cache(maxsize=8)
+#: `_best_names` of the weights seen, by identity (a frozen model's hash reads every field,
+#: and the bound is asked for every pair); each entry holds its weights, so no id is reused.
+_BEST_NAMES: dict[int, tuple[MatchWeights, float]] = {}
+
+
 def _best_names(weights: MatchWeights) -> float:
     """The most weight a given name and a family name can add together (0 when missing)."""
+    held = _BEST_NAMES.get(id(weights))
+    if held is not None and held[0] is weights:
+        return held[1]
     fields = type(weights).model_fields
     given = [getattr(weights, f) for f in fields if f.startswith("given_")]
     family = [getattr(weights, f) for f in fields if f.startswith("family_")]
-    return float(max(0.0, *given) + max(0.0, *family))
+    best = float(max(0.0, *given) + max(0.0, *family))
+    if len(_BEST_NAMES) >= 64:
+        _BEST_NAMES.clear()
+    _BEST_NAMES[id(weights)] = (weights, best)
+    return best
 
 
 def may_reach(

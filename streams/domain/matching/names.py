@@ -90,6 +90,7 @@ def _phonetic(a: str, b: str) -> bool:
     return min(len(a), len(b)) >= 3 and _codes(a) == _codes(b)
 
 
+@lru_cache(maxsize=1 << 14)
 def _firsts(names: tuple[str, ...]) -> frozenset[str]:
     """The first forename of each spelling written in parts."""
     return frozenset(tokens[0] for tokens in map(name_tokens, names) if len(tokens) > 1)

@@ -159,6 +159,7 @@ def name_tokens(name: str | None) -> tuple[str, ...]:
     return kept or tuple(words)
 
 
+@lru_cache(maxsize=1 << 14)
 def postcode_key(postcode: str | None) -> str | None:
     """Canonical UK postcode ("n87dw" -> "N8 7DW"); the squeezed text when it does not parse."""
     if not postcode:
