@@ -16,7 +16,8 @@ and must match the snapshot's mark; if it does not (the topic was made anew,
 or compacted past it), the snapshot is deleted and the worker stops, so that
 it starts again with a full rebuild. A snapshot is written on a timer, only
 when every write of this worker has come back on the changelog (so it holds
-nothing the changelog does not).
+nothing the changelog does not); a quiet register's snapshot is written again
+before it grows too old to be trusted.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class RegisterFlow:
         self._mismatched = False
         self._recovered = False
         self._saved: dict[int, int] = {}  # partition -> offset of the last snapshot written
+        self._made: float | None = None  # when the snapshot last written or loaded was made
         self.restored = False
 
     def install(self, app: faust.App) -> None:
@@ -136,6 +138,8 @@ class RegisterFlow:
         self.subjects.data.hold(held_items(snapshot.state), self._snapshots.topic, offsets)
         self._unverified = dict(snapshot.marks)
         self.restored = True
+        self._deps.metrics.register_snapshots.labels("loaded").inc()
+        self._made = self._deps.metrics.register_snapshot_made = snapshot.created
         self.update_size()
         heap.settle()
         log.info("register snapshot loaded: %s", describe(snapshot))
@@ -220,26 +224,33 @@ class RegisterFlow:
         assert self._snapshots is not None
         log.error("register snapshot does not match the changelog: deleted, stopping to rebuild")
         self._snapshots.discard()
+        self._deps.metrics.register_snapshots.labels("discarded").inc()
         await self._app.crash(UnusableSnapshot("the register snapshot did not match"))
         return False
 
     async def save_snapshot(self) -> bool:
-        """Write a snapshot if the index moved on and holds nothing the changelog does not."""
+        """Write a snapshot if the index moved on and holds nothing the changelog does not;
+        or, unchanged, before the last one grows too old to be trusted (`due`)."""
         if self._snapshots is None or not self._recovered or not self._last:
             return False
         if self.own_writes or self._forgotten or self._unverified:
             return False
-        if {p: offset for p, (offset, _, _) in self._last.items()} == self._saved:
+        moved = {p: offset for p, (offset, _, _) in self._last.items()} != self._saved
+        if not moved and not self._snapshots.due(self._made):
             return False
+        metrics = self._deps.metrics
         began = time.perf_counter()
         marks = {p: mark_of(offset, key, value) for p, (offset, key, value) in self._last.items()}
         state = self.index.state()
         held = time.perf_counter() - began  # the event loop's share: the rest is in a thread
         try:
-            await self._snapshots.save(state, marks)
+            made = await self._snapshots.save(state, marks)
         except OSError as error:
             log.error("register snapshot not written: %s", type(error).__name__)
+            metrics.register_snapshots.labels("failed").inc()
             return False
+        metrics.register_snapshots.labels("written").inc()
+        self._made = metrics.register_snapshot_made = made
         self._saved = {p: mark.offset for p, mark in marks.items()}
         log.info(
             "register snapshot written: %d subjects at %s in %.1f s (%.2f s on the event loop)",

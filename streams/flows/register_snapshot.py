@@ -105,10 +105,20 @@ class RegisterSnapshots:
             log.warning("register snapshot not used, rebuilding in full: %s", unusable)
             return None
 
-    async def save(self, state: IndexState, marks: dict[int, Mark]) -> None:
-        """Write a snapshot of `state` at `marks`, off the event loop, atomically."""
-        chunks = encode(state, self.topic, marks, self._key_hash, self._clock())
+    async def save(self, state: IndexState, marks: dict[int, Mark]) -> float:
+        """Write a snapshot of `state` at `marks`, off the event loop, atomically; when made."""
+        made = self._clock()
+        chunks = encode(state, self.topic, marks, self._key_hash, made)
         await asyncio.to_thread(self.write, chunks)
+        return made
+
+    def due(self, made: float | None) -> bool:
+        """Whether a snapshot made at `made` should be written again though nothing changed.
+
+        A snapshot older than `max_age_s` is not trusted (a full rebuild), so one
+        that reflects a quiet register is made again after a quarter of that age.
+        """
+        return made is None or self._clock() - made >= self._max_age_s / 4
 
     def write(self, chunks: Iterable[bytes | memoryview]) -> None:
         """Write `chunks` to a new file, then rename it over the snapshot (never half a file)."""

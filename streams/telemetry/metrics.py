@@ -107,6 +107,22 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.register_snapshots = Counter(
+            "dvtrigger_register_snapshots",
+            "Register snapshots by result: written; loaded (at start); failed (not written,"
+            " the disk refused); discarded (loaded, but the changelog did not hold it).",
+            ["result"],
+            registry=r,
+        )
+        self.register_snapshot_timestamp = ScrapeGauge(
+            "dvtrigger_register_snapshot_timestamp_seconds",
+            "When the register snapshot this worker last wrote or loaded was made (Unix time):"
+            " a restart reads the changelog only after it, while it is young enough to trust.",
+            registry=r,
+        )
+        #: When the snapshot last written or loaded was made; no sample until one is.
+        self.register_snapshot_made: float | None = None
+        self.register_snapshot_timestamp.source = lambda: _sample(self.register_snapshot_made)
 
     def _set_aside(self, r: CollectorRegistry) -> None:
         """Task commands delivered or parked, dead letters, and work run again."""

@@ -313,3 +313,64 @@ def test_key_hashes_are_the_same_in_every_process() -> None:
             cwd=Path(__file__).resolve().parents[2],
         )
         assert other.stdout.strip() == str(RegisterIndex.key_hash_fingerprint())
+
+
+def snapshot_metric(flow: RegisterFlow, result: str) -> float:
+    """How many snapshots the flow counted with this result."""
+    registry = flow._deps.metrics.registry
+    return registry.get_sample_value("dvtrigger_register_snapshots_total", {"result": result}) or 0
+
+
+async def test_a_quiet_registers_snapshot_is_written_again_before_it_is_too_old(
+    scenario: Any, tmp_path: Path
+) -> None:
+    now = [1_000_000.0]
+    snapshots = RegisterSnapshots(
+        tmp_path, TOPIC, RegisterIndex.key_hash_fingerprint(), 3600, clock=lambda: now[0]
+    )
+    flow, table, _ = flow_with(snapshots)
+    await flow.rebuild_index()
+    row = scenario.register[0]
+    await flow.apply(fake_event(RegisterEvent.model_validate(row).model_dump_json().encode()))
+    key, value = next(iter(table.items()))
+    await flow.on_changelog(fake_event(value, key=key, offset=0))
+    assert await flow.save_snapshot()
+    now[0] += 3600 / 4 - 1
+    assert not await flow.save_snapshot()  # nothing new, and young enough to trust
+    now[0] += 1
+    assert await flow.save_snapshot()  # nothing new, but a restart must still trust it
+    loaded = snapshots.load()
+    assert loaded is not None and loaded.created == now[0]
+    assert loaded.marks == {0: mark_of(0, key, value)}
+    registry = flow._deps.metrics.registry
+    assert snapshot_metric(flow, "written") == 2
+    assert registry.get_sample_value("dvtrigger_register_snapshot_timestamp_seconds") == now[0]
+
+
+async def test_snapshots_loaded_discarded_and_failed_are_counted(
+    scenario: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshots, saved = saved_snapshot(scenario, tmp_path)
+    made = snapshots.load()
+    assert made is not None
+    flow, _, _ = flow_with(snapshots)
+    registry = flow._deps.metrics.registry
+    assert snapshot_metric(flow, "loaded") == 1
+    assert registry.get_sample_value("dvtrigger_register_snapshot_timestamp_seconds") == (
+        made.created
+    )
+    last = saved["last"]
+    await flow.on_changelog(fake_event(b"other", key=last.subject_ref.encode(), offset=41))
+    await flow.rebuild_index()
+    assert snapshot_metric(flow, "discarded") == 1
+
+    quiet, _, _ = flow_with(RegisterSnapshots(tmp_path / "new", TOPIC, [0], 3600))
+    await quiet.rebuild_index()
+    await quiet.on_changelog(fake_event(encode(last), key=last.subject_ref.encode(), offset=0))
+
+    def full(chunks: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(RegisterSnapshots, "write", lambda self, chunks: full(chunks))
+    assert not await quiet.save_snapshot()
+    assert snapshot_metric(quiet, "failed") == 1 and snapshot_metric(quiet, "written") == 0
