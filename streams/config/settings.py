@@ -389,6 +389,12 @@ def load_match_weights(path: Path) -> MatchWeights:
     return load_rules_file(path, MatchWeights)
 
 
+def _field_of(loc: tuple[int | str, ...]) -> str:
+    """Where a file is invalid, down to its field and that field's part (`values.family`):
+    deeper lies a term-frequency table's key, which is a name."""
+    return ".".join(str(part) for part in loc[:2]) or "(file)"
+
+
 def load_rules_file(path: Path, model: type[_File]) -> _File:
     """A weights or term-frequency file; ValueError naming the file and field, never a value."""
     what = "match weights" if model is MatchWeights else "term frequencies"
@@ -397,7 +403,5 @@ def load_rules_file(path: Path, model: type[_File]) -> _File:
     except OSError as error:
         raise ValueError(f"{what} file {path}: cannot be read ({error.strerror})") from None
     except ValidationError as error:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['type']}" for e in error.errors()
-        )
+        where = "; ".join(f"{_field_of(e['loc'])}: {e['type']}" for e in error.errors())
         raise ValueError(f"{what} file {path}: invalid: {where}") from None

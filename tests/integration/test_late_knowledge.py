@@ -86,12 +86,7 @@ async def test_a_pregnancy_booked_after_the_incident_raises_one_late_task(
 
     booked = pregnancy_booked(datetime.fromisoformat(notification["occurred_at"]))
     stack.publish("register", [booked])
-    wait_for(
-        "the late task in the duty inbox",
-        lambda: stack.metric("dvtrigger_tasks_total", result="created") == 1,
-    )
-
-    (task,) = await stack.inbox_tasks()
+    task = await stack.the_task_created("the late task in the duty inbox")
     assert task.task.idempotency_key == "MPS-2026-004242/subject:U4242"
     assert (task.task.outcome, task.task.late) == ("trigger", True)
     assert task.task.late_reason is not None

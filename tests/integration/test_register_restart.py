@@ -96,11 +96,7 @@ async def test_a_restarted_worker_decides_on_a_change_made_while_it_was_down(
         assert "register snapshot not used" not in logs
 
         stack.publish("incidents", [notification])
-        wait_for(
-            "the task in the duty inbox",
-            lambda: stack.metric("dvtrigger_tasks_total", result="created") == 1,
-        )
-        (task,) = await stack.inbox_tasks()
+        task = await stack.the_task_created("the task in the duty inbox")
         assert task.task.idempotency_key == "MPS-2026-004242/subject:U4242"
         assert task.task.outcome == "trigger"
 

@@ -85,6 +85,12 @@ class Stack:
         finally:
             await client.aclose()
 
+    async def the_task_created(self, what: str) -> TaskRecord:
+        """Wait until one task has been created; that task, as the duty inbox holds it."""
+        wait_for(what, lambda: self.metric("dvtrigger_tasks_total", result="created") == 1)
+        (task,) = await self.inbox_tasks()
+        return task
+
     def metric(self, name: str, **labels: str) -> float:
         """The sum of one sample over both processes' /metrics (0 when absent)."""
         return metric_value(self.metrics_text(), name, **labels)

@@ -13,7 +13,7 @@ from connectors.cli.main import main
 from connectors.cli.replay import main as replay_main
 from connectors.simulate import simulate, write_scenario
 from schemas.police import PolicePerson
-from streams.config.settings import Settings, load_match_weights
+from streams.config.settings import Settings, load_match_weights, load_rules_file
 from streams.domain.config import DEFAULT_WEIGHTS, MatchWeights
 from streams.domain.matching.calibrate import TermFrequencies, choose
 from streams.domain.matching.compare import FIELDS, carer_identity, person_identity
@@ -117,6 +117,14 @@ def test_a_bad_weights_file_is_refused_naming_the_field_not_the_value(tmp_path: 
     assert "SECRETVALUE" not in str(refused.value)
     with pytest.raises(ValueError, match="cannot be read"):
         load_match_weights(tmp_path / "absent.json")
+
+
+def test_a_bad_term_frequency_file_is_refused_naming_no_name(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tf.json"
+    bad.write_text(json.dumps({"u_exact": {}, "values": {"family": {"OKAFOR": "often"}}}))
+    with pytest.raises(ValueError) as refused:
+        load_rules_file(bad, TermFrequencies)
+    assert "values.family" in str(refused.value) and "OKAFOR" not in str(refused.value)
 
 
 def test_replay_refuses_a_bad_weights_file(

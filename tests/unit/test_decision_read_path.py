@@ -110,7 +110,7 @@ def test_candidates_and_namesakes_come_from_one_look_up() -> None:
     index, incidents = loaded(6)
     for found in incidents[:80]:
         day = rules.incident_day(found)
-        records, counts = index.candidates_and_namesakes(found, day)
+        records, counts, _ = index.look_up(found, day)
         assert records == index.candidates(found, day)
         involved = [p for p in found.persons if p.role in INVOLVED_ROLES]
         assert set(counts) == {(p.given_name, p.family_name) for p in involved}

@@ -352,14 +352,7 @@ class RegisterIndex:
         With `day`, a subject whose scope window (`scope_window`) misses it is
         dropped before its record is read: it cannot be in scope that day.
         """
-        return self.candidates_and_namesakes(incident, day)[0]
-
-    def candidates_and_namesakes(
-        self, incident: PoliceIncident, day: date | None = None
-    ) -> tuple[list[SubjectRecord], dict[tuple[str | None, str | None], int]]:
-        """`candidates`, and `namesakes` of each involved person's names, from one look-up."""
-        looked = self.look_up(incident, day)
-        return looked.records, looked.namesakes
+        return self.look_up(incident, day).records
 
     def look_up(self, incident: PoliceIncident, day: date | None = None) -> LookedUp:
         """`candidates`, the `namesakes` of each involved person's names, and the subjects
