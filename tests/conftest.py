@@ -56,3 +56,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("delivery faults")
         for text in fault_table(sorted(faults, key=lambda row: str(row["fault"]))):
             terminalreporter.write_line(text)
+
+
+@pytest.fixture(autouse=True)
+def _gc_thresholds() -> Any:
+    """Each test starts with the collector's thresholds as the last left them: a flow that
+    settles the heap (`streams.flows.heap.settle`) changes them for the whole process."""
+    import gc
+
+    thresholds = gc.get_threshold()
+    yield
+    gc.set_threshold(*thresholds)

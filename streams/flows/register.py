@@ -122,6 +122,15 @@ class RegisterFlow:
                 await self.save_snapshot()
 
             app.timer(self._snapshot_interval_s, name="register-snapshot")(snapshot_register)
+        timer = getattr(app, "timer", None)  # the unit tests' fake app has none
+        if timer is not None:
+            interval = heap.FULL_COLLECTION_INTERVAL_S
+            timer(interval, on_leader=False, name="heap-collect")(self.collect_garbage)
+
+    async def collect_garbage(self) -> None:
+        """A full collection between events, once the register is settled (see `heap`)."""
+        if heap.full_collections_held():
+            log.debug("full garbage collection took %.3f s", heap.collect())
 
     def restore(self) -> bool:
         """Load the snapshot into the index and the table, if there is one to trust."""

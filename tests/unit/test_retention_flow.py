@@ -244,7 +244,7 @@ async def test_every_decide_worker_runs_the_sweep_on_a_timer_of_the_set_interval
         runtime=runtime,
     )
     hold(w, child("C1"))
-    ((interval, options, tick),) = app.timers
+    ((interval, options, tick),) = [t for t in app.timers if t[1]["name"] == "retention-sweep"]
     assert interval == 600 and options["on_leader"] is False
     await tick()
     assert b"C1" not in subjects

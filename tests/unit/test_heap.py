@@ -1,0 +1,104 @@
+"""The worker's heap policy: full collections leave the decisions' path for a timer."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from streams.flows import heap
+from tests.support.fakes import FakeApp, make_worker
+
+
+class Cyclic:
+    """An object in a reference cycle: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The collector's thresholds and frozen objects as they were, after the test."""
+    thresholds = gc.get_threshold()
+    yield
+    gc.set_threshold(*thresholds)
+    gc.unfreeze()
+
+
+def old_garbage() -> weakref.ref[Cyclic]:
+    """A cycle that has reached the oldest generation and is then dropped."""
+    cycle = Cyclic()
+    gc.collect(1)
+    gc.collect(1)  # survived twice: in the oldest generation
+    return weakref.ref(cycle)
+
+
+def survivors(count: int) -> list[list[int]]:
+    """Many young objects kept alive: CPython would start a full collection for them."""
+    return [[n] for n in range(count)]
+
+
+def test_settle_keeps_the_young_thresholds_and_holds_full_collections(collector: None) -> None:
+    gc.set_threshold(700, 10, 10)
+    heap.settle()
+    assert gc.get_threshold()[:2] == (700, 10) and heap.full_collections_held()
+    assert gc.get_freeze_count() > 0
+
+
+def test_after_settle_old_cyclic_garbage_waits_for_collect_and_collect_frees_it(
+    collector: None,
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    heap.settle()
+    ref = old_garbage()
+    kept = survivors(300_000)  # a few hundred young collections, a full one by default
+    assert ref() is not None, "a full collection ran on its own"
+    assert heap.collect() >= 0 and ref() is None
+    assert len(kept) == 300_000
+
+
+def test_without_settle_cpython_collects_the_old_garbage_by_itself(collector: None) -> None:
+    """The control of the test above: its allocations do start a full collection."""
+    gc.set_threshold(700, 10, 10)
+    ref = old_garbage()
+    kept = survivors(300_000)
+    assert ref() is None
+    assert not heap.full_collections_held() and len(kept) == 300_000
+
+
+class TimerApp(FakeApp):
+    """A fake app that notes its timers by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timers: dict[str, tuple[float, dict[str, Any], Any]] = {}
+
+    def timer(self, interval: float, **options: Any) -> Any:
+        def register(fun: Any) -> Any:
+            self.timers[options["name"]] = (interval, options, fun)
+            return fun
+
+        return register
+
+
+async def test_every_decide_worker_collects_on_a_timer_once_its_register_is_settled(
+    collector: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = make_worker()
+    assert w.register is not None
+    app = TimerApp()
+    w.register.install(app)
+    interval, options, tick = app.timers["heap-collect"]
+    assert interval == heap.FULL_COLLECTION_INTERVAL_S and options["on_leader"] is False
+    runs: list[bool] = []
+    monkeypatch.setattr(heap, "collect", lambda: runs.append(True) or 0.0)
+    gc.set_threshold(700, 10, 10)
+    await tick()
+    assert runs == []  # CPython still collects by itself: nothing to do
+    heap.hold_full_collections()
+    await tick()
+    assert runs == [True]
