@@ -63,7 +63,7 @@ def hold_full_collections() -> None:
 
 
 def full_collections_held() -> bool:
-    """Whether the automatic collector leaves the oldest generation alone (`hold_full_collections`)."""
+    """Whether automatic collections leave the oldest generation alone (`hold_full_collections`)."""
     return gc.get_threshold()[2] >= _NEVER
 
 

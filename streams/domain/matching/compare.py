@@ -298,9 +298,11 @@ def _names(police: Identity, register: Identity, weights: MatchWeights) -> tuple
     if (given.level, family.level) == ("given_exact", "family_exact"):
         return given, family
     swapped_given = given_level(police.family_names, register.given_names)
+    if swapped_given.level in _NOT_SWAPPED:  # a swap is read only when both names then agree
+        return given, family
     swapped_family = family_level(police.given_names, register.family_names)
-    if "differ" in f"{swapped_given.level}{swapped_family.level}":
-        return given, family  # a swap is read only when both names then agree in some way
+    if swapped_family.level in _NOT_SWAPPED:
+        return given, family
     if _weight(swapped_given, weights) + _weight(swapped_family, weights) > _weight(
         given, weights
     ) + _weight(family, weights):
@@ -310,6 +312,10 @@ def _names(police: Identity, register: Identity, weights: MatchWeights) -> tuple
             Level(swapped_family.level, f"{swapped_family.words}, {words}"),
         )
     return given, family
+
+
+#: A swapped reading with one of these levels is not read (see `_names`).
+_NOT_SWAPPED = frozenset({"given_differ", "family_differ"})
 
 
 def _weight(level: Level, weights: MatchWeights) -> float:

@@ -18,6 +18,26 @@ from streams.domain.matching.normalise import is_short_form, name_key, name_toke
 #: Jaro-Winkler similarity from which two names count as "similar".
 SIMILAR_NAMES = 0.9
 
+# Each level once: the caches below hold many results, each of them one of these.
+_GIVEN_EXACT = Level("given_exact", "given name agrees exactly")
+_GIVEN_VARIANT = Level("given_variant", "given name is a known short form or variant of the other")
+_GIVEN_INITIAL = Level("given_initial", "given name is an initial of the other")
+_GIVEN_DIFFER = Level("given_differ", "given name differs")
+_FAMILY_EXACT = Level("family_exact", "family name agrees exactly")
+_FAMILY_HOUSEHOLD = Level("family_household", "family name is that of another carer or the child")
+_FAMILY_DIFFER = Level("family_differ", "family name differs")
+_TYPO = {
+    f: Level(f"{f}_typo", f"{f} name differs by one typing error") for f in ("given", "family")
+}
+_PHONETIC = {
+    f: Level(f"{f}_phonetic", f"{f} name sounds the same (Metaphone and NYSIIS)")
+    for f in ("given", "family")
+}
+_SIMILAR = {
+    f: Level(f"{f}_similar", f"{f} name is similar (Jaro-Winkler 0.9 or more)")
+    for f in ("given", "family")
+}
+
 
 def _keys(names: tuple[str, ...]) -> frozenset[str]:
     """The comparison keys of every spelling of a name."""
@@ -27,25 +47,41 @@ def _keys(names: tuple[str, ...]) -> frozenset[str]:
 @lru_cache(maxsize=1 << 16)
 def given_level(police: tuple[str, ...], register: tuple[str, ...]) -> Level:
     """How any spelling of a given name agrees with any other (best level first)."""
+    words = _one_word_each(police, register)
+    if words is not None:  # the common case, and most pairs differ: checked pair by pair
+        a, b = words
+        if a == b:
+            return _GIVEN_EXACT
+        if is_short_form(a, b):
+            return _GIVEN_VARIANT
+        close = _close_pair("given", a, b)
+        if close is not None:
+            return close
+        return _GIVEN_INITIAL if _initial(a, b) else _GIVEN_DIFFER
+    return given_level_of_spellings(police, register)
+
+
+def given_level_of_spellings(police: tuple[str, ...], register: tuple[str, ...]) -> Level:
+    """`given_level` for any spellings: names in parts, several spellings on a side."""
     left, right = _keys(police), _keys(register)
     if not left or not right:
         return Level(None, "given name missing on one side")
     if left & right:
-        return Level("given_exact", "given name agrees exactly")
+        return _GIVEN_EXACT
     if _first_forename(police, register):
         return Level("given_first_forename", "given name agrees on the first forename")
     # Whole names, and first forenames where a middle name is written on one side only.
     pairs = [(a, b) for a in left | _firsts(police) for b in right | _firsts(register)]
     if any(is_short_form(a, b) for a, b in pairs):
-        return Level("given_variant", "given name is a known short form or variant of the other")
+        return _GIVEN_VARIANT
     close = _close("given", pairs)
     if close is not None:
         return close
     if _tokens_agree(police, register):
         return Level("given_part", "given name is one part of a name written in parts")
     if any(_initial(a, b) for a, b in pairs):
-        return Level("given_initial", "given name is an initial of the other")
-    return Level("given_differ", "given name differs")
+        return _GIVEN_INITIAL
+    return _GIVEN_DIFFER
 
 
 @lru_cache(maxsize=1 << 16)
@@ -53,29 +89,73 @@ def family_level(
     police: tuple[str, ...], register: tuple[str, ...], household: tuple[str, ...] = ()
 ) -> Level:
     """How any spelling of a family name agrees: the person's own surnames, then the household's."""
+    words = _one_word_each(police, register)
+    if words is not None:  # the common case, checked as one pair (see `given_level`)
+        a, b = words
+        if a == b:
+            return _FAMILY_EXACT
+        close = _close_pair("family", a, b)
+        if close is not None and close.level != "family_similar":
+            return close
+        if a in _keys(household):
+            return _FAMILY_HOUSEHOLD
+        return close or _FAMILY_DIFFER
+    return family_level_of_spellings(police, register, household)
+
+
+def family_level_of_spellings(
+    police: tuple[str, ...], register: tuple[str, ...], household: tuple[str, ...] = ()
+) -> Level:
+    """`family_level` for any spellings: names in parts, several spellings on a side."""
     left, right = _keys(police), _keys(register)
     if not left or not right:
         return Level(None, "family name missing on one side")
     if left & right:
-        return Level("family_exact", "family name agrees exactly")
+        return _FAMILY_EXACT
     if _tokens_agree(police, register):
         return Level("family_part", "family name is one part of a double-barrelled name")
     close = _close("family", [(a, b) for a in left for b in right])
     if close is not None and close.level != "family_similar":
         return close
     if left & _keys(household):
-        return Level("family_household", "family name is that of another carer or the child")
-    return close or Level("family_differ", "family name differs")
+        return _FAMILY_HOUSEHOLD
+    return close or _FAMILY_DIFFER
+
+
+def _one_word_each(police: tuple[str, ...], register: tuple[str, ...]) -> tuple[str, str] | None:
+    """The keys of a name written once on each side, each one word; else None.
+
+    Such a name's key is its one word: its first forename is itself, it has no
+    parts, so of `given_level`'s and `family_level`'s checks only those of one
+    pair of words remain.
+    """
+    if len(police) != 1 or len(register) != 1:
+        return None
+    left, right = name_tokens(police[0]), name_tokens(register[0])
+    if len(left) != 1 or len(right) != 1:
+        return None
+    return left[0], right[0]
+
+
+def _close_pair(field: str, a: str, b: str) -> Level | None:
+    """`_close` of one pair of keys."""
+    if _one_typo(a, b):
+        return _TYPO[field]
+    if _phonetic(a, b):
+        return _PHONETIC[field]
+    if JaroWinkler.similarity(a, b) >= SIMILAR_NAMES:
+        return _SIMILAR[field]
+    return None
 
 
 def _close(field: str, pairs: list[tuple[str, str]]) -> Level | None:
     """A typing error, a phonetic agreement or a similar spelling between any two keys."""
     if any(_one_typo(a, b) for a, b in pairs):
-        return Level(f"{field}_typo", f"{field} name differs by one typing error")
+        return _TYPO[field]
     if any(_phonetic(a, b) for a, b in pairs):
-        return Level(f"{field}_phonetic", f"{field} name sounds the same (Metaphone and NYSIIS)")
+        return _PHONETIC[field]
     if any(JaroWinkler.similarity(a, b) >= SIMILAR_NAMES for a, b in pairs):
-        return Level(f"{field}_similar", f"{field} name is similar (Jaro-Winkler 0.9 or more)")
+        return _SIMILAR[field]
     return None
 
 
