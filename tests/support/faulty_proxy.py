@@ -171,10 +171,11 @@ class FaultyProxy:
 
     # -- serving (proxy thread) --------------------------------------------------------------
 
-    def _pick(self, method: str, key: str | None) -> Fault | None:
+    def _pick(self, method: str, key: str | None, now: float) -> Fault | None:
+        """The fault that takes a request arriving at `now` (the time its exchange records:
+        one clock reading, so a request recorded before a fault's end is always taken)."""
         if method != "POST":
             return None
-        now = time.monotonic()
         with self._lock:
             return next((f for f in self._faults if f.applies(key, now)), None)
 
@@ -195,7 +196,8 @@ class FaultyProxy:
         with self._lock:
             self.exchanges.append(exchange)
         try:
-            await self._serve(exchange, self._pick(method, key), head, body, reader, writer)
+            fault = self._pick(method, key, exchange.at)
+            await self._serve(exchange, fault, head, body, reader, writer)
         except ConnectionError:
             exchange.client_gone = True
         finally:
