@@ -37,9 +37,14 @@ def old_garbage() -> weakref.ref[Cyclic]:
     return weakref.ref(cycle)
 
 
-def survivors(count: int) -> list[list[int]]:
-    """Many young objects kept alive: CPython would start a full collection for them."""
-    return [[n] for n in range(count)]
+def enough_survivors() -> int:
+    """How many young objects kept alive make CPython start a full collection on its own.
+
+    It starts one after ten collections of the middle generation, once the objects
+    that survived them exceed a quarter of those the last full collection left.
+    """
+    gc.collect()  # what it leaves: the oldest generation now
+    return len(gc.get_objects(2)) // 4 + 100_000
 
 
 def test_settle_keeps_the_young_thresholds_and_holds_full_collections(collector: None) -> None:
@@ -54,20 +59,22 @@ def test_after_settle_old_cyclic_garbage_waits_for_collect_and_collect_frees_it(
 ) -> None:
     gc.set_threshold(700, 10, 10)
     heap.settle()
+    count = enough_survivors()
     ref = old_garbage()
-    kept = survivors(300_000)  # a few hundred young collections, a full one by default
+    kept = [[n] for n in range(count)]  # a full collection, by CPython's default
     assert ref() is not None, "a full collection ran on its own"
     assert heap.collect() >= 0 and ref() is None
-    assert len(kept) == 300_000
+    assert len(kept) == count
 
 
 def test_without_settle_cpython_collects_the_old_garbage_by_itself(collector: None) -> None:
     """The control of the test above: its allocations do start a full collection."""
     gc.set_threshold(700, 10, 10)
+    count = enough_survivors()
     ref = old_garbage()
-    kept = survivors(300_000)
+    kept = [[n] for n in range(count)]
     assert ref() is None
-    assert not heap.full_collections_held() and len(kept) == 300_000
+    assert not heap.full_collections_held() and len(kept) == count
 
 
 class TimerApp(FakeApp):
