@@ -180,6 +180,24 @@ class FakeApp:
         raise asyncio.CancelledError
 
 
+class TimerApp(FakeApp):
+    """A fake app that notes its timers by name, as faust's `app.timer` would start them:
+    `timers[name]` is (interval, options, the function)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timers: dict[str, tuple[float, dict[str, Any], Callable[[], Any]]] = {}
+
+    def timer(self, interval: float, **options: Any) -> Callable[[Callable[[], Any]], Any]:
+        """Note a timer under its name."""
+
+        def register(fun: Callable[[], Any]) -> Any:
+            self.timers[options["name"]] = (interval, options, fun)
+            return fun
+
+        return register
+
+
 class FakeClock:
     """One clock that stands still until set or slept past; records each sleep."""
 

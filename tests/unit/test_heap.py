@@ -5,12 +5,11 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from streams.flows import heap
-from tests.support.fakes import FakeApp, make_worker
+from tests.support.fakes import TimerApp, make_worker
 
 
 class Cyclic:
@@ -22,10 +21,9 @@ class Cyclic:
 
 @pytest.fixture
 def collector() -> Iterator[None]:
-    """The collector's thresholds and frozen objects as they were, after the test."""
-    thresholds = gc.get_threshold()
+    """Nothing left frozen after the test (the suite's `_gc_thresholds` puts the
+    thresholds back)."""
     yield
-    gc.set_threshold(*thresholds)
     gc.unfreeze()
 
 
@@ -75,21 +73,6 @@ def test_without_settle_cpython_collects_the_old_garbage_by_itself(collector: No
     kept = [[n] for n in range(count)]
     assert ref() is None
     assert not heap.full_collections_held() and len(kept) == count
-
-
-class TimerApp(FakeApp):
-    """A fake app that notes its timers by name."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timers: dict[str, tuple[float, dict[str, Any], Any]] = {}
-
-    def timer(self, interval: float, **options: Any) -> Any:
-        def register(fun: Any) -> Any:
-            self.timers[options["name"]] = (interval, options, fun)
-            return fun
-
-        return register
 
 
 async def test_every_decide_worker_collects_on_a_timer_once_its_register_is_settled(

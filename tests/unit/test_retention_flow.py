@@ -4,7 +4,6 @@ tombstone on each changelog) and the in-memory indexes; what is still held stays
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -21,9 +20,9 @@ from streams.domain.register.codec import encode
 from streams.domain.register.records import SubjectRecord
 from streams.telemetry.metrics import Metrics
 from tests.support.fakes import (
-    FakeApp,
     FakeClock,
     FakeTable,
+    TimerApp,
     fake_event,
     fake_topics,
     make_worker,
@@ -217,21 +216,6 @@ async def test_incident_states_are_purged_in_slices_each_under_the_lock() -> Non
 # --- the timer, and faust's tombstones -------------------------------------------------------
 
 
-class TimerApp(FakeApp):
-    """A fake app that notes its timers, as faust's `app.timer` would start them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timers: list[tuple[float, dict[str, Any], Callable[[], Any]]] = []
-
-    def timer(self, interval: float, **options: Any) -> Callable[[Callable[[], Any]], Any]:
-        def register(fun: Callable[[], Any]) -> Any:
-            self.timers.append((interval, options, fun))
-            return fun
-
-        return register
-
-
 async def test_every_decide_worker_runs_the_sweep_on_a_timer_of_the_set_interval() -> None:
     app, subjects = TimerApp(), FakeTable()
     runtime = Runtime(app, fake_topics(), subjects, FakeTable())  # type: ignore[arg-type]
@@ -244,7 +228,7 @@ async def test_every_decide_worker_runs_the_sweep_on_a_timer_of_the_set_interval
         runtime=runtime,
     )
     hold(w, child("C1"))
-    ((interval, options, tick),) = [t for t in app.timers if t[1]["name"] == "retention-sweep"]
+    interval, options, tick = app.timers["retention-sweep"]
     assert interval == 600 and options["on_leader"] is False
     await tick()
     assert b"C1" not in subjects

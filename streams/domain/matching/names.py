@@ -139,23 +139,17 @@ def _one_word_each(police: tuple[str, ...], register: tuple[str, ...]) -> tuple[
 
 def _close_pair(field: str, a: str, b: str) -> Level | None:
     """`_close` of one pair of keys."""
-    if _one_typo(a, b):
-        return _TYPO[field]
-    if _phonetic(a, b):
-        return _PHONETIC[field]
-    if JaroWinkler.similarity(a, b) >= SIMILAR_NAMES:
-        return _SIMILAR[field]
+    for test, levels in _CLOSE:
+        if test(a, b):
+            return levels[field]
     return None
 
 
 def _close(field: str, pairs: list[tuple[str, str]]) -> Level | None:
     """A typing error, a phonetic agreement or a similar spelling between any two keys."""
-    if any(_one_typo(a, b) for a, b in pairs):
-        return _TYPO[field]
-    if any(_phonetic(a, b) for a, b in pairs):
-        return _PHONETIC[field]
-    if any(JaroWinkler.similarity(a, b) >= SIMILAR_NAMES for a, b in pairs):
-        return _SIMILAR[field]
+    for test, levels in _CLOSE:
+        if any(test(a, b) for a, b in pairs):
+            return levels[field]
     return None
 
 
@@ -200,3 +194,12 @@ def _tokens_agree(police: tuple[str, ...], register: tuple[str, ...]) -> bool:
 def _one_typo(a: str, b: str) -> bool:
     """One typing error apart (insertion, deletion, substitution or transposition), 4+ letters."""
     return min(len(a), len(b)) >= 4 and DamerauLevenshtein.distance(a, b) <= 1
+
+
+def _similar(a: str, b: str) -> bool:
+    """Jaro-Winkler similarity of SIMILAR_NAMES or more."""
+    return JaroWinkler.similarity(a, b) >= SIMILAR_NAMES
+
+
+#: The close levels, best first, each with its test of two keys (`_close`, `_close_pair`).
+_CLOSE = ((_one_typo, _TYPO), (_phonetic, _PHONETIC), (_similar, _SIMILAR))
