@@ -52,3 +52,10 @@ def test_family_level_is_the_level_of_any_spellings(
     assert family_level(police, register, household) == family_level_of_spellings(
         police, register, household
     )
+
+
+def test_a_typing_error_that_also_sounds_the_same_is_read_as_the_typing_error() -> None:
+    """The close levels are tried best first, on either path: a typing error before a sound."""
+    for police, register in ((("Jones",), ("Jonnes",)), (("Jones", "Jonez"), ("Jonnes",))):
+        assert family_level(police, register).level == "family_typo"
+        assert given_level(police, register).level == "given_typo"
