@@ -1,0 +1,105 @@
+"""Who each person in an incident is to the task's child, in words (`streams.domain.people`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from schemas.register import RegisterEvent
+from streams.domain.config import DEFAULT_CONFIG
+from streams.domain.matching.levels import Level
+from streams.domain.people import (
+    NOT_MATCHED,
+    PersonLink,
+    register_links,
+    report_links,
+    sentence,
+    words,
+)
+from tests.unit.test_rules import (
+    FATHER,
+    HOME,
+    MOTHER,
+    carer_as,
+    child,
+    incident,
+    person,
+    pregnancy,
+    register,
+)
+
+DAY = date(2026, 3, 2)
+
+
+def links_for(
+    *persons: dict[str, object], ref: str = "C1", events: tuple[RegisterEvent, ...] = ()
+) -> list[PersonLink]:
+    """The links of an incident on DAY to the subject `ref` of a register of a child and events."""
+    index = register(child(carers=(MOTHER, FATHER)), *events)
+    record = index.get(ref)
+    assert record is not None
+    return register_links(incident("2026-03-02", *persons), record, index, DAY, DEFAULT_CONFIG)
+
+
+def test_a_carer_named_exactly_is_the_babys_mother_with_same_name_and_date_of_birth() -> None:
+    [link] = links_for(carer_as(MOTHER))
+    assert link.known_as == "the baby's mother"
+    assert link.how == "same name and date of birth"
+    assert sentence(link) == "the victim P1 is the baby's mother: same name and date of birth"
+
+
+def test_each_person_gets_the_carer_they_match_and_a_stranger_none() -> None:
+    stranger = person("P3", "other_adult_present", given_name="Ann", family_name="Lee")
+    mother, father, other = links_for(carer_as(MOTHER), carer_as(FATHER, "suspect", "P2"), stranger)
+    assert (mother.known_as, father.known_as, other.known_as) == (
+        "the baby's mother",
+        "the baby's father",
+        None,
+    )
+    assert other.how == NOT_MATCHED
+    assert sentence(other) == f"the other adult present P3: {NOT_MATCHED}"
+
+
+def test_near_agreements_and_missing_dates_are_said_as_such() -> None:
+    typo = {**MOTHER, "given_name": "Mervr"}
+    [link] = links_for(
+        person("P1", "victim", given_name=typo["given_name"], family_name="Ford", address=HOME)
+    )
+    assert link.known_as == "the baby's mother"
+    assert "same family name" in link.how
+    assert "given name spelt differently (one typing error)" in link.how
+    assert "no date of birth to compare" in link.how
+    assert "lives at the baby's home" in link.how
+
+
+def test_a_date_that_differs_is_said_to_differ() -> None:
+    [link] = links_for(carer_as(MOTHER, date_of_birth="1971-01-01", address=HOME))
+    assert link.known_as == "the baby's mother"
+    assert "the date of birth differs" in link.how
+
+
+def test_the_child_in_the_report_is_compared_with_the_subject() -> None:
+    baby = person(
+        "P4", "child", given_name="Phoebe", family_name="Ford", date_of_birth="2026-02-21"
+    )
+    [link] = links_for(baby)
+    assert (link.known_as, link.how) == ("the baby", "same name and date of birth")
+
+
+def test_an_unborn_subject_has_an_unborn_babys_mother() -> None:
+    [link] = links_for(carer_as(MOTHER), ref="U1", events=(pregnancy(),))
+    assert link.known_as == "the unborn baby's mother"
+
+
+def test_report_links_name_the_reported_person_only() -> None:
+    report = incident("2026-03-02", person("P1", "victim", pregnant=True), person("P2", "suspect"))
+    first, second = report_links(report, "P1", "unborn")
+    assert (first.known_as, second.known_as) == ("the pregnant person", None)
+
+
+def test_words_join_what_agrees_and_say_when_nothing_does() -> None:
+    levels = (Level("nhs_agree", ""), Level(None, ""), Level("dob_exact", ""))
+    assert words(levels) == "same NHS number and date of birth"
+    assert words((Level("given_differ", ""), Level("dob_differ", ""))) == (
+        "the given name differs; the date of birth differs"
+    )
+    assert words(()) == "no date of birth to compare"
