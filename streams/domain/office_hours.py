@@ -27,6 +27,11 @@ def bank_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
+def wall_clock(moment: datetime) -> time:
+    """The time of day `moment` shows on its own wall clock (never a reading of the clock)."""
+    return time(moment.hour, moment.minute, moment.second, moment.microsecond)
+
+
 @dataclass(frozen=True, slots=True)
 class OfficeCalendar:
     """When the duty team is at work: weekdays and hours in `timezone`, less holidays, closures."""
@@ -70,7 +75,7 @@ class OfficeCalendar:
     def in_office_hours(self, moment: datetime) -> bool:
         """Whether the office is open at `moment`: a working day, from opening to before closing."""
         local = self.local(moment)
-        return self.is_working_day(local.date()) and self.opens <= local.time() < self.closes
+        return self.is_working_day(local.date()) and self.opens <= wall_clock(local) < self.closes
 
     def next_working_day(self, day: date) -> date:
         """The first working day after `day`."""
@@ -88,7 +93,7 @@ class OfficeCalendar:
         if self.in_office_hours(local):
             return local
         day = local.date()
-        if self.is_working_day(day) and local.time() < self.opens:
+        if self.is_working_day(day) and wall_clock(local) < self.opens:
             return self.at(day, self.opens)
         return self.at(self.next_working_day(day), self.opens)
 
@@ -100,7 +105,7 @@ class OfficeCalendar:
         day = start.date()
         for _ in range(days):
             day = self.next_working_day(day)
-        return self.at(day, start.time())
+        return self.at(day, wall_clock(start))
 
     def add_working_hours(self, moment: datetime, hours: timedelta) -> datetime:
         """`hours` of office time after the clock starts; a sum ending at a closing is due then."""
