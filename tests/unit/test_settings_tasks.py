@@ -10,7 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from streams.config.settings import Settings
+from streams.config.tasks import TaskSettings
 from streams.domain.task_policy import route
+from tests.unit.test_deploy import compose
+from tests.unit.test_deploy_kubernetes import settings_configmap
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +86,17 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
 
 def test_the_flat_hour_settings_are_gone() -> None:
     assert not {"trigger_due_hours", "review_due_hours"} & set(Settings.model_fields)
+
+
+@pytest.mark.parametrize("where", ["compose", "kubernetes"])
+def test_the_deploy_files_set_the_defaults(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    env = (
+        compose()["services"]["decide"]["environment"]
+        if where == "compose"
+        else settings_configmap()
+    )
+    named = {k: v for k, v in env.items() if k.startswith("DVTRIGGER_TASKS__") and v is not None}
+    assert len(named) >= 5
+    for name, value in named.items():
+        monkeypatch.setenv(name, str(value))
+    assert Settings().tasks == TaskSettings()
