@@ -12,6 +12,10 @@ from schemas.shared import Address, Name, NHSNumber, WireModel
 from schemas.wire import JsonInteger, JsonNumber, WireDate, WireDateTime
 
 TaskType = Literal["child_protection_investigation", "match_review"]
+#: By the incident's DASH risk: high is urgent, medium high, standard or not assessed normal.
+Priority = Literal["urgent", "high", "normal"]
+#: The queue of the duty team, which takes every task unless the emergency duty team does.
+DUTY_QUEUE = "duty"
 #: The largest revision or amendment: JSON's safe integers (RFC 7493), which a case system's
 #: database (SQLite's INTEGER, a JavaScript number) holds exactly.
 MAX_COUNTER = 2**53 - 1
@@ -50,8 +54,11 @@ class RaiseTask(WireModel):
     idempotency_key: str
     task_type: TaskType
     title: str
-    priority: Literal["urgent", "high"]
+    priority: Priority
     due_by: WireDateTime
+    #: The team queue that takes the task: `duty` (the duty team), or the emergency duty
+    #: team's queue, named by the council, for a task raised out of office hours.
+    queue: Annotated[str, Field(min_length=1, max_length=64)] = DUTY_QUEUE
     local_authority: str | None
     incident_id: str
     revision: Annotated[int, Field(ge=1, le=MAX_COUNTER), JsonInteger]

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import date, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,24 +154,29 @@ def _start_inbox(settings: Settings, env: dict[str, str]) -> subprocess.Popen[by
 
 
 def demo_feed(settings: Settings, bootstrap: str, stop: threading.Event, seed: int = 7) -> None:
-    """Publish the synthetic register first, then incidents at a steady pace."""
+    """Publish the synthetic register first, then incidents at a steady pace, each as if it
+    had just happened: reported now, on today's date in London (its world is built so)."""
     from connectors.kafka.publish import producer, publish_dicts
     from connectors.kafka.security import client_options
-    from connectors.simulate import REGISTER, iter_demo
+    from connectors.simulate import REGISTER, iter_demo_on, retimed
+    from connectors.simulate.clock import LONDON
 
     kafka = producer(bootstrap, client_options(settings))
     register: list[dict[str, Any]] = []
     incidents: list[dict[str, Any]] = []
-    start = date.today() - timedelta(days=365)
-    for role, message in iter_demo(seed, start=start, days=365):
+    today = datetime.now(LONDON).date()
+    for role, message in iter_demo_on(seed, today):
         (register if role == REGISTER else incidents).append(message)
     publish_dicts("register", register, settings.topic("register-events"), kafka)
     subjects = len({event["subject"]["subject_ref"] for event in register})
     health = f"http://{settings.web_host}:{settings.web_port}/healthz"
     while not stop.wait(0.5) and _wait_http(health)["register_subjects"] < subjects:
         pass  # the first incidents should meet a loaded register
+    occurred: dict[str, str] = {}  # a later revision keeps its first one's occurred_at
     for message in incidents:
         if stop.wait(1.0 / DEMO_INCIDENTS_PER_SECOND):
             break
-        publish_dicts("incidents", [message], settings.topic("police-incidents"), kafka)
+        live = retimed(message, datetime.now(UTC), today, occurred.get(message["incident_id"]))
+        occurred.setdefault(live["incident_id"], live["occurred_at"])
+        publish_dicts("incidents", [live], settings.topic("police-incidents"), kafka)
     kafka.close()

@@ -2,7 +2,8 @@
 
 Every name, date, address and number is invented here from a seeded `random.Random`.
 `simulate` builds a labelled scenario covering each clause of the trigger semantics;
-`iter_register_events` streams a register of any size; `iter_demo` feeds the demo.
+`iter_register_events` streams a register of any size; `iter_demo` feeds the demo,
+`iter_demo_on` and `retimed` the live one of `make run`.
 """
 
 from connectors.simulate.command import main
@@ -12,8 +13,10 @@ from connectors.simulate.stream import (
     INCIDENT,
     REGISTER,
     iter_demo,
+    iter_demo_on,
     iter_register_events,
     iter_register_lines,
+    retimed,
     write_register,
 )
 
@@ -24,9 +27,11 @@ __all__ = [
     "REGISTER",
     "Scenario",
     "iter_demo",
+    "iter_demo_on",
     "iter_register_events",
     "iter_register_lines",
     "main",
+    "retimed",
     "simulate",
     "write_register",
     "write_scenario",

@@ -7,11 +7,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from connectors.simulate.addresses import Gazetteer
+from connectors.simulate.clock import LONDON, local_day, utc_stamp
 from connectors.simulate.households import Households
 from connectors.simulate.model import Window
 from connectors.simulate.names import scenario_tag
@@ -29,6 +30,8 @@ _IDS = CHUNK * 10  # people and subject refs a chunk may number
 #: The roles of the demo feed's messages (the CLI maps them to topics).
 REGISTER = "register"
 INCIDENT = "incident"
+#: A re-timed demo incident happened at most this long before it is reported.
+RECENT = timedelta(hours=3)
 
 
 def chunk_events(seed: int, chunk: int, subjects: int, start: date, days: int) -> list[Row]:
@@ -151,6 +154,35 @@ def iter_demo(
         yield REGISTER, event
     for message in _demo_order(scenario.incidents, scenario.truth):
         yield INCIDENT, message
+
+
+def iter_demo_on(seed: int, day: date) -> Iterator[tuple[str, Row]]:
+    """`iter_demo` of a world whose incidents all happen on `day` (London), for a live demo.
+
+    The register is built as for any window (births and pregnancies over the months
+    before), so each incident's subjects are in scope on `day` as the simulator meant.
+    The few incidents it places outside the window, to test a boundary, are left out.
+    """
+    for role, message in iter_demo(seed, start=day, days=1):
+        if role == REGISTER or local_day(message["occurred_at"]) == day:
+            yield role, message
+
+
+def retimed(message: Row, now: datetime, day: date, occurred_at: str | None = None) -> Row:
+    """A demo incident of `day` as if reported at `now`: it happened shortly before (as long
+    before as the simulator said, at most `RECENT`), and still on `day` in London.
+
+    A later revision keeps its first revision's `occurred_at` (given as `occurred_at`).
+    """
+    reported = now.astimezone(UTC).replace(microsecond=0)
+    if occurred_at is None:
+        parse = datetime.fromisoformat
+        gap = parse(message["reported_at"]) - parse(message["occurred_at"])
+        first = datetime.combine(day, time(0), LONDON)
+        last = datetime.combine(day + timedelta(days=1), time(0), LONDON) - timedelta(seconds=1)
+        moment = min(max(reported - min(gap, RECENT), first), last)
+        occurred_at = moment.astimezone(LONDON).isoformat(timespec="seconds")
+    return {**message, "occurred_at": occurred_at, "reported_at": utc_stamp(reported)}
 
 
 def _demo_order(messages: list[Row], truth: list[Row]) -> list[Row]:

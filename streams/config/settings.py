@@ -20,6 +20,7 @@ from streams.config.file_drop import FileDropSettings
 from streams.config.ingress import IngressSettings
 from streams.config.kafka_security import KafkaSecurity
 from streams.config.oidc import OidcSettings
+from streams.config.tasks import TaskSettings
 from streams.domain.config import MatchWeights, RulesConfig
 from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.ports.routing import DEFAULT_ROUTE
@@ -245,8 +246,6 @@ class Settings(BaseSettings):
         le=1,
         description="Share of the messages read that must be dead letters for the guard to trip.",
     )
-    trigger_due_hours: float = Field(24.0, gt=0, description="Due time of an investigation task.")
-    review_due_hours: float = Field(4.0, gt=0, description="Due time of a match-review task.")
     recent_incidents_days: int = Field(
         90,
         ge=0,
@@ -302,6 +301,12 @@ class Settings(BaseSettings):
         default_factory=RetentionSettings,
         description="Retention periods and the purge timer, e.g."
         " DVTRIGGER_RETENTION__REGISTER_PURGE_AFTER_DAYS=180.",
+    )
+    tasks: TaskSettings = Field(
+        default_factory=TaskSettings,
+        description="When tasks fall due (office hours, working days, closure days) and the"
+        " emergency duty team's queue out of office hours, e.g."
+        " DVTRIGGER_TASKS__EMERGENCY_DUTY_QUEUE=edt.",
     )
     rules: RulesConfig = Field(
         default_factory=RulesConfig,

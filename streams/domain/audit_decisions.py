@@ -196,6 +196,7 @@ def command_event(command: RaiseTask, at: datetime, *, actor: str) -> AuditEvent
         "task_type": command.task_type,
         "priority": command.priority,
         "due_by": command.due_by,
+        "queue": command.queue,
         "amendment": command.amendment,
         "score": command.score,
         "late": command.late,

@@ -6,13 +6,17 @@ all land on the same task. A later revision that no longer names a subject
 sends a `withdrawn` update rather than leaving a stale task open. A subject a
 re-decision names only because the register learned of it late gets a task
 marked `late`, with why (`late_commands`); a re-decision never withdraws.
+
+A task's due time and queue are counted from when dvtrigger raises it (the
+caller's `now`), in the duty team's office calendar; its priority follows the
+incident's DASH risk (`streams.domain.task_policy`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident, PolicePerson
@@ -22,6 +26,7 @@ from schemas.task import RaiseTask, TaskSubject, TaskType
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import CarerRecord, Place, SubjectRecord
 from streams.domain.rules import incident_day
+from streams.domain.task_policy import DEFAULT_POLICY, TaskPolicy, priority, route
 
 TITLES = {
     "child_protection_investigation": "Child protection investigation",
@@ -30,16 +35,11 @@ TITLES = {
 
 
 @dataclass(frozen=True, slots=True)
-class TaskPolicy:
-    """How soon the duty team must act on each kind of task."""
+class Raised:
+    """When dvtrigger raises a decision's tasks, and the policy that routes them."""
 
-    trigger_due: timedelta = timedelta(hours=24)
-    review_due: timedelta = timedelta(hours=4)
-
-    @classmethod
-    def from_hours(cls, trigger_hours: float, review_hours: float) -> TaskPolicy:
-        """A policy from settings given in hours."""
-        return cls(timedelta(hours=trigger_hours), timedelta(hours=review_hours))
+    at: datetime
+    policy: TaskPolicy
 
 
 def subject_key(subject: DecisionSubject) -> str:
@@ -59,17 +59,20 @@ def task_commands(
     incident: PoliceIncident,
     register: RegisterView,
     previous: Mapping[str, str],
-    policy: TaskPolicy = TaskPolicy(),
+    now: datetime,
+    policy: TaskPolicy = DEFAULT_POLICY,
 ) -> list[RaiseTask]:
-    """The commands for one decision; `previous` maps subject keys to earlier outcomes."""
+    """The commands for one decision taken at `now`; `previous` maps subject keys to earlier
+    outcomes."""
     named = {subject_key(s): s for s in decision.subjects if s.outcome is not None}
+    raised = Raised(now, policy)
     commands = [
-        _command(incident, s, register, policy, _changes(previous.get(key), s, incident))
+        _command(incident, s, register, raised, _changes(previous.get(key), s, incident))
         for key, s in named.items()
     ]
     for key, outcome in previous.items():
         if key not in named and outcome in ("trigger", "review"):
-            commands.append(_withdrawn(incident, key, outcome, register, policy))
+            commands.append(_withdrawn(incident, key, outcome, register, raised))
     return commands
 
 
@@ -79,27 +82,28 @@ def late_commands(
     register: RegisterView,
     late: Mapping[str, str],
     now: datetime,
-    policy: TaskPolicy = TaskPolicy(),
+    policy: TaskPolicy = DEFAULT_POLICY,
     upgraded: Mapping[str, str] | None = None,
     amendment: int = 0,
 ) -> list[RaiseTask]:
     """The commands of a re-decision: one per subject in `late` (subject key to why it is late)
     and one per subject in `upgraded` (a review task that now triggers: its update).
 
-    Only these subjects, and no withdrawals. A late task is due counted from
-    `now`, when the register made it known, not from the report weeks ago. An
-    upgrade carries `amendment`, so the case system takes it on the same revision.
+    Only these subjects, and no withdrawals. Like every task, a late one is due
+    counted from `now`, when the register made it known, not from the report
+    weeks ago. An upgrade carries `amendment`, so the case system takes it on the
+    same revision.
     """
-    upgraded = upgraded or {}
+    upgraded, raised = upgraded or {}, Raised(now, policy)
     commands = [
-        _command(incident, s, register, policy, [], late_reason=late[key], due_from=now)
+        _command(incident, s, register, raised, [], late_reason=late[key])
         for s in decision.subjects
         if s.outcome is not None and (key := subject_key(s)) in late
     ]
     for s in decision.subjects:
         why = upgraded.get(subject_key(s))
         if s.outcome is not None and why is not None:
-            command = _command(incident, s, register, policy, [why], late_reason=why, due_from=now)
+            command = _command(incident, s, register, raised, [why], late_reason=why)
             commands.append(command.model_copy(update={"amendment": amendment}))
     return commands
 
@@ -117,22 +121,22 @@ def _command(
     incident: PoliceIncident,
     subject: DecisionSubject,
     register: RegisterView,
-    policy: TaskPolicy,
+    raised: Raised,
     changes: list[str],
     late_reason: str | None = None,
-    due_from: datetime | None = None,
 ) -> RaiseTask:
     """The command for one named subject; late when `late_reason` says why it comes late."""
     key = subject_key(subject)
     trigger = subject.outcome == "trigger"
     task_type: TaskType = "child_protection_investigation" if trigger else "match_review"
-    due_from = due_from or incident.reported_at
+    routing = route(raised.policy, trigger, raised.at)
     return RaiseTask(
         idempotency_key=idempotency_key(incident.incident_id, key),
         task_type=task_type,
         title=f"{TITLES[task_type]}: incident {incident.incident_id}, {key}",
-        priority="urgent" if trigger else "high",
-        due_by=due_from + (policy.trigger_due if trigger else policy.review_due),
+        priority=priority(incident),
+        due_by=routing.due_by,
+        queue=routing.queue,
         local_authority=_local_authority(subject, register),
         incident_id=incident.incident_id,
         revision=incident.revision,
@@ -148,7 +152,7 @@ def _command(
 
 
 def _withdrawn(
-    incident: PoliceIncident, key: str, before: str, register: RegisterView, policy: TaskPolicy
+    incident: PoliceIncident, key: str, before: str, register: RegisterView, raised: Raised
 ) -> RaiseTask:
     """The update that tells the duty team a revision no longer names a subject."""
     basis, _, ref = key.partition(":")
@@ -160,7 +164,7 @@ def _withdrawn(
         person_ref=ref if basis == "person" else None,
         outcome="trigger" if before == "trigger" else "review",
     )
-    command = _command(incident, subject, register, policy, [])
+    command = _command(incident, subject, register, raised, [])
     reason = f"revision {incident.revision} no longer names this subject (was {before})"
     return command.model_copy(
         update={"outcome": "withdrawn", "reasons": [reason], "changes": [reason], "score": None}

@@ -157,8 +157,10 @@ class DecideFlow:
         deps = self._deps
         view = RecordingView(self._register) if deps.auditing else self._register
         decision = decide(incident, view, deps.rules)
-        commands = task_commands(decision, incident, self._register, state.outcomes, deps.policy)
         now = deps.clock.now()
+        commands = task_commands(
+            decision, incident, self._register, state.outcomes, now, deps.policy
+        )
         await batch.work.send(self._topics.decisions, key, log_record(decision, now))
         if isinstance(view, RecordingView):
             where = source(event)

@@ -14,7 +14,7 @@ from streams.config.settings import Settings
 from streams.domain.config import RulesConfig
 from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.routing import CaseSystemRouter
-from streams.domain.tasks import TaskPolicy
+from streams.domain.task_policy import TaskPolicy
 from streams.flows.clock import Clock
 from streams.telemetry.metrics import Metrics
 
@@ -42,10 +42,8 @@ class Deps:
 
     @cached_property
     def policy(self) -> TaskPolicy:
-        """When tasks fall due, from the settings."""
-        return TaskPolicy.from_hours(
-            self.settings.trigger_due_hours, self.settings.review_due_hours
-        )
+        """When tasks fall due and which queue takes them, from the settings."""
+        return self.settings.tasks.policy()
 
 
 @dataclass

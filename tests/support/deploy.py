@@ -6,6 +6,7 @@ from pathlib import Path
 
 from connectors.cli.main import PASSTHROUGH, parser
 from streams.config.settings import Settings
+from streams.config.tasks import TaskSettings
 from streams.domain.config import RulesConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,12 +14,13 @@ DEPLOY = ROOT / "deploy"
 
 
 def setting_names() -> set[str]:
-    """Every environment variable `Settings` reads (nested rules: their first level)."""
+    """Every environment variable `Settings` reads (nested rules and tasks: their first level)."""
     names = set()
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
         names.add(alias if isinstance(alias, str) else f"DVTRIGGER_{name.upper()}")
     names |= {f"DVTRIGGER_RULES__{name.upper()}" for name in RulesConfig.model_fields}
+    names |= {f"DVTRIGGER_TASKS__{name.upper()}" for name in TaskSettings.model_fields}
     return names
 
 

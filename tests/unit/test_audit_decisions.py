@@ -93,6 +93,9 @@ async def test_a_decision_and_its_task_commands_are_recorded_with_rules_config_a
     assert [t["refs"]["task"] for t in tasks] == [[c.idempotency_key] for c in commands]
     assert [t["action"] for t in tasks] == ["raise"] * len(commands)
     assert all(t["refs"]["incident"] == [INCIDENT] for t in tasks)
+    assert [(t["detail"]["priority"], t["detail"]["queue"]) for t in tasks] == [
+        (c.priority, c.queue) for c in commands
+    ]
     assert verify_directory(tmp_path).problems == []
 
 

@@ -1,18 +1,22 @@
-"""From a decision to its task commands: identity, titles, priority, council, address, revisions."""
+"""From a decision to its task commands: identity, titles, priority, due time and queue, council,
+address, revisions."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
+from streams.domain.office_hours import OfficeCalendar
 from streams.domain.register.index import RegisterIndex
 from streams.domain.rules import decide
-from streams.domain.tasks import TaskPolicy, late_commands, task_commands
+from streams.domain.task_policy import PRIORITIES, TaskPolicy
+from streams.domain.tasks import late_commands, task_commands
 from tests.support.fakes import (
     FATHER,
     HOME,
@@ -26,6 +30,9 @@ from tests.support.fakes import (
 from tests.support.samples import personal_data_in, sample_incident
 
 INCIDENT_ID = "MPS-2026-000001"
+#: When dvtrigger decides the sample incident: a Thursday, 12:00 in London, in office hours.
+RAISED = datetime(2026, 7, 30, 11, 0, tzinfo=UTC)
+LONDON = ZoneInfo("Europe/London")
 UNRELATED = [
     {
         "person_ref": "P9",
@@ -51,10 +58,14 @@ def commands_for(
     register: RegisterIndex,
     previous: dict[str, str] | None = None,
     policy: TaskPolicy | None = None,
+    now: datetime = RAISED,
 ) -> dict[str, RaiseTask]:
-    """The commands for an incident, decided against `register`, by subject ref or person ref."""
+    """The commands for an incident decided at `now` against `register`, by subject ref or
+    person ref."""
     decision = decide(incident, register)
-    commands = task_commands(decision, incident, register, previous or {}, policy or TaskPolicy())
+    commands = task_commands(
+        decision, incident, register, previous or {}, now, policy or TaskPolicy()
+    )
     return {c.subject.subject_ref or f"person:{c.subject.person_ref}": c for c in commands}
 
 
@@ -133,32 +144,117 @@ def review_register() -> RegisterIndex:
     return register_of(birth("C1", carers=({**MOTHER, "date_of_birth": None},)))
 
 
-def test_trigger_is_urgent_and_due_in_a_day() -> None:
+def test_an_investigation_is_due_a_working_day_after_it_is_raised() -> None:
     incident = sample_incident()
     command = commands_for(incident, register_of(birth("C1")))["C1"]
-    assert (command.outcome, command.priority) == ("trigger", "urgent")
+    assert command.outcome == "trigger"
     assert command.task_type == "child_protection_investigation"
-    assert command.due_by == incident.reported_at + timedelta(hours=24)
+    assert command.due_by == RAISED + timedelta(hours=24)  # Thursday noon to Friday noon
+    assert command.queue == "duty"
 
 
-def test_review_is_high_and_due_in_four_hours() -> None:
+def test_a_review_is_due_after_four_hours_of_office_time() -> None:
     incident = sample_incident()
     command = commands_for(incident, review_register())["C1"]
-    assert (command.outcome, command.priority, command.task_type) == (
-        "review",
-        "high",
-        "match_review",
-    )
-    assert command.due_by == incident.reported_at + timedelta(hours=4)
+    assert (command.outcome, command.task_type) == ("review", "match_review")
+    assert command.due_by == RAISED + timedelta(hours=4)
+    assert command.queue == "duty"
     assert command.score is not None and command.score < 0.996
 
 
+def test_due_times_count_from_when_the_task_is_raised_not_from_the_report() -> None:
+    incident = sample_incident()  # reported on 30 July 2026
+    raised = datetime(2026, 12, 2, 14, 30, tzinfo=UTC)  # a Wednesday, months later
+    trigger = commands_for(incident, register_of(birth("C1")), now=raised)["C1"]
+    review = commands_for(incident, review_register(), now=raised)["C1"]
+    assert trigger.due_by == datetime(2026, 12, 3, 14, 30, tzinfo=UTC)
+    assert review.due_by == datetime(2026, 12, 3, 10, 30, tzinfo=UTC)  # 2h30 today, 1h30 Thursday
+
+
 def test_due_times_follow_the_policy() -> None:
-    incident, policy = sample_incident(), TaskPolicy.from_hours(2, 0.5)
-    trigger = commands_for(incident, register_of(birth("C1")), policy=policy)["C1"]
-    review = commands_for(incident, review_register(), policy=policy)["C1"]
-    assert trigger.due_by == incident.reported_at + timedelta(hours=2)
-    assert review.due_by == incident.reported_at + timedelta(minutes=30)
+    policy = TaskPolicy(trigger_working_days=2, review_working_hours=timedelta(minutes=30))
+    trigger = commands_for(sample_incident(), register_of(birth("C1")), policy=policy)["C1"]
+    review = commands_for(sample_incident(), review_register(), policy=policy)["C1"]
+    assert trigger.due_by == datetime(2026, 8, 3, 12, 0, tzinfo=LONDON)  # Thursday to Monday
+    assert review.due_by == datetime(2026, 7, 30, 12, 30, tzinfo=LONDON)
+
+
+def test_due_times_skip_the_councils_closure_days() -> None:
+    calendar = OfficeCalendar(closures=frozenset({date(2026, 7, 31)}))
+    command = commands_for(
+        sample_incident(), register_of(birth("C1")), policy=TaskPolicy(calendar=calendar)
+    )["C1"]
+    assert command.due_by == datetime(2026, 8, 3, 12, 0, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize(
+    ("dash_risk", "expected"),
+    [("high", "urgent"), ("medium", "high"), ("standard", "normal"), ("not_assessed", "normal")],
+)
+@pytest.mark.parametrize("review", [False, True], ids=["investigation", "review"])
+def test_priority_follows_the_dash_risk(dash_risk: str, expected: str, review: bool) -> None:
+    incident = sample_incident(dash_risk=dash_risk)
+    register = review_register() if review else register_of(birth("C1"))
+    command = commands_for(incident, register)["C1"]
+    assert command.priority == expected
+    assert command.outcome == ("review" if review else "trigger")  # still an investigation
+    assert PRIORITIES[dash_risk] == expected
+
+
+def test_a_withdrawal_keeps_the_priority_of_its_incident() -> None:
+    incident = sample_incident(revision=2, persons=UNRELATED, dash_risk="high")
+    command = commands_for(incident, register_of(birth("C1")), {"subject:C1": "trigger"})["C1"]
+    assert (command.outcome, command.priority) == ("withdrawn", "urgent")
+
+
+EDT = TaskPolicy(emergency_duty_queue="edt")
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        datetime(2026, 8, 1, 11, 0, tzinfo=LONDON),  # a Saturday
+        datetime(2026, 8, 31, 11, 0, tzinfo=LONDON),  # the late summer bank holiday
+        datetime(2026, 7, 30, 17, 0, tzinfo=LONDON),  # Thursday, at closing
+        datetime(2026, 7, 30, 23, 59, tzinfo=LONDON),
+        datetime(2026, 7, 30, 8, 59, tzinfo=LONDON),
+    ],
+)
+@pytest.mark.parametrize("review", [False, True], ids=["investigation", "review"])
+def test_out_of_hours_tasks_go_to_the_emergency_duty_team_due_in_clock_hours(
+    raised: datetime, review: bool
+) -> None:
+    register = review_register() if review else register_of(birth("C1"))
+    command = commands_for(sample_incident(), register, policy=EDT, now=raised)["C1"]
+    assert command.queue == "edt"
+    assert command.due_by == raised + timedelta(hours=4)
+
+
+def test_office_hours_tasks_stay_with_the_duty_team_when_there_is_an_emergency_queue() -> None:
+    for raised in (datetime(2026, 7, 30, 9, 0, tzinfo=LONDON), RAISED):
+        command = commands_for(sample_incident(), register_of(birth("C1")), policy=EDT, now=raised)
+        assert command["C1"].queue == "duty"
+        assert command["C1"].due_by == raised + timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("raised", "trigger_due", "review_due"),
+    [
+        (datetime(2026, 8, 1, 11, 0), datetime(2026, 8, 4, 9, 0), datetime(2026, 8, 3, 13, 0)),
+        (datetime(2026, 8, 28, 17, 0), datetime(2026, 9, 2, 9, 0), datetime(2026, 9, 1, 13, 0)),
+        (datetime(2026, 7, 30, 23, 59), datetime(2026, 8, 3, 9, 0), datetime(2026, 7, 31, 13, 0)),
+    ],
+    ids=["saturday", "friday_evening_before_a_bank_holiday", "a_minute_to_midnight"],
+)
+def test_without_an_emergency_queue_out_of_hours_tasks_wait_for_the_duty_team(
+    raised: datetime, trigger_due: datetime, review_due: datetime
+) -> None:
+    raised = raised.replace(tzinfo=LONDON)
+    trigger = commands_for(sample_incident(), register_of(birth("C1")), now=raised)["C1"]
+    review = commands_for(sample_incident(), review_register(), now=raised)["C1"]
+    assert (trigger.queue, review.queue) == ("duty", "duty")
+    assert trigger.due_by == trigger_due.replace(tzinfo=LONDON)
+    assert review.due_by == review_due.replace(tzinfo=LONDON)
 
 
 def test_local_authority_is_the_subjects_register_council() -> None:
@@ -172,7 +268,7 @@ def test_local_authority_comes_from_the_register_record_when_the_decision_omits_
     incident = sample_incident()
     bare = DecisionSubject(basis="register", kind="child", subject_ref="C1", outcome="trigger")
     decision = Decision(incident_id=INCIDENT_ID, revision=1, decision="trigger", subjects=[bare])
-    (command,) = task_commands(decision, incident, register, {})
+    (command,) = task_commands(decision, incident, register, {}, RAISED)
     assert command.local_authority == "E06000001"
 
 
