@@ -39,6 +39,9 @@ from connectors.duty_inbox.session_store import SessionStore, Timeouts
 from connectors.duty_inbox.store import (
     DEFAULT_DB_PATH,
     AlreadyClosed,
+    BadCursor,
+    OutcomeIncomplete,
+    OutcomeNotFitting,
     StoreError,
     TaskStore,
     UnknownTask,
@@ -54,6 +57,9 @@ _STORE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownTask: (404, "unknown task"),
     WrongTask: (422, "the command's idempotency key belongs to another task"),
     AlreadyClosed: (409, "the task is closed"),
+    OutcomeNotFitting: (409, ""),  # the store's words: acknowledge first, or the wrong type
+    OutcomeIncomplete: (422, ""),  # the store's words: what the outcome lacks
+    BadCursor: (422, "the cursor is not one of this inbox"),
 }
 
 
@@ -195,6 +201,7 @@ def _refusal(request: Request, status_code: int, message: str) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     status_code, message = _STORE_ERRORS.get(type(exc), (400, "refused"))
+    message = message or str(exc)
     if isinstance(exc, UnknownTask):  # unknown, or another council's: the same answer
         principal = scratch(request).get("principal")
         who = principal if isinstance(principal, Principal) else None
