@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -255,6 +256,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail}, 422)
 
 
+class PathsOnly(logging.Filter):
+    """Access log lines without query strings: the list's search may hold a name or NHS number."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Cut the query string off the path argument of uvicorn's access line; keep the line."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def serve(host: str, port: int, app: FastAPI) -> None:
-    """Run a duty inbox app under uvicorn until interrupted."""
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    """Run a duty inbox app under uvicorn until interrupted; its access log has no queries."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
+    logging.getLogger("uvicorn.access").addFilter(PathsOnly())  # after Config set logging up
+    uvicorn.Server(config).run()

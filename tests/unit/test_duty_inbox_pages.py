@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors.duty_inbox.app import PathsOnly
 from schemas.task import RaiseTask
 from tests.support.duty_inbox import add_client, add_user, bearer, inbox_app, sign_in
 from tests.support.samples import HOSTILE_NAME, OCCURRED_AT, sample_raise_task, sample_subject
@@ -236,3 +238,12 @@ async def test_detail_page_shows_the_whole_incident(inbox: httpx.AsyncClient) ->
         assert text in html
     missing = await inbox.get("/tasks/nope")
     assert missing.status_code == 404 and "Unknown task" in missing.text
+
+
+def test_the_access_log_keeps_paths_but_not_searches() -> None:
+    args = ("127.0.0.1:5000", "GET", "/?q=wilhelmina+quarrington&overdue=1", "1.1", 200)
+    line = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', args, None
+    )
+    assert PathsOnly().filter(line)
+    assert line.getMessage() == '127.0.0.1:5000 - "GET / HTTP/1.1" 200'
