@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from connectors.duty_inbox.access import caller_may, councils_of, person_may, task_refs, view
@@ -24,7 +24,7 @@ from connectors.duty_inbox.query import Priority, TaskQuery, narrowed
 from connectors.duty_inbox.store import TaskStore, council_of
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskList, TaskReceipt, TaskRecord, TaskStatus
-from streams.domain.ports.task_outcomes import Outcome, OutcomeName, audit_action
+from streams.domain.ports.task_outcomes import Outcome, audit_action
 
 router = APIRouter(prefix="/api")
 
@@ -222,18 +222,33 @@ _SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u30
 Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=f"[^{_SPACE}]")]
 
 
-class OutcomeBody(BaseModel):
-    """What a person found: the outcome, its reason, and a strategy discussion's date.
+def _date_text(value: object) -> object:
+    """A date arrives as JSON text, YYYY-MM-DD; not as a number of seconds."""
+    if not isinstance(value, str):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
 
-    `strategy_discussion_held` needs `held_on` (not in the future); `no_further_action`,
-    `same_family` and `not_this_family` need a `reason` (at most 500 characters).
-    """
+
+HeldOn = Annotated[date, BeforeValidator(_date_text)]
+
+
+class StrategyDiscussionBody(BaseModel):
+    """A strategy discussion was held: the day (not in the future), and a note if any."""
 
     model_config = ConfigDict(extra="forbid")
 
-    outcome: OutcomeName
+    outcome: Literal["strategy_discussion_held"]
+    held_on: HeldOn
     reason: Reason | None = None
-    held_on: date | None = None
+
+
+class ReasonedOutcomeBody(BaseModel):
+    """No further action, same family, or not this family: each with its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["no_further_action", "same_family", "not_this_family"]
+    reason: Reason
 
 
 @router.post(
@@ -242,7 +257,11 @@ class OutcomeBody(BaseModel):
     openapi_extra={"security": ACTOR},
 )
 async def record_outcome(
-    request: Request, principal: Actor, task_id: str, body: OutcomeBody, csrf: Csrf = ""
+    request: Request,
+    principal: Actor,
+    task_id: str,
+    body: Annotated[StrategyDiscussionBody | ReasonedOutcomeBody, Body(discriminator="outcome")],
+    csrf: Csrf = "",
 ) -> Response:
     """Record a task's outcome: a review's result, or what closes an investigation.
 
@@ -252,7 +271,8 @@ async def record_outcome(
     """
     check_csrf(request, csrf)
     reason = body.reason.strip() if body.reason else None
-    outcome = Outcome(body.outcome, reason, body.held_on)
+    held_on = body.held_on if isinstance(body, StrategyDiscussionBody) else None
+    outcome = Outcome(body.outcome, reason, held_on)
     task = await run_in_threadpool(
         _store(request).record_outcome, task_id, outcome, principal.username, councils_of(principal)
     )

@@ -117,10 +117,12 @@ async def test_a_strategy_discussion_needs_a_date_not_to_come(inbox: httpx.Async
     await inbox.post(f"/api/tasks/{task_id}/acknowledge")
     path = f"/api/tasks/{task_id}/outcome"
     today = datetime.now(UTC).date()
-    for held_on in (None, (today + timedelta(days=2)).isoformat()):
-        body = {"outcome": "strategy_discussion_held", "held_on": held_on}
-        refused = await inbox.post(path, json=body)
-        assert refused.status_code == 422 and "date" in refused.json()["detail"]
+    missing = await inbox.post(path, json={"outcome": "strategy_discussion_held"})
+    as_number = await inbox.post(path, json={"outcome": "strategy_discussion_held", "held_on": 0})
+    assert missing.status_code == as_number.status_code == 422
+    to_come = {"outcome": "strategy_discussion_held", "held_on": str(today + timedelta(days=2))}
+    refused = await inbox.post(path, json=to_come)
+    assert refused.status_code == 422 and "date" in refused.json()["detail"]
     body = {
         "outcome": "strategy_discussion_held",
         "held_on": (today - timedelta(days=1)).isoformat(),
