@@ -17,14 +17,21 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Requ
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from connectors.duty_inbox.access import caller_may, councils_of, person_may, task_refs, view
+from connectors.duty_inbox.access import (
+    caller_may,
+    councils_of,
+    outcome_recorded,
+    person_may,
+    task_refs,
+    view,
+)
 from connectors.duty_inbox.auth import Principal, check_csrf, record
 from connectors.duty_inbox.openapi import ACTOR, CLIENT, READER, json_body, refusals
 from connectors.duty_inbox.query import Priority, TaskQuery, narrowed
 from connectors.duty_inbox.store import TaskStore, council_of
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskList, TaskReceipt, TaskRecord, TaskStatus
-from streams.domain.ports.task_outcomes import Outcome, audit_action
+from streams.domain.ports.task_outcomes import Outcome
 
 router = APIRouter(prefix="/api")
 
@@ -276,8 +283,5 @@ async def record_outcome(
     task = await run_in_threadpool(
         _store(request).record_outcome, task_id, outcome, principal.username, councils_of(principal)
     )
-    action = audit_action(task, body.outcome)
-    await run_in_threadpool(
-        record, request, "task_action", action, principal, task_refs([task]), reason
-    )
+    await run_in_threadpool(outcome_recorded, request, principal, task, outcome)
     return _json(task)

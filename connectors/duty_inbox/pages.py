@@ -17,12 +17,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from connectors.duty_inbox import detail
-from connectors.duty_inbox.access import councils_of, may, person_may, task_refs, view
+from connectors.duty_inbox.access import (
+    councils_of,
+    may,
+    outcome_recorded,
+    person_may,
+    task_refs,
+    view,
+)
 from connectors.duty_inbox.auth import Principal, check_csrf, csrf_token, record
 from connectors.duty_inbox.listing import PAGE_SIZE, Filters, filter_form, task_list
 from connectors.duty_inbox.render import TASK_TYPES, account_html, esc, page
 from connectors.duty_inbox.store import TaskStore
-from streams.domain.ports.task_outcomes import Outcome, OutcomeName, audit_action
+from streams.domain.ports.task_outcomes import Outcome, OutcomeName
 
 router = APIRouter()
 
@@ -110,11 +117,7 @@ async def record_outcome(
         principal.username,
         councils_of(principal),
     )
-    refs = task_refs([task])
-    action = audit_action(task, recorded.name)
-    await run_in_threadpool(
-        record, request, "task_action", action, principal, refs, recorded.reason
-    )
+    await run_in_threadpool(outcome_recorded, request, principal, task, recorded)
     return RedirectResponse(f"/tasks/{quote(task_id)}", status_code=303)
 
 

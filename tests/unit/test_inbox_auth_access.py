@@ -335,3 +335,20 @@ async def test_an_administrator_disables_a_user(inbox: Inbox, browser: httpx.Asy
     assert ("user_admin", "disabled") in inbox.audit.kinds()
     unknown = await browser.post("/admin/users/nobody/disable", data={"csrf": csrf})
     assert unknown.status_code == 404
+
+
+async def test_a_strategy_discussion_is_audited_with_its_date(
+    inbox: Inbox, browser: httpx.AsyncClient
+) -> None:
+    await sign_in(browser, "duty_worker")
+    csrf = await _session_csrf(browser)
+    await browser.post(f"/tasks/{inbox.ours}/acknowledge", data={"csrf": csrf})
+    held = {"csrf": csrf, "outcome": "strategy_discussion_held", "held_on": "2026-07-30"}
+    assert (await browser.post(f"/tasks/{inbox.ours}/outcome", data=held)).status_code == 303
+    event = inbox.audit.events[-1]
+    assert (event.kind, event.action, event.actor) == (
+        "task_action",
+        "strategy_discussion_held",
+        "user:duty_worker",
+    )
+    assert event.detail == {"held_on": "2026-07-30"} and event.reason is None
