@@ -21,7 +21,7 @@ from connectors.duty_inbox.auth import (
     person,
     record,
 )
-from connectors.duty_inbox.store import council_of
+from connectors.duty_inbox.task_rows import council_of
 from connectors.duty_inbox.users import ALL_COUNCILS, Role
 from streams.domain.ports.case_system import TaskRecord
 from streams.domain.ports.task_outcomes import Outcome, audit_action

@@ -28,7 +28,8 @@ from connectors.duty_inbox.access import (
 from connectors.duty_inbox.auth import Principal, check_csrf, record
 from connectors.duty_inbox.openapi import ACTOR, CLIENT, READER, json_body, refusals
 from connectors.duty_inbox.query import Priority, TaskQuery, narrowed
-from connectors.duty_inbox.store import TaskStore, council_of
+from connectors.duty_inbox.store import TaskStore
+from connectors.duty_inbox.task_rows import council_of
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskList, TaskReceipt, TaskRecord, TaskStatus
 from streams.domain.ports.task_outcomes import Outcome

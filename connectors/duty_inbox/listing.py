@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from connectors.duty_inbox.query import Councils, TaskQuery, narrowed
+from connectors.duty_inbox.query import Councils, TaskPage, TaskQuery, narrowed
 from connectors.duty_inbox.render import (
     TASK_TYPES,
     day,
@@ -22,7 +22,6 @@ from connectors.duty_inbox.render import (
     outcome_tag,
     tag,
 )
-from connectors.duty_inbox.store import TaskPage
 from schemas.task import TaskSubject
 from streams.domain.ports.case_system import TaskRecord
 

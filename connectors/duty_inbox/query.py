@@ -13,12 +13,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from schemas.register import Carer
 from schemas.task import RaiseTask, TaskSubject
+from streams.domain.ports.case_system import TaskRecord
 
 #: The councils whose tasks a query may find; None: every council.
 Councils = frozenset[str] | None
@@ -109,6 +112,32 @@ class Position:
         if not (type(rank) is int and type(seq) is int and isinstance(received, str)):
             raise ValueError("not a cursor of this inbox")
         return cls(rank, received, seq)
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """A page of tasks, with the cursors of the pages after and before it (None: none)."""
+
+    tasks: list[TaskRecord]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def cursors(
+    rows: Sequence[sqlite3.Row], more: bool, backwards: bool, from_cursor: bool
+) -> tuple[str | None, str | None]:
+    """The next and previous cursors of a page of ranked rows in duty order.
+
+    `more`: rows lie beyond the page in the direction read; `from_cursor`: it was read from one.
+    """
+    if not rows:
+        return None, None
+    first, last = (
+        Position(r["rank"], r["received"], r["seq"]).cursor() for r in (rows[0], rows[-1])
+    )
+    following = from_cursor if backwards else more
+    preceding = more if backwards else from_cursor
+    return last if following else None, first if preceding else None
 
 
 def time_text(moment: datetime) -> str:

@@ -29,9 +29,19 @@ from connectors.duty_inbox.query import (
     REVERSED_ORDER,
     Councils,
     Position,
+    TaskPage,
     TaskQuery,
-    search_text,
+    cursors,
     time_text,
+)
+from connectors.duty_inbox.task_rows import (
+    INSERT,
+    SCHEMA,
+    UPDATE,
+    aware,
+    columns,
+    migrate,
+    record_of,
 )
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskReceipt, TaskRecord, TaskStatus
@@ -39,64 +49,6 @@ from streams.domain.ports.task_outcomes import Outcome, OutcomeRefused, apply_ou
 from streams.domain.ports.task_updates import apply_task_command
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id          TEXT PRIMARY KEY,
-    idempotency_key  TEXT NOT NULL UNIQUE,
-    revision         INTEGER NOT NULL,
-    amendment        INTEGER NOT NULL DEFAULT 0,
-    created_revision INTEGER NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'closed')),
-    outcome          TEXT NOT NULL,
-    created_at       TEXT NOT NULL,
-    revised_at       TEXT,
-    acknowledged_at  TEXT,
-    closed_at        TEXT,
-    council          TEXT NOT NULL DEFAULT 'unassigned',
-    body             TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
-"""
-
-#: Columns added since the first schema, each with its type; an older database gains them.
-#: `priority`, `due_at` and `search_text` are copied out of the command for SQL to filter by;
-#: the rest are what a person recorded (`TaskRecord`'s review and resolution fields).
-_ADDED = {
-    "amendment": "INTEGER NOT NULL DEFAULT 0",
-    "council": "TEXT NOT NULL DEFAULT ''",
-    "priority": "TEXT",
-    "due_at": "TEXT",
-    "search_text": "TEXT",
-    "review_result": "TEXT",
-    "review_reason": "TEXT",
-    "reviewed_by": "TEXT",
-    "reviewed_at": "TEXT",
-    "resolution": "TEXT",
-    "resolution_reason": "TEXT",
-    "strategy_discussion_on": "TEXT",
-    "resolved_by": "TEXT",
-    "resolved_at": "TEXT",
-}
-#: Columns that are not `TaskRecord` fields.
-_DERIVED = ("council", "priority", "due_at", "search_text", "seq", "received", "rank")
-
-#: The council of a task whose subject has no local authority (routed to the default inbox).
-NO_COUNCIL = "unassigned"
-
-_FIRST = (
-    "task_id idempotency_key revision amendment created_revision status outcome created_at"
-    " revised_at acknowledged_at closed_at council body"
-)
-_NAMES = _FIRST.split() + [name for name in _ADDED if name not in ("amendment", "council")]
-_INSERT = f"INSERT INTO tasks ({', '.join(_NAMES)}) VALUES ({', '.join(':' + n for n in _NAMES)})"
-#: A task's identity (`task_id`, `idempotency_key`) never changes; the rest is its record's.
-_UPDATE = (
-    "UPDATE tasks SET "
-    + ", ".join(f"{n} = :{n}" for n in _NAMES if n not in ("task_id", "idempotency_key"))
-    + " WHERE task_id = :task_id"
-)
-
 
 #: What the inbox's metrics read of each task not closed: nothing of its body but its type
 #: (a review a person found to be the same family, while that holds, is an investigation)
@@ -164,9 +116,9 @@ class TaskStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
         with self._write() as db:
-            _migrate(db)
+            migrate(db)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite.connect(self._path)
@@ -176,7 +128,7 @@ class TaskStore:
         return sqlite.write(self._path)
 
     def _now(self) -> str:
-        return _text(self._clock())
+        return time_text(self._clock())
 
     def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
         """Create the task for this key, or update it with a higher (revision, amendment)."""
@@ -184,7 +136,7 @@ class TaskStore:
             row = db.execute(
                 "SELECT * FROM tasks WHERE idempotency_key = ?", (cmd.idempotency_key,)
             ).fetchone()
-            return self._apply(db, None if row is None else _record(row), cmd)
+            return self._apply(db, None if row is None else record_of(row), cmd)
 
     def revise(self, task_id: str, cmd: RaiseTask, councils: Councils = None) -> TaskReceipt:
         """Update one task when `cmd` has a higher (revision, amendment); else change nothing.
@@ -197,7 +149,7 @@ class TaskStore:
                 raise UnknownTask(task_id)
             if row["idempotency_key"] != cmd.idempotency_key:
                 raise WrongTask(task_id)
-            return self._apply(db, _record(row), cmd)
+            return self._apply(db, record_of(row), cmd)
 
     def _apply(
         self, db: sqlite3.Connection, stored: TaskRecord | None, cmd: RaiseTask
@@ -205,9 +157,9 @@ class TaskStore:
         """Apply the one rule for task commands and write back the record it returns."""
         change = apply_task_command(stored, cmd, self._clock(), str(uuid.uuid4()))
         if change.kind == "created":
-            db.execute(_INSERT, _columns(change.record))
+            db.execute(INSERT, columns(change.record))
         elif change.kind == "updated":
-            db.execute(_UPDATE, _columns(change.record))
+            db.execute(UPDATE, columns(change.record))
         return change.receipt
 
     def get(self, task_id: str, councils: Councils = None) -> TaskRecord:
@@ -216,7 +168,7 @@ class TaskStore:
             row = _row(db, task_id, councils)
         if row is None:
             raise UnknownTask(task_id)
-        return _record(row)
+        return record_of(row)
 
     def list_tasks(
         self, status: TaskStatus | None = None, limit: int | None = 100, councils: Councils = None
@@ -269,8 +221,8 @@ class TaskStore:
             Census(
                 task_type=str(row["task_type"]),
                 status=str(row["status"]),
-                due_by=_aware(row["due_by"]) if row["due_by"] else None,
-                unacknowledged_since=_aware(row["unacknowledged_since"]),
+                due_by=aware(row["due_by"]) if row["due_by"] else None,
+                unacknowledged_since=aware(row["unacknowledged_since"]),
             )
             for row in rows
         ]
@@ -301,20 +253,11 @@ class TaskStore:
             if row is None:
                 raise UnknownTask(task_id)
             try:
-                recorded = apply_outcome(_record(row), outcome, by, self._clock())
+                recorded = apply_outcome(record_of(row), outcome, by, self._clock())
             except OutcomeRefused as refused:
                 raise _refusal(task_id, refused) from None
-            db.execute(_UPDATE, _columns(recorded))
+            db.execute(UPDATE, columns(recorded))
         return recorded
-
-
-@dataclass(frozen=True)
-class TaskPage:
-    """A page of tasks, with the cursors of the pages after and before it (None: none)."""
-
-    tasks: list[TaskRecord]
-    next_cursor: str | None
-    previous_cursor: str | None
 
 
 def _position(cursor: str | None) -> Position | None:
@@ -327,16 +270,8 @@ def _position(cursor: str | None) -> Position | None:
 
 def _page(rows: list[sqlite3.Row], more: bool, backwards: bool, from_cursor: bool) -> TaskPage:
     """A page of rows in duty order; `more`: rows beyond the page, in the direction read."""
-    if not rows:
-        return TaskPage([], None, None)
-    first, last = (
-        Position(r["rank"], r["received"], r["seq"]).cursor() for r in (rows[0], rows[-1])
-    )
-    following = from_cursor if backwards else more
-    preceding = more if backwards else from_cursor
-    return TaskPage(
-        [_record(row) for row in rows], last if following else None, first if preceding else None
-    )
+    following, preceding = cursors(rows, more, backwards, from_cursor)
+    return TaskPage([record_of(row) for row in rows], following, preceding)
 
 
 #: Why an outcome was refused, in the words a person reads; never a value they sent.
@@ -358,23 +293,6 @@ def _refusal(task_id: str, refused: OutcomeRefused) -> StoreError:
     return OutcomeIncomplete(words)
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring an older database's table up to `_ADDED`, filling the new columns from each body."""
-    columns = {row["name"] for row in db.execute("PRAGMA table_info(tasks)")}
-    for name, kind in _ADDED.items():
-        if name not in columns:
-            db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
-    rows = db.execute("SELECT * FROM tasks WHERE due_at IS NULL OR council = ''").fetchall()
-    for row in rows:  # a database from before councils, or before the list's filters
-        db.execute(_UPDATE, _columns(_record(row)))
-    db.execute("CREATE INDEX IF NOT EXISTS tasks_by_council ON tasks (council, status)")
-
-
-def council_of(local_authority: str | None) -> str:
-    """The council code a task belongs to: its subject's local authority, else NO_COUNCIL."""
-    return local_authority or NO_COUNCIL
-
-
 def _json_councils(councils: Councils) -> str | None:
     return None if councils is None else json.dumps(sorted(councils))
 
@@ -393,44 +311,3 @@ def _status(db: sqlite3.Connection, task_id: str, councils: Councils) -> str:
     if row is None:
         raise UnknownTask(task_id)
     return str(row["status"])
-
-
-def _text(moment: datetime) -> str:
-    """A time as the database keeps it (`query.time_text`)."""
-    return time_text(moment)
-
-
-def _text_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else _text(moment)
-
-
-def _columns(record: TaskRecord) -> dict[str, object]:
-    """A task's row: its record's fields, and what SQL filters by copied out of its command."""
-    task = record.task
-    times = ("created_at", "revised_at", "acknowledged_at", "closed_at", "reviewed_at")
-    fields = record.model_dump(exclude={"task"}, mode="python")
-    fields |= {name: _text_or_none(getattr(record, name)) for name in (*times, "resolved_at")}
-    on = record.strategy_discussion_on
-    return fields | {
-        "idempotency_key": task.idempotency_key,
-        "amendment": task.amendment,
-        "outcome": task.outcome,
-        "council": council_of(task.local_authority),
-        "priority": task.priority,
-        "due_at": _text(task.due_by),
-        "search_text": search_text(task),
-        "strategy_discussion_on": None if on is None else on.isoformat(),
-        "body": task.model_dump_json(by_alias=True),
-    }
-
-
-def _aware(text: str) -> datetime:
-    """An ISO 8601 time from the database; a naive one is taken as UTC."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _record(row: sqlite3.Row) -> TaskRecord:
-    fields = {k: v for k, v in dict(row).items() if k not in _DERIVED and v is not None}
-    fields["task"] = RaiseTask.model_validate_json(fields.pop("body"))
-    return TaskRecord.model_validate(fields)

@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.duty_inbox.query import TaskPage, TaskQuery
 from connectors.duty_inbox.store import (
     AlreadyClosed,
     BadCursor,
     OutcomeIncomplete,
     OutcomeNotFitting,
-    TaskPage,
-    TaskQuery,
     TaskStore,
     UnknownTask,
 )

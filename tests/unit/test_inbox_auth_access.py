@@ -12,7 +12,8 @@ import pytest
 
 from connectors.duty_inbox.access import ROLE_MATRIX, Action, may
 from connectors.duty_inbox.auth import TYPED_REASON, Principal
-from connectors.duty_inbox.store import NO_COUNCIL, TaskStore
+from connectors.duty_inbox.store import TaskStore
+from connectors.duty_inbox.task_rows import NO_COUNCIL
 from connectors.duty_inbox.users import ROLES, Role, UserStore
 from schemas.task import RaiseTask
 from tests.support.duty_inbox import (
