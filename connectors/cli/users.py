@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from connectors.duty_inbox.store import NO_COUNCIL
+from connectors.duty_inbox.task_rows import NO_COUNCIL
 from connectors.duty_inbox.users import ROLES, UserError, UserStore
 from streams.config.settings import Settings
 

@@ -21,9 +21,10 @@ from connectors.duty_inbox.auth import (
     person,
     record,
 )
-from connectors.duty_inbox.store import council_of
+from connectors.duty_inbox.task_rows import council_of
 from connectors.duty_inbox.users import ALL_COUNCILS, Role
 from streams.domain.ports.case_system import TaskRecord
+from streams.domain.ports.task_outcomes import Outcome, audit_action
 
 Action = Literal["view_tasks", "act_on_tasks", "raise_tasks", "manage_users", "query_audit"]
 
@@ -111,3 +112,14 @@ def task_refs(records: list[TaskRecord], whole_incident: bool = False) -> dict[s
 def view(request: Request, principal: Principal, records: list[TaskRecord], what: str) -> None:
     """Record that `principal` saw these tasks (`what`: list or detail, page or API)."""
     record(request, "view", what, principal, task_refs(records, what.endswith("detail")))
+
+
+def outcome_recorded(
+    request: Request, principal: Principal, task: TaskRecord, outcome: Outcome
+) -> None:
+    """Record that `principal` recorded `outcome` on the task: an override is named as one."""
+    held_on: dict[str, object] | None = (
+        {"held_on": outcome.held_on.isoformat()} if outcome.held_on else None
+    )
+    action = audit_action(task, outcome.name)
+    record(request, "task_action", action, principal, task_refs([task]), outcome.reason, held_on)

@@ -2,25 +2,37 @@
 
 Every route needs a caller (`auth.caller`): raising and revising tasks need a client
 credential that may raise tasks; reading needs a client credential or a person's session;
-acknowledging and closing are a person's acts, so they need a session and its CSRF token in
-the `X-CSRF-Token` header. A caller reaches the tasks of their councils only, and every view
-and action is recorded in the audit log.
+acknowledging a task and recording its outcome are a person's acts, so they need a session
+and its CSRF token in the `X-CSRF-Token` header. A caller reaches the tasks of their
+councils only, and every view and action is recorded in the audit log.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from connectors.duty_inbox.access import caller_may, councils_of, person_may, task_refs, view
+from connectors.duty_inbox.access import (
+    caller_may,
+    councils_of,
+    outcome_recorded,
+    person_may,
+    task_refs,
+    view,
+)
 from connectors.duty_inbox.auth import Principal, check_csrf, record
 from connectors.duty_inbox.openapi import ACTOR, CLIENT, READER, json_body, refusals
-from connectors.duty_inbox.store import TaskStore, council_of
+from connectors.duty_inbox.query import Priority, TaskQuery, narrowed
+from connectors.duty_inbox.store import TaskStore
+from connectors.duty_inbox.task_rows import council_of
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskList, TaskReceipt, TaskRecord, TaskStatus
+from streams.domain.ports.task_outcomes import Outcome
 
 router = APIRouter(prefix="/api")
 
@@ -131,13 +143,39 @@ async def list_tasks(
     principal: Reader,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the page before.")
+    ] = None,
+    council: Annotated[str | None, Query(max_length=64)] = None,
+    priority: Priority | None = None,
+    overdue: Annotated[bool, Query(description="Only tasks not closed and past due.")] = False,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Incident reference, name, or NHS number."),
+    ] = None,
 ) -> Response:
-    """Tasks of the caller's councils in duty order: trigger, review, withdrawn; newest first."""
-    tasks = await run_in_threadpool(
-        _store(request).list_tasks, status, limit, councils_of(principal)
+    """Tasks of the caller's councils in duty order: trigger, review, withdrawn; newest first.
+
+    A page holds `limit` tasks; `next_cursor` is the `cursor` of the next (None: the last).
+    A task raised between two pages is not shown on the next; none is shown twice or skipped.
+    """
+    query = TaskQuery(
+        narrowed(councils_of(principal), council),
+        None if status is None else frozenset({status}),
+        priority,
+        _now(request) if overdue else None,
+        q or "",
     )
-    await run_in_threadpool(view, request, principal, tasks, "viewed_api_list")
-    return _json(TaskList(tasks=tasks))
+    store = _store(request)
+    page = await run_in_threadpool(store.page, query, limit, cursor)
+    total = await run_in_threadpool(store.count, query)
+    await run_in_threadpool(view, request, principal, page.tasks, "viewed_api_list")
+    return _json(TaskList(tasks=page.tasks, next_cursor=page.next_cursor, total=total))
+
+
+def _now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
 
 
 @router.get(
@@ -189,29 +227,62 @@ async def acknowledge_task(
 #: What `str.isspace` counts as white space (a regular expression's `\s` differs by engine),
 #: so a reason the pattern lets through still has words once stripped.
 _SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=f"[^{_SPACE}]")]
 
 
-class CloseBody(BaseModel):
-    """Why a task is closed: some words, at most 500 characters."""
+def _date_text(value: object) -> object:
+    """A date arrives as JSON text, YYYY-MM-DD; not as a number of seconds."""
+    if not isinstance(value, str):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
 
-    model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: str = Field(min_length=1, max_length=500, pattern=f"[^{_SPACE}]")
+HeldOn = Annotated[date, BeforeValidator(_date_text)]
+
+
+class StrategyDiscussionBody(BaseModel):
+    """A strategy discussion was held: the day (not in the future), and a note if any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["strategy_discussion_held"]
+    held_on: HeldOn
+    reason: Reason | None = None
+
+
+class ReasonedOutcomeBody(BaseModel):
+    """No further action, same family, or not this family: each with its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["no_further_action", "same_family", "not_this_family"]
+    reason: Reason
 
 
 @router.post(
-    "/tasks/{task_id}/close",
+    "/tasks/{task_id}/outcome",
     responses={200: {"model": TaskRecord}, **refusals(400, 401, 403, 404, 409, 422)},
     openapi_extra={"security": ACTOR},
 )
-async def close_task(
-    request: Request, principal: Actor, task_id: str, body: CloseBody, csrf: Csrf = ""
+async def record_outcome(
+    request: Request,
+    principal: Actor,
+    task_id: str,
+    body: Annotated[StrategyDiscussionBody | ReasonedOutcomeBody, Body(discriminator="outcome")],
+    csrf: Csrf = "",
 ) -> Response:
-    """Close a task, saying why."""
+    """Record a task's outcome: a review's result, or what closes an investigation.
+
+    The task must be acknowledged (409 if not, or if the outcome is not one for its type, or it
+    is closed). "not_this_family", "strategy_discussion_held" and "no_further_action" close it;
+    "same_family" makes a review an investigation, still in hand.
+    """
     check_csrf(request, csrf)
-    reason = body.reason.strip()
-    task = await run_in_threadpool(_store(request).close, task_id, councils_of(principal))
-    await run_in_threadpool(
-        record, request, "task_action", "closed", principal, task_refs([task]), reason
+    reason = body.reason.strip() if body.reason else None
+    held_on = body.held_on if isinstance(body, StrategyDiscussionBody) else None
+    outcome = Outcome(body.outcome, reason, held_on)
+    task = await run_in_threadpool(
+        _store(request).record_outcome, task_id, outcome, principal.username, councils_of(principal)
     )
+    await run_in_threadpool(outcome_recorded, request, principal, task, outcome)
     return _json(task)

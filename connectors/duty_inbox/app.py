@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,6 +40,9 @@ from connectors.duty_inbox.session_store import SessionStore, Timeouts
 from connectors.duty_inbox.store import (
     DEFAULT_DB_PATH,
     AlreadyClosed,
+    BadCursor,
+    OutcomeIncomplete,
+    OutcomeNotFitting,
     StoreError,
     TaskStore,
     UnknownTask,
@@ -54,6 +58,9 @@ _STORE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownTask: (404, "unknown task"),
     WrongTask: (422, "the command's idempotency key belongs to another task"),
     AlreadyClosed: (409, "the task is closed"),
+    OutcomeNotFitting: (409, ""),  # the store's words: acknowledge first, or the wrong type
+    OutcomeIncomplete: (422, ""),  # the store's words: what the outcome lacks
+    BadCursor: (422, "the cursor is not one of this inbox"),
 }
 
 
@@ -195,6 +202,7 @@ def _refusal(request: Request, status_code: int, message: str) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     status_code, message = _STORE_ERRORS.get(type(exc), (400, "refused"))
+    message = message or str(exc)
     if isinstance(exc, UnknownTask):  # unknown, or another council's: the same answer
         principal = scratch(request).get("principal")
         who = principal if isinstance(principal, Principal) else None
@@ -248,6 +256,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail}, 422)
 
 
+class PathsOnly(logging.Filter):
+    """Access log lines without query strings: the list's search may hold a name or NHS number."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Cut the query string off the path argument of uvicorn's access line; keep the line."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def serve(host: str, port: int, app: FastAPI) -> None:
-    """Run a duty inbox app under uvicorn until interrupted."""
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    """Run a duty inbox app under uvicorn until interrupted; its access log has no queries."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
+    logging.getLogger("uvicorn.access").addFilter(PathsOnly())  # after Config set logging up
+    uvicorn.Server(config).run()

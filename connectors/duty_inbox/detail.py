@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from connectors.duty_inbox.acts import actions_html, recorded_rows
 from connectors.duty_inbox.render import (
     TASK_TYPES,
-    actions_html,
     address_text,
     basis_text,
     day,
@@ -30,13 +30,13 @@ def task_page(record: TaskRecord, now: datetime, csrf: str) -> str:
     """The content of the task page; with a CSRF token (a person who may act), its buttons."""
     task = record.task
     return (
-        f"<h1>{esc(task.title)}</h1>"
+        f"<h1>{esc(TASK_TYPES[record.task_type])}: incident {esc(task.incident_id)}</h1>"
         f"<p>{outcome_tag(task)} {tag(record.status, record.status)}</p>"
-        f'<div id="close">{actions_html(record, csrf) if csrf else ""}</div>'
+        f'<div id="actions">{actions_html(record, csrf, now) if csrf else ""}</div>'
         f"<h2>Task</h2>{summary(_task_rows(record, now))}"
         f"<h2>Subject</h2>{summary(_subject_rows(task.subject))}{_carers(task.subject)}"
         f"<h2>Incident {esc(task.incident_id)}</h2>{_incident(task.incident)}"
-        '<p><a href="/">Back to open tasks</a></p>'
+        '<p><a href="/">Back to the tasks</a></p>'
     )
 
 
@@ -54,7 +54,7 @@ def _task_rows(record: TaskRecord, now: datetime) -> list[tuple[str, str]]:
     task = record.task
     late = esc(task.late_reason or "yes") if task.late else "no"
     return [
-        ("Task type", esc(TASK_TYPES[task.task_type])),
+        ("Task type", esc(TASK_TYPES[record.task_type])),
         ("Priority", esc(task.priority)),
         ("Due by", due_html(record, now)),
         ("Revision", revision_html(record)),
@@ -65,6 +65,7 @@ def _task_rows(record: TaskRecord, now: datetime) -> list[tuple[str, str]]:
             _optional(record.acknowledged_at and when(record.acknowledged_at), "not yet"),
         ),
         ("Closed", _optional(record.closed_at and when(record.closed_at), "not yet")),
+        *recorded_rows(record),
         ("Match score", _optional(None if task.score is None else f"{task.score:.2f}", "none")),
         ("Reasons", reasons_html(task.reasons)),
         ("Changes in this revision", reasons_html(task.changes)),

@@ -43,7 +43,9 @@ class InboxHeaders:
                 headers = MutableHeaders(scope=message)
                 headers["Content-Security-Policy"] = self.csp
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null`
+                # on a form post, which the pages' same-origin check must refuse.
+                headers["Referrer-Policy"] = "same-origin"
                 headers["X-Frame-Options"] = "DENY"
                 headers["Cache-Control"] = "no-store"
                 cookie = memo.get("cookie")

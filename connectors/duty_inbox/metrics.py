@@ -1,7 +1,8 @@
 """The duty inbox's metrics, declared once and worked out from its database at each scrape.
 
 The inbox exports them on its own `GET /metrics`, from its own registry. `kind` is the
-task kind (`investigation` or `review`); no label carries anything of a task but that.
+task kind (`investigation` or `review`); no label carries anything of a task but that. A
+review a person found to be the same family is counted as an investigation while that holds.
 """
 
 from __future__ import annotations

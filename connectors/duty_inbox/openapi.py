@@ -77,7 +77,7 @@ _WORDS = {
     401: "Not signed in, and no valid client token.",
     403: "The caller's role or credential does not allow this, or the CSRF token is wrong.",
     404: "No such task (or not of the caller's councils).",
-    409: "The task is closed.",
+    409: "The task is closed; or, for an outcome, not acknowledged yet or of the other type.",
     413: "The body is too large.",
     422: "The request is not valid.",
 }

@@ -164,25 +164,3 @@ def reasons_html(reasons: list[str]) -> str:
         return '<span class="muted">none given</span>'
     items = "".join(f"<li>{esc(reason.replace('_', ' '))}</li>" for reason in reasons)
     return f'<ul class="plain">{items}</ul>'
-
-
-def actions_html(record: TaskRecord, csrf: str) -> str:
-    """Acknowledge and close buttons as plain form POSTs; closing asks for a reason."""
-    base = f"/tasks/{esc(record.task_id)}"
-    incident = esc(record.task.incident_id)
-    buttons = []
-    if record.status == "open":
-        buttons.append(
-            f'<form class="inline" method="post" action="{base}/acknowledge">'
-            f'{hidden_csrf(csrf)}<button type="submit" aria-label="Acknowledge task for incident'
-            f' {incident}">Acknowledge</button></form>'
-        )
-    if record.status != "closed":
-        buttons.append(
-            f'<form class="close" method="post" action="{base}/close">{hidden_csrf(csrf)}'
-            f'<input name="reason" required maxlength="500" placeholder="Why close it?"'
-            f' aria-label="Reason for closing the task for incident {incident}">'
-            f'<button type="submit" class="secondary" aria-label="Close task for incident'
-            f' {incident}">Close</button></form>'
-        )
-    return "".join(buttons)

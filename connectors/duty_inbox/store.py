@@ -19,69 +19,46 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.duty_inbox import sqlite
+from connectors.duty_inbox.query import (
+    AFTER,
+    BEFORE,
+    DUTY_ORDER,
+    IN_COUNCILS,
+    MATCHES,
+    RANKED,
+    REVERSED_ORDER,
+    Councils,
+    Position,
+    TaskPage,
+    TaskQuery,
+    cursors,
+    time_text,
+)
+from connectors.duty_inbox.task_rows import (
+    INSERT,
+    SCHEMA,
+    UPDATE,
+    aware,
+    columns,
+    migrate,
+    record_of,
+)
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskReceipt, TaskRecord, TaskStatus
+from streams.domain.ports.task_outcomes import Outcome, OutcomeRefused, apply_outcome
 from streams.domain.ports.task_updates import apply_task_command
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
 
-#: The councils whose tasks a query may find; None: every council.
-Councils = frozenset[str] | None
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id          TEXT PRIMARY KEY,
-    idempotency_key  TEXT NOT NULL UNIQUE,
-    revision         INTEGER NOT NULL,
-    amendment        INTEGER NOT NULL DEFAULT 0,
-    created_revision INTEGER NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'closed')),
-    outcome          TEXT NOT NULL,
-    created_at       TEXT NOT NULL,
-    revised_at       TEXT,
-    acknowledged_at  TEXT,
-    closed_at        TEXT,
-    council          TEXT NOT NULL DEFAULT 'unassigned',
-    body             TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
-"""
-
-#: The council of a task whose subject has no local authority (routed to the default inbox).
-NO_COUNCIL = "unassigned"
-
-#: Tasks of the councils in `:councils` (a JSON array), or of every council when it is NULL.
-_IN_COUNCILS = "(:councils IS NULL OR council IN (SELECT value FROM json_each(:councils)))"
-
-_INSERT = """
-INSERT INTO tasks (task_id, idempotency_key, revision, amendment, created_revision, status,
-                   outcome, created_at, revised_at, acknowledged_at, closed_at, council, body)
-VALUES (:task_id, :idempotency_key, :revision, :amendment, :created_revision, :status,
-        :outcome, :created_at, :revised_at, :acknowledged_at, :closed_at, :council, :body)
-"""
-
-#: A task's identity (`task_id`, `idempotency_key`) never changes; the rest is its record's.
-_UPDATE = """
-UPDATE tasks SET revision = :revision, amendment = :amendment,
-                 created_revision = :created_revision, status = :status, outcome = :outcome,
-                 created_at = :created_at, revised_at = :revised_at,
-                 acknowledged_at = :acknowledged_at, closed_at = :closed_at,
-                 council = :council, body = :body
-WHERE task_id = :task_id
-"""
-
-#: Ties (the same received time) go to the most recently created task: rowids never change.
-_DUTY_ORDER = """
-ORDER BY CASE outcome WHEN 'trigger' THEN 0 WHEN 'review' THEN 1 ELSE 2 END,
-         coalesce(revised_at, created_at) DESC, rowid DESC
-"""
-
-
 #: What the inbox's metrics read of each task not closed: nothing of its body but its type
+#: (a review a person found to be the same family, while that holds, is an investigation)
 #: and due time. `unacknowledged_since`: when it was raised, or reopened by a revision.
 _CENSUS = """
-SELECT json_extract(body, '$.task_type') AS task_type, status,
-       json_extract(body, '$.due_by') AS due_by,
+SELECT CASE WHEN review_result = 'same_family'
+                 AND (revised_at IS NULL OR reviewed_at >= revised_at)
+            THEN 'child_protection_investigation'
+            ELSE json_extract(body, '$.task_type') END AS task_type,
+       status, due_at AS due_by,
        CASE WHEN acknowledged_at IS NULL AND closed_at IS NULL THEN created_at
             ELSE coalesce(revised_at, created_at) END AS unacknowledged_since
 FROM tasks WHERE status != 'closed'
@@ -111,7 +88,19 @@ class WrongTask(StoreError):
 
 
 class AlreadyClosed(StoreError):
-    """A closed task cannot be acknowledged."""
+    """A closed task cannot be acknowledged, nor have an outcome recorded."""
+
+
+class BadCursor(StoreError):
+    """A cursor this inbox did not make (or a mangled one)."""
+
+
+class OutcomeNotFitting(StoreError):
+    """The outcome does not fit the task now: not acknowledged yet, or of the other type."""
+
+
+class OutcomeIncomplete(StoreError):
+    """The outcome lacks its reason, or its strategy discussion's date (or that is to come)."""
 
 
 class TaskStore:
@@ -127,18 +116,9 @@ class TaskStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            columns = {row["name"] for row in db.execute("PRAGMA table_info(tasks)")}
-            if "amendment" not in columns:  # a database from before amendments
-                db.execute("ALTER TABLE tasks ADD COLUMN amendment INTEGER NOT NULL DEFAULT 0")
-            if "council" not in columns:  # a database from before councils
-                db.execute("ALTER TABLE tasks ADD COLUMN council TEXT NOT NULL DEFAULT ''")
-                db.execute(
-                    "UPDATE tasks SET council ="
-                    " coalesce(json_extract(body, '$.local_authority'), ?)",
-                    (NO_COUNCIL,),
-                )
-            db.execute("CREATE INDEX IF NOT EXISTS tasks_by_council ON tasks (council, status)")
+            db.executescript(SCHEMA)
+        with self._write() as db:
+            migrate(db)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite.connect(self._path)
@@ -148,7 +128,7 @@ class TaskStore:
         return sqlite.write(self._path)
 
     def _now(self) -> str:
-        return _text(self._clock())
+        return time_text(self._clock())
 
     def raise_task(self, cmd: RaiseTask) -> TaskReceipt:
         """Create the task for this key, or update it with a higher (revision, amendment)."""
@@ -156,7 +136,7 @@ class TaskStore:
             row = db.execute(
                 "SELECT * FROM tasks WHERE idempotency_key = ?", (cmd.idempotency_key,)
             ).fetchone()
-            return self._apply(db, None if row is None else _record(row), cmd)
+            return self._apply(db, None if row is None else record_of(row), cmd)
 
     def revise(self, task_id: str, cmd: RaiseTask, councils: Councils = None) -> TaskReceipt:
         """Update one task when `cmd` has a higher (revision, amendment); else change nothing.
@@ -169,7 +149,7 @@ class TaskStore:
                 raise UnknownTask(task_id)
             if row["idempotency_key"] != cmd.idempotency_key:
                 raise WrongTask(task_id)
-            return self._apply(db, _record(row), cmd)
+            return self._apply(db, record_of(row), cmd)
 
     def _apply(
         self, db: sqlite3.Connection, stored: TaskRecord | None, cmd: RaiseTask
@@ -177,9 +157,9 @@ class TaskStore:
         """Apply the one rule for task commands and write back the record it returns."""
         change = apply_task_command(stored, cmd, self._clock(), str(uuid.uuid4()))
         if change.kind == "created":
-            db.execute(_INSERT, _columns(change.record))
+            db.execute(INSERT, columns(change.record))
         elif change.kind == "updated":
-            db.execute(_UPDATE, _columns(change.record))
+            db.execute(UPDATE, columns(change.record))
         return change.receipt
 
     def get(self, task_id: str, councils: Councils = None) -> TaskRecord:
@@ -188,26 +168,50 @@ class TaskStore:
             row = _row(db, task_id, councils)
         if row is None:
             raise UnknownTask(task_id)
-        return _record(row)
+        return record_of(row)
 
     def list_tasks(
         self, status: TaskStatus | None = None, limit: int | None = 100, councils: Councils = None
     ) -> list[TaskRecord]:
         """Tasks in duty order: trigger before review before withdrawn, then newest first.
 
-        `limit=None` lists them all (the inbox page must never drop a task silently).
+        `limit=None` lists them all.
         """
+        statuses = None if status is None else frozenset({status})
+        return self.page(TaskQuery(councils, statuses), limit).tasks
+
+    def page(
+        self,
+        query: TaskQuery,
+        limit: int | None = 50,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> TaskPage:
+        """The tasks matching `query` in duty order, `limit` of them after (or before) a cursor.
+
+        `BadCursor` when a cursor is not one this inbox made.
+        """
+        backwards = before is not None
+        cursor = _position(before if backwards else after)
+        at = {"rank": None, "received": None, "seq": None} | (vars(cursor) if cursor else {})
+        sql = (
+            f"SELECT * FROM ({RANKED}) WHERE {MATCHES} AND {BEFORE if backwards else AFTER}"
+            f" {REVERSED_ORDER if backwards else DUTY_ORDER} LIMIT :limit"
+        )
+        wanted = -1 if limit is None else limit + 1
         with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT * FROM tasks WHERE (:status IS NULL OR status = :status)"
-                f" AND {_IN_COUNCILS} {_DUTY_ORDER} LIMIT :limit",
-                {
-                    "status": status,
-                    "limit": -1 if limit is None else limit,
-                    "councils": _json_councils(councils),
-                },
-            ).fetchall()
-        return [_record(row) for row in rows]
+            rows = db.execute(sql, query.parameters() | at | {"limit": wanted}).fetchall()
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if limit is not None else rows
+        if backwards:
+            rows.reverse()
+        return _page(rows, more, backwards, cursor is not None)
+
+    def count(self, query: TaskQuery) -> int:
+        """How many tasks match `query`."""
+        with closing(self._connect()) as db:
+            row = db.execute(f"SELECT count(*) FROM tasks WHERE {MATCHES}", query.parameters())
+            return int(row.fetchone()[0])
 
     def census(self) -> list[Census]:
         """Each task not closed: its type, status, due time, when it became unacknowledged."""
@@ -217,8 +221,8 @@ class TaskStore:
             Census(
                 task_type=str(row["task_type"]),
                 status=str(row["status"]),
-                due_by=_aware(row["due_by"]) if row["due_by"] else None,
-                unacknowledged_since=_aware(row["unacknowledged_since"]),
+                due_by=aware(row["due_by"]) if row["due_by"] else None,
+                unacknowledged_since=aware(row["unacknowledged_since"]),
             )
             for row in rows
         ]
@@ -237,20 +241,56 @@ class TaskStore:
                 )
         return self.get(task_id)
 
-    def close(self, task_id: str, councils: Councils = None) -> TaskRecord:
-        """Close a task; closing twice changes nothing."""
+    def record_outcome(
+        self, task_id: str, outcome: Outcome, by: str, councils: Councils = None
+    ) -> TaskRecord:
+        """Record what a person found (`task_outcomes.apply_outcome`) on a task.
+
+        `AlreadyClosed`, `OutcomeNotFitting` or `OutcomeIncomplete` when the rule refuses it.
+        """
         with self._write() as db:
-            if _status(db, task_id, councils) != "closed":
-                db.execute(
-                    "UPDATE tasks SET status = 'closed', closed_at = ? WHERE task_id = ?",
-                    (self._now(), task_id),
-                )
-        return self.get(task_id)
+            row = _row(db, task_id, councils)
+            if row is None:
+                raise UnknownTask(task_id)
+            try:
+                recorded = apply_outcome(record_of(row), outcome, by, self._clock())
+            except OutcomeRefused as refused:
+                raise _refusal(task_id, refused) from None
+            db.execute(UPDATE, columns(recorded))
+        return recorded
 
 
-def council_of(local_authority: str | None) -> str:
-    """The council code a task belongs to: its subject's local authority, else NO_COUNCIL."""
-    return local_authority or NO_COUNCIL
+def _position(cursor: str | None) -> Position | None:
+    """The position a cursor holds; `BadCursor` when it holds none."""
+    try:
+        return None if cursor is None else Position.of(cursor)
+    except ValueError:
+        raise BadCursor("not a cursor of this inbox") from None
+
+
+def _page(rows: list[sqlite3.Row], more: bool, backwards: bool, from_cursor: bool) -> TaskPage:
+    """A page of rows in duty order; `more`: rows beyond the page, in the direction read."""
+    following, preceding = cursors(rows, more, backwards, from_cursor)
+    return TaskPage([record_of(row) for row in rows], following, preceding)
+
+
+#: Why an outcome was refused, in the words a person reads; never a value they sent.
+REFUSAL_WORDS = {
+    "not_acknowledged": "acknowledge the task before recording its outcome",
+    "wrong_task_type": "that outcome is not one for this type of task",
+    "reason_needed": "a reason is needed for this outcome",
+    "date_needed": "a strategy discussion needs the date it was held, not a date to come",
+}
+
+
+def _refusal(task_id: str, refused: OutcomeRefused) -> StoreError:
+    """The store's error for an outcome refused by the rule."""
+    if refused.why == "closed":
+        return AlreadyClosed(task_id)
+    words = REFUSAL_WORDS[refused.why]
+    if refused.why in ("not_acknowledged", "wrong_task_type"):
+        return OutcomeNotFitting(words)
+    return OutcomeIncomplete(words)
 
 
 def _json_councils(councils: Councils) -> str | None:
@@ -260,7 +300,7 @@ def _json_councils(councils: Councils) -> str | None:
 def _row(db: sqlite3.Connection, task_id: str, councils: Councils) -> sqlite3.Row | None:
     """The task's row when it is of one of `councils`; another council's is not found."""
     row: sqlite3.Row | None = db.execute(
-        f"SELECT * FROM tasks WHERE task_id = :task_id AND {_IN_COUNCILS}",
+        f"SELECT * FROM tasks WHERE task_id = :task_id AND {IN_COUNCILS}",
         {"task_id": task_id, "councils": _json_councils(councils)},
     ).fetchone()
     return row
@@ -271,44 +311,3 @@ def _status(db: sqlite3.Connection, task_id: str, councils: Councils) -> str:
     if row is None:
         raise UnknownTask(task_id)
     return str(row["status"])
-
-
-def _text(moment: datetime) -> str:
-    """A time as the database keeps it: UTC, ISO 8601 to the microsecond, so text sorts as time."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _text_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else _text(moment)
-
-
-def _columns(record: TaskRecord) -> dict[str, object]:
-    """A task's row; `amendment` and `outcome` are copied out of its command for SQL to read."""
-    return {
-        "task_id": record.task_id,
-        "idempotency_key": record.task.idempotency_key,
-        "revision": record.revision,
-        "amendment": record.task.amendment,
-        "created_revision": record.created_revision,
-        "status": record.status,
-        "outcome": record.task.outcome,
-        "created_at": _text(record.created_at),
-        "revised_at": _text_or_none(record.revised_at),
-        "acknowledged_at": _text_or_none(record.acknowledged_at),
-        "closed_at": _text_or_none(record.closed_at),
-        "council": council_of(record.task.local_authority),
-        "body": record.task.model_dump_json(by_alias=True),
-    }
-
-
-def _aware(text: str) -> datetime:
-    """An ISO 8601 time from the database; a naive one is taken as UTC."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _record(row: sqlite3.Row) -> TaskRecord:
-    fields = dict(row)
-    fields.pop("council", None)
-    fields["task"] = RaiseTask.model_validate_json(fields.pop("body"))
-    return TaskRecord.model_validate(fields)

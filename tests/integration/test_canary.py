@@ -222,7 +222,8 @@ def _duty_worker(run: Run) -> None:
         acknowledged = person.post(f"/tasks/{run.closed_task}/acknowledge", data={"csrf": csrf})
         assert acknowledged.status_code == 303, acknowledged.status_code
         closed = person.post(
-            f"/tasks/{run.closed_task}/close", data={"csrf": csrf, "reason": CANARY_CLOSE_REASON}
+            f"/tasks/{run.closed_task}/outcome",
+            data={"csrf": csrf, "outcome": _closing(run, "ingress"), "reason": CANARY_CLOSE_REASON},
         )
         assert closed.status_code == 303, closed.status_code
         _refusals(run, person)
@@ -234,6 +235,14 @@ def _duty_worker(run: Run) -> None:
         )
         assert wrong.status_code == 401, wrong.status_code
         run.errors["wrong password page"] = wrong.text
+
+
+def _closing(run: Run, key: str) -> str:
+    """The outcome that closes this family's task with a reason: a review's, or an override."""
+    shown = json.loads(run.shown[f"API task {key}"])
+    return (
+        "not_this_family" if shown["task"]["task_type"] == "match_review" else "no_further_action"
+    )
 
 
 def _refusals(run: Run, person: httpx.Client) -> None:
@@ -249,7 +258,11 @@ def _refusals(run: Run, person: httpx.Client) -> None:
         assert answer.status_code == 404, (name, answer.status_code)
         run.errors[name] = answer.text
     csrf = _form_token(person.get("/").text)
-    empty = person.post(f"/tasks/{_task_of(run, 'jsonl')}/close", data={"csrf": csrf})
+    unreasoned = _task_of(run, "jsonl")
+    person.post(f"/tasks/{unreasoned}/acknowledge", data={"csrf": csrf})
+    empty = person.post(
+        f"/tasks/{unreasoned}/outcome", data={"csrf": csrf, "outcome": _closing(run, "jsonl")}
+    )
     assert empty.status_code == 422, empty.status_code
     run.errors["close without a reason"] = empty.text
 
@@ -390,7 +403,10 @@ def test_the_audit_log_is_whole_and_records_decisions_sign_in_and_actions(run: R
     assert ("inbox", "sign_in", "signed_in", worker) in seen
     assert ("inbox", "sign_in", "sign_in_failed", "anonymous") in seen
     assert ("inbox", "task_action", "acknowledged", worker) in seen
-    assert ("inbox", "task_action", "closed", worker) in seen
+    closing = {"overrode_trigger", "no_further_action", "not_this_family"}
+    assert any(
+        s[:2] == ("inbox", "task_action") and s[2] in closing and s[3] == worker for s in seen
+    )
     assert seen.count(("inbox", "denied", "task_not_found", worker)) == 4
     details = [json.dumps(r.get("detail")) for r in records if r["kind"] == "decision"]
     assert all(canaries_in(d) for d in details), "decision details should hold their inputs"

@@ -9,8 +9,9 @@ stateful (the coverage phase alone takes minutes; run it by hand with
 printed (`pytest -s`) and kept in the JSON report.
 
 This module is also the run's hook module (`SCHEMATHESIS_HOOKS`): it keeps the generated
-valid requests to the two rules OpenAPI cannot state, that `Idempotency-Key` repeats the
-body's key and that a PATCH carries the key of the task it names.
+valid requests to the three rules OpenAPI cannot state, that `Idempotency-Key` repeats the
+body's key, that a PATCH carries the key of the task it names, and that a strategy
+discussion's date is not in the future.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,9 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         known = KEYS.get(str((case.path_parameters or {}).get("task_id")))
         if known is not None:
             case.body = {**case.body, "idempotency_key": known}
+    elif case.path.endswith("/outcome") and isinstance(case.body.get("held_on"), str):
+        today = datetime.now(UTC).date().isoformat()
+        case.body = {**case.body, "held_on": min(case.body["held_on"], today)}
 
 
 @schemathesis.hook

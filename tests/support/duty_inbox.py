@@ -14,8 +14,11 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from connectors.duty_inbox import create_app
+from connectors.duty_inbox.store import TaskStore
 from connectors.duty_inbox.users import UserStore
 from streams.domain.ports.audit import AuditEvent
+from streams.domain.ports.case_system import TaskRecord
+from streams.domain.ports.task_outcomes import Outcome
 from tests.support.loopback import loopback_socket, serve_config
 
 #: Cheap Argon2 parameters, so tests sign in quickly; the app's default ones are the real ones.
@@ -106,3 +109,13 @@ def serve_duty_inbox(db_path: str | Path, **kwargs: Any) -> Iterator[str]:
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
     with serve_config(config, loopback_socket(), what="duty inbox") as url:
         yield url
+
+
+def close_task(store: TaskStore, task_id: str, by: str = "dana") -> TaskRecord:
+    """Close a task as a person does: acknowledge it, then record its outcome."""
+    record = store.get(task_id)
+    if record.status == "open":
+        record = store.acknowledge(task_id)
+    if record.task_type == "match_review":
+        return store.record_outcome(task_id, Outcome("not_this_family", "another family"), by)
+    return store.record_outcome(task_id, Outcome("no_further_action", "known, supported"), by)

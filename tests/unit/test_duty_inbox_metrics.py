@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry
 from connectors.duty_inbox import create_app
 from connectors.duty_inbox.metrics import InboxMetrics
 from connectors.duty_inbox.store import TaskStore
-from tests.support.duty_inbox import add_client, bearer
+from streams.domain.ports.task_outcomes import Outcome
+from tests.support.duty_inbox import add_client, bearer, close_task
 from tests.support.samples import OCCURRED_AT, personal_data_in, sample_raise_task
 
 
@@ -58,7 +59,7 @@ def test_counts_follow_the_duty_team_working_the_tasks(tmp_path: Path) -> None:
     review = store.raise_task(sample_raise_task("MPS-4", "C4", outcome="review")).task_id
     store.raise_task(sample_raise_task("MPS-5", "C5", outcome="review"))
     store.acknowledge(first)
-    store.close(done)
+    close_task(store, done)
     store.acknowledge(review)
     clock.now = START + timedelta(minutes=30)
 
@@ -68,7 +69,7 @@ def test_counts_follow_the_duty_team_working_the_tasks(tmp_path: Path) -> None:
     oldest = "dvtrigger_duty_inbox_oldest_unacknowledged_age_seconds"
     assert value(metrics, oldest, kind="investigation") == 20 * 60  # MPS-2, not the acked MPS-1
 
-    store.close(review)
+    close_task(store, review)
     assert value(metrics, "dvtrigger_duty_inbox_review_queue_depth") == 1
 
 
@@ -98,7 +99,7 @@ def test_tasks_past_their_due_time_are_overdue_until_closed(tmp_path: Path) -> N
     clock.now = OCCURRED_AT + timedelta(hours=30)
     assert value(metrics, overdue, kind="investigation") == 1
     assert value(metrics, overdue, kind="review") == 1
-    store.close(late)
+    close_task(store, late)
     assert value(metrics, overdue, kind="investigation") == 0
 
 
@@ -132,3 +133,15 @@ async def test_get_metrics_serves_them_without_personal_data(tmp_path: Path) -> 
     )
     assert personal_data_in(text, cmd) == []
     assert cmd.incident_id not in text and cmd.subject.subject_ref not in text
+
+
+def test_a_review_found_the_same_family_is_counted_as_an_investigation(tmp_path: Path) -> None:
+    store, metrics, clock = inbox(tmp_path)
+    review = store.raise_task(sample_raise_task("MPS-1", "C1", outcome="review")).task_id
+    store.acknowledge(review)
+    store.record_outcome(review, Outcome("same_family", "same home"), "dana")
+    clock.now = OCCURRED_AT + timedelta(hours=30)
+    overdue = "dvtrigger_duty_inbox_tasks_overdue"
+    assert value(metrics, overdue, kind="investigation") == 1
+    assert value(metrics, overdue, kind="review") == 0
+    assert value(metrics, "dvtrigger_duty_inbox_review_queue_depth") == 0

@@ -288,7 +288,7 @@ async def test_pages_send_strict_security_headers(browser: httpx.AsyncClient) ->
             assert directive in policy
         assert "unsafe-inline" not in policy and "script-src" not in policy
         assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Referrer-Policy"] == "same-origin"
         assert headers["Cache-Control"] == "no-store"
 
 

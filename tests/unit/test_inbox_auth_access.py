@@ -12,7 +12,8 @@ import pytest
 
 from connectors.duty_inbox.access import ROLE_MATRIX, Action, may
 from connectors.duty_inbox.auth import TYPED_REASON, Principal
-from connectors.duty_inbox.store import NO_COUNCIL, TaskStore
+from connectors.duty_inbox.store import TaskStore
+from connectors.duty_inbox.task_rows import NO_COUNCIL
 from connectors.duty_inbox.users import ROLES, Role, UserStore
 from schemas.task import RaiseTask
 from tests.support.duty_inbox import (
@@ -135,7 +136,7 @@ async def test_an_auditor_sees_no_buttons(inbox: Inbox, browser: httpx.AsyncClie
     await sign_in(browser, "auditor")
     for path in ("/", f"/tasks/{inbox.ours}"):
         html = (await browser.get(path)).text
-        assert "/acknowledge" not in html and "/close" not in html
+        assert "/acknowledge" not in html and "/outcome" not in html
 
 
 async def test_another_councils_task_is_not_found(inbox: Inbox, browser: httpx.AsyncClient) -> None:
@@ -151,7 +152,8 @@ async def test_another_councils_task_is_not_found(inbox: Inbox, browser: httpx.A
         await browser.get(f"/tasks/{inbox.nobodys}"),
         await browser.post(f"/tasks/{inbox.theirs}/acknowledge", data={"csrf": csrf}),
         await browser.post(
-            f"/tasks/{inbox.theirs}/close", data={"csrf": csrf, "reason": "not ours"}
+            f"/tasks/{inbox.theirs}/outcome",
+            data={"csrf": csrf, "outcome": "no_further_action", "reason": "not ours"},
         ),
     ):
         assert response.status_code == 404 and "nknown task" in response.text
@@ -193,7 +195,8 @@ async def test_a_person_cannot_raise_tasks_and_a_client_cannot_act(
         f"/api/tasks/{inbox.ours}/acknowledge", headers={"X-CSRF-Token": csrf}
     )
     assert acted.status_code == 200 and acted.json()["status"] == "acknowledged"
-    no_csrf = await browser.post(f"/api/tasks/{inbox.ours}/close", json={"reason": "r"})
+    body = {"outcome": "no_further_action", "reason": "r"}
+    no_csrf = await browser.post(f"/api/tasks/{inbox.ours}/outcome", json=body)
     assert no_csrf.status_code == 403
 
 
@@ -233,14 +236,15 @@ async def test_every_view_and_action_is_recorded_by_reference(
     await browser.get(f"/api/tasks/{inbox.ours}")
     await browser.get("/api/tasks")
     await browser.post(f"/tasks/{inbox.ours}/acknowledge", data={"csrf": csrf})
-    await browser.post(f"/tasks/{inbox.ours}/close", data={"csrf": csrf, "reason": "no concerns"})
+    outcome = {"csrf": csrf, "outcome": "no_further_action", "reason": "no concerns"}
+    await browser.post(f"/tasks/{inbox.ours}/outcome", data=outcome)
     assert inbox.audit.kinds() == [
         ("view", "viewed_list"),
         ("view", "viewed_detail"),
         ("view", "viewed_api_detail"),
         ("view", "viewed_api_list"),
         ("task_action", "acknowledged"),
-        ("task_action", "closed"),
+        ("task_action", "overrode_trigger"),
     ]
     listed, detail = inbox.audit.events[0], inbox.audit.events[1]
     key = sample_raise_task("MPS-1").idempotency_key
@@ -332,3 +336,20 @@ async def test_an_administrator_disables_a_user(inbox: Inbox, browser: httpx.Asy
     assert ("user_admin", "disabled") in inbox.audit.kinds()
     unknown = await browser.post("/admin/users/nobody/disable", data={"csrf": csrf})
     assert unknown.status_code == 404
+
+
+async def test_a_strategy_discussion_is_audited_with_its_date(
+    inbox: Inbox, browser: httpx.AsyncClient
+) -> None:
+    await sign_in(browser, "duty_worker")
+    csrf = await _session_csrf(browser)
+    await browser.post(f"/tasks/{inbox.ours}/acknowledge", data={"csrf": csrf})
+    held = {"csrf": csrf, "outcome": "strategy_discussion_held", "held_on": "2026-07-30"}
+    assert (await browser.post(f"/tasks/{inbox.ours}/outcome", data=held)).status_code == 303
+    event = inbox.audit.events[-1]
+    assert (event.kind, event.action, event.actor) == (
+        "task_action",
+        "strategy_discussion_held",
+        "user:duty_worker",
+    )
+    assert event.detail == {"held_on": "2026-07-30"} and event.reason is None

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.cli import users as cli
 from connectors.cli.main import main as dvtrigger
-from connectors.duty_inbox.store import NO_COUNCIL
+from connectors.duty_inbox.task_rows import NO_COUNCIL
 from connectors.duty_inbox.users import UserStore
 from tests.support.duty_inbox import FAST_HASHER, PASSWORD
 

@@ -23,7 +23,7 @@ STATUSES = {
     ("get", "/api/tasks/{task_id}"): {"200", "401", "403", "404"},
     ("patch", "/api/tasks/{task_id}"): {"200", "401", "403", "404", "413", "422"},
     ("post", "/api/tasks/{task_id}/acknowledge"): {"200", "401", "403", "404", "409"},
-    ("post", "/api/tasks/{task_id}/close"): {"200", "400", "401", "403", "404", "409", "422"},
+    ("post", "/api/tasks/{task_id}/outcome"): {"200", "400", "401", "403", "404", "409", "422"},
     ("get", "/api/audit"): {"200", "401", "403", "422"},
     ("get", "/healthz"): {"200"},
     ("get", "/metrics"): {"200", "401"},
@@ -81,9 +81,9 @@ async def test_security_says_who_may_call_what(client: httpx.AsyncClient) -> Non
     paths = document["paths"]
     assert paths["/api/tasks"]["post"]["security"] == [{"clientToken": []}]
     assert paths["/api/tasks"]["get"]["security"] == [{"clientToken": []}, {"session": []}]
-    close = paths["/api/tasks/{task_id}/close"]["post"]
-    assert close["security"] == [{"session": [], "csrf": []}]
-    assert all(p["name"] != "X-CSRF-Token" for p in close.get("parameters", []))
+    outcome = paths["/api/tasks/{task_id}/outcome"]["post"]
+    assert outcome["security"] == [{"session": [], "csrf": []}]
+    assert all(p["name"] != "X-CSRF-Token" for p in outcome.get("parameters", []))
 
 
 async def test_a_body_too_large_is_413_before_it_is_read(client: httpx.AsyncClient) -> None:

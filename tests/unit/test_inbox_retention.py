@@ -21,6 +21,7 @@ from connectors.duty_inbox.retention import (
 )
 from connectors.duty_inbox.store import TaskStore, UnknownTask
 from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent
+from tests.support.duty_inbox import close_task
 from tests.support.samples import sample_raise_task
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
@@ -40,7 +41,7 @@ class Inbox:
         cmd = sample_raise_task(f"MPS-2026-{ref}", subject_ref=ref, local_authority=council)
         task_id = self.store.raise_task(cmd).task_id
         self.now = NOW - timedelta(days=days_ago)
-        self.store.close(task_id)
+        close_task(self.store, task_id)
         self.now = NOW
         return task_id
 

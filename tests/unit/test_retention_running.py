@@ -21,6 +21,7 @@ from connectors.duty_inbox.retention import InboxRetention, place_hold
 from connectors.duty_inbox.store import TaskStore
 from streams.config.settings import RetentionSettings, Settings
 from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent, NoAudit, PurgeableAuditLog
+from tests.support.duty_inbox import close_task
 from tests.support.fakes import FakeClock, make_worker, sample_value
 from tests.support.samples import sample_raise_task
 
@@ -83,8 +84,8 @@ def test_the_running_inbox_purges_old_closed_tasks_and_details_but_what_is_held(
     old, held, still_open = (
         store.raise_task(sample_raise_task(f"MPS-2026-00000{n}")).task_id for n in (1, 2, 3)
     )
-    store.close(old)
-    store.close(held)
+    close_task(store, old)
+    close_task(store, held)
     place_hold(db, held, "complaint 2027/014", "user:dana", NOW)
     shown = {"shown": "the task page"}
     with FileAuditLog(audit_dir, "inbox", sync=False) as audit:

@@ -1,4 +1,5 @@
-"""The one rule for task commands: create, update with a newer (revision, amendment), or not."""
+"""The one rule for task commands (create, update with a newer (revision, amendment), or not),
+and the one rule for what a person records on a task."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from hypothesis import strategies as st
 
 from schemas.task import RaiseTask
 from streams.domain.ports.case_system import TaskReceipt, TaskRecord
+from streams.domain.ports.task_outcomes import (
+    Outcome,
+    OutcomeRefused,
+    apply_outcome,
+    audit_action,
+    is_override,
+)
 from streams.domain.ports.task_updates import apply_task_command
 from tests.support.samples import sample_raise_task
 
@@ -112,3 +120,108 @@ def test_the_task_ends_with_the_newest_command_first_seen(order: list[tuple[int,
     assert (record.task_id, record.created_revision) == ("task-1", order[0][0])
     newer = [order[i] > max(order[:i]) for i in range(1, len(order))]
     assert kinds == ["created", *("updated" if n else "unchanged" for n in newer)]
+
+
+# --- what a person records: `task_outcomes.apply_outcome` ------------------------------------
+
+NOW = LATER + timedelta(hours=1)
+
+
+def in_hand(outcome: str = "trigger") -> TaskRecord:
+    """An acknowledged task holding a trigger (an investigation) or a review."""
+    task_type = "match_review" if outcome == "review" else "child_protection_investigation"
+    return stored(task=command(outcome=outcome, task_type=task_type)).model_copy(
+        update={"status": "acknowledged", "acknowledged_at": LATER}
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "outcome", "why"),
+    [
+        (stored(), Outcome("no_further_action", "known"), "not_acknowledged"),
+        (stored(status="closed"), Outcome("no_further_action", "known"), "closed"),
+        (in_hand(), Outcome("no_further_action"), "reason_needed"),
+        (in_hand(), Outcome("no_further_action", " \t"), "reason_needed"),
+        (in_hand(), Outcome("strategy_discussion_held"), "date_needed"),
+        (
+            in_hand(),
+            Outcome("strategy_discussion_held", held_on=NOW.date() + timedelta(1)),
+            "date_needed",
+        ),
+        (in_hand(), Outcome("same_family", "same home"), "wrong_task_type"),
+        (in_hand("review"), Outcome("no_further_action", "known"), "wrong_task_type"),
+        (in_hand("review"), Outcome("not_this_family"), "reason_needed"),
+    ],
+)
+def test_an_outcome_that_does_not_fit_is_refused(
+    record: TaskRecord, outcome: Outcome, why: str
+) -> None:
+    with pytest.raises(OutcomeRefused) as refused:
+        apply_outcome(record, outcome, "dana", NOW)
+    assert refused.value.why == why and str(refused.value) == why
+
+
+def test_a_strategy_discussion_closes_an_investigation_with_who_and_when() -> None:
+    held = apply_outcome(
+        in_hand(), Outcome("strategy_discussion_held", held_on=NOW.date()), "dana", NOW
+    )
+    assert (held.status, held.closed_at, held.resolution) == (
+        "closed",
+        NOW,
+        "strategy_discussion_held",
+    )
+    assert (held.strategy_discussion_on, held.resolved_by, held.resolved_at) == (
+        NOW.date(),
+        "dana",
+        NOW,
+    )
+    assert not is_override(held)
+
+
+def test_no_further_action_on_a_trigger_is_a_recorded_override() -> None:
+    closed = apply_outcome(in_hand(), Outcome("no_further_action", "known, supported"), "dana", NOW)
+    assert (closed.status, closed.resolution_reason) == ("closed", "known, supported")
+    assert is_override(closed) and audit_action(closed, "no_further_action") == "overrode_trigger"
+
+
+def test_a_review_of_the_same_family_is_an_investigation_until_a_revision_reopens_it() -> None:
+    same = apply_outcome(in_hand("review"), Outcome("same_family", "same home"), "dana", NOW)
+    assert (same.status, same.task_type, same.review_reason) == (
+        "acknowledged",
+        "child_protection_investigation",
+        "same home",
+    )
+    closed = apply_outcome(same, Outcome("no_further_action", "supported"), "erin", NOW)
+    assert (closed.review_result, closed.reviewed_by, closed.resolved_by) == (
+        "same_family",
+        "dana",
+        "erin",
+    )
+    assert not is_override(closed)  # a review a person confirmed: no automated trigger overridden
+    newer = command(revision=2, outcome="review", task_type="match_review")
+    reopened = apply_task_command(closed, newer, NOW + timedelta(hours=1), "unused").record
+    assert (reopened.status, reopened.task_type) == ("open", "match_review")
+    assert (reopened.review_result, reopened.resolution) == ("same_family", "no_further_action")
+    assert not reopened.in_force(reopened.resolved_at)  # kept as history, no longer holding
+
+
+def test_a_review_not_of_this_family_is_closed() -> None:
+    closed = apply_outcome(
+        in_hand("review"), Outcome("not_this_family", "another family"), "dana", NOW
+    )
+    assert (closed.status, closed.closed_at, closed.review_result) == (
+        "closed",
+        NOW,
+        "not_this_family",
+    )
+    assert closed.resolution is None
+
+
+@given(orders)
+def test_no_command_ever_closes_a_task(order: list[tuple[int, int]]) -> None:
+    record = None
+    for n, (revision, amendment) in enumerate(order):
+        outcome = ("trigger", "review", "withdrawn")[n % 3]
+        cmd = command(revision, amendment, outcome=outcome)
+        record = apply_task_command(record, cmd, CREATED_AT + timedelta(minutes=n), "t").record
+        assert record.status == "open" and record.closed_at is None

@@ -9,14 +9,19 @@ never personal data.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.task import RaiseTask
+from schemas.task import RaiseTask, TaskType
 
 TaskStatus = Literal["open", "acknowledged", "closed"]
+#: What a person recorded that closed an investigation: a strategy discussion was held, or
+#: no further action (the override of an automated trigger, always with a reason).
+Resolution = Literal["strategy_discussion_held", "no_further_action"]
+#: What a person found on a review: the same family (it becomes an investigation), or not.
+ReviewResult = Literal["same_family", "not_this_family"]
 ErrorKind = Literal["connect", "timeout", "5xx", "429", "409", "bad_response"]
 
 #: The duty team reads trigger tasks before reviews, and a withdrawn task last.
@@ -48,11 +53,36 @@ class TaskRecord(BaseModel):
     acknowledged_at: datetime | None = None
     closed_at: datetime | None = None
     task: RaiseTask
+    #: A review's result, its reason, and who recorded it (a username) when.
+    review_result: ReviewResult | None = None
+    review_reason: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    #: The outcome that closed the task, its reason, the strategy discussion's date, who, when.
+    resolution: Resolution | None = None
+    resolution_reason: str | None = None
+    strategy_discussion_on: date | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
 
     @property
     def received_at(self) -> datetime:
         """When the task was raised or last revised: the duty team's 'newest'."""
         return self.revised_at or self.created_at
+
+    def in_force(self, recorded_at: datetime | None) -> bool:
+        """Whether a person's act recorded then still holds: no newer command reopened the task."""
+        return recorded_at is not None and (
+            self.revised_at is None or recorded_at >= self.revised_at
+        )
+
+    @property
+    def task_type(self) -> TaskType:
+        """The type the duty team works: a review found to be the same family investigates."""
+        confirmed = self.review_result == "same_family" and self.in_force(self.reviewed_at)
+        if self.task.task_type == "match_review" and confirmed:
+            return "child_protection_investigation"
+        return self.task.task_type
 
 
 class TaskList(BaseModel):
@@ -61,6 +91,10 @@ class TaskList(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     tasks: list[TaskRecord]
+    #: The cursor of the next page (the `cursor` query parameter); None on the last page.
+    next_cursor: str | None = None
+    #: How many tasks match the query, on every page.
+    total: int | None = None
 
 
 def duty_order(record: TaskRecord) -> tuple[int, float]:

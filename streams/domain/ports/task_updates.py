@@ -9,6 +9,12 @@ look at what changed even if they had acknowledged or closed the task; an equal 
 (a redelivery, or a command overtaken on the way) changes nothing. A withdrawal is a command
 like any other and follows the same rule.
 
+What a person recorded on the task (a review's result, the outcome that closed it; see
+`task_outcomes`) is kept when a newer command reopens it, as history: the task page shows it
+as recorded before the revision, and it no longer holds (`TaskRecord.in_force`), so a review
+found to be the same family is a review again until a person looks at the new revision. No
+command ever closes a task: only a person does, by recording an outcome.
+
 The rule is pure: the time and the id a new task would get are passed in, and the caller stores
 the record it returns, so the fake and the real case system cannot drift.
 """

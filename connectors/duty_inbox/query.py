@@ -1,0 +1,168 @@
+"""Which tasks a list asks for, and where a page of them starts: filters, search and cursors.
+
+Pages are cut by keyset over the duty order (trigger, review, withdrawn; newest first), with the
+task's rowid as the unique tie-breaker. A cursor is the position of the last task a page
+showed, opaque to the client; the next page is the tasks after it in that order. A task raised
+between two pages is newer than every task already there, so it sorts before the cursor: no task
+is shown twice or skipped. (A task revised between pages moves to the front, where the duty team
+must see it again; a client reading on from its cursor meets it on its next pass from the top.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from schemas.register import Carer
+from schemas.task import RaiseTask, TaskSubject
+from streams.domain.ports.case_system import TaskRecord
+
+#: The councils whose tasks a query may find; None: every council.
+Councils = frozenset[str] | None
+#: The priorities a list may ask for ("normal" too: a queue's routine tasks).
+Priority = Literal["urgent", "high", "normal"]
+
+#: Tasks of the councils in `:councils` (a JSON array), or of every council when it is NULL.
+IN_COUNCILS = "(:councils IS NULL OR council IN (SELECT value FROM json_each(:councils)))"
+
+#: Each task with its place in the duty order: `rank` by outcome, `received`, `seq` (rowid).
+RANKED = """
+SELECT *, rowid AS seq, coalesce(revised_at, created_at) AS received,
+       CASE outcome WHEN 'trigger' THEN 0 WHEN 'review' THEN 1 ELSE 2 END AS rank
+FROM tasks
+"""
+
+#: The filters and the search; each is off when its parameter is NULL.
+MATCHES = f"""
+{IN_COUNCILS}
+AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+AND (:priority IS NULL OR priority = :priority)
+AND (:overdue_at IS NULL OR (status != 'closed' AND due_at < :overdue_at))
+AND (:search IS NULL OR instr(search_text, :search) > 0)
+"""
+
+#: After the cursor in duty order, and (`BEFORE`) before it.
+AFTER = """
+(:rank IS NULL OR rank > :rank OR (rank = :rank AND (received < :received
+ OR (received = :received AND seq < :seq))))
+"""
+BEFORE = """
+(rank < :rank OR (rank = :rank AND (received > :received
+ OR (received = :received AND seq > :seq))))
+"""
+DUTY_ORDER = "ORDER BY rank, received DESC, seq DESC"
+REVERSED_ORDER = "ORDER BY rank DESC, received, seq"
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """A list's filters: councils, statuses, priority, overdue at a time, and a search."""
+
+    councils: Councils = None
+    statuses: frozenset[str] | None = None
+    priority: str | None = None
+    overdue_at: datetime | None = None
+    search: str = ""
+
+    def parameters(self) -> dict[str, object]:
+        """The SQL parameters of `MATCHES`."""
+        return {
+            "councils": _json(self.councils),
+            "statuses": _json(self.statuses),
+            "priority": self.priority,
+            "overdue_at": None if self.overdue_at is None else time_text(self.overdue_at),
+            "search": search_key(self.search) or None,
+        }
+
+
+def narrowed(councils: Councils, council: str | None) -> Councils:
+    """The councils a caller may see, narrowed to one when a list asks for one."""
+    if not council:
+        return councils
+    return frozenset({council}) & councils if councils is not None else frozenset({council})
+
+
+@dataclass(frozen=True)
+class Position:
+    """A task's place in the duty order: what a cursor holds."""
+
+    rank: int
+    received: str
+    seq: int
+
+    def cursor(self) -> str:
+        """The opaque cursor of this position."""
+        raw = json.dumps([self.rank, self.received, self.seq], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def of(cls, cursor: str) -> Position:
+        """The position a cursor holds; `ValueError` when it holds none."""
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            rank, received, seq = json.loads(raw)
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+            raise ValueError("not a cursor of this inbox") from None
+        if not (type(rank) is int and type(seq) is int and isinstance(received, str)):
+            raise ValueError("not a cursor of this inbox")
+        return cls(rank, received, seq)
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """A page of tasks, with the cursors of the pages after and before it (None: none)."""
+
+    tasks: list[TaskRecord]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def cursors(
+    rows: Sequence[sqlite3.Row], more: bool, backwards: bool, from_cursor: bool
+) -> tuple[str | None, str | None]:
+    """The next and previous cursors of a page of ranked rows in duty order.
+
+    `more`: rows lie beyond the page in the direction read; `from_cursor`: it was read from one.
+    """
+    if not rows:
+        return None, None
+    first, last = (
+        Position(r["rank"], r["received"], r["seq"]).cursor() for r in (rows[0], rows[-1])
+    )
+    following = from_cursor if backwards else more
+    preceding = more if backwards else from_cursor
+    return last if following else None, first if preceding else None
+
+
+def time_text(moment: datetime) -> str:
+    """A time as the database keeps it: UTC, ISO 8601 to the microsecond, so text sorts as time."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def search_key(text: str) -> str:
+    """A search as the index holds text: lower case, single spaces; an NHS number's digits only."""
+    words = " ".join(text.lower().split())
+    digits = words.replace(" ", "")
+    return digits if digits.isdigit() else words
+
+
+def search_text(task: RaiseTask) -> str:
+    """What a search finds a task by: incident reference, subject's and carers' names and NHS
+    numbers, one a line."""
+    people: list[TaskSubject | Carer] = [task.subject, *task.subject.carers]
+    lines = [task.incident_id]
+    for person in people:
+        lines.append(" ".join(p for p in (person.given_name, person.family_name) if p))
+        lines.append(person.nhs_number or "")
+    return "\n".join(search_key(line) for line in lines if line)
+
+
+def _json(values: frozenset[str] | None) -> str | None:
+    return None if values is None else json.dumps(sorted(values))
