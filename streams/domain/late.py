@@ -20,9 +20,16 @@ What a re-decision may do, and why:
   as a review and now triggers gets its task updated (the command's
   `amendment` counts up, so the case system takes it on the same revision),
   marked late, saying what changed.
-- **Never withdraw or downgrade**: a subject a re-decision no longer names, or
-  names with a weaker outcome, keeps its task as raised; only a later police
-  revision withdraws.
+- **Follow the birth**: a child born of a pregnancy a task was raised for is
+  that task, updated (`streams.domain.births`), never a second one.
+- **Never withdraw or downgrade, never stay silent**: a task whose subject a
+  re-decision no longer names keeps the outcome it was raised with and stays
+  open, but is updated with why (the pregnancy had already ended, the family
+  had already moved, the record was withdrawn, or the incident no longer
+  matches: `streams.domain.stale`) and marked for a person to confirm or close
+  (`needs_confirmation`). The incident state records the reason, so one change
+  marks a task once. Only a later police revision withdraws; a subject named
+  with a weaker outcome keeps its task as raised.
 """
 
 from __future__ import annotations
