@@ -242,7 +242,7 @@ def redecide(
     tasks = {task_of(subject_key(s), links): s.outcome for s in merged(decision, links).subjects}
     flagged = {t: r for t, r in (known.flagged if known else {}).items() if t not in tasks}
     flags = (
-        unmarked_flags(raised, tasks, links, flagged, known.register, known.day, before, on)
+        unmarked_flags(raised, tasks, links, flagged, known.register, known.day, on)
         if known
         else {}
     )

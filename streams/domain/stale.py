@@ -43,24 +43,17 @@ def _day(on: date) -> str:
     return f"{on.day} {on:%B %Y}"
 
 
-def _moved_on(record: SubjectRecord, before: SubjectRecord | None, day: date) -> date | None:
-    """When the family moved to the home they had on the incident day, if the register moved them.
-
-    With the record as it was before the change, a move is a different home on
-    the day; without it (a re-check), a home on the day other than the first.
-    """
-    home = record.address_on(day)
-    span = next((s for s in reversed(record.addresses) if s.effective_from <= day), None)
-    if span is None or home is None:
+def _moved_on(record: SubjectRecord, day: date) -> date | None:
+    """When the family moved to the home they had on the incident day, if they had another
+    before it (from the record alone, so every re-decision of one record says the same)."""
+    spans = [span for span in record.addresses if span.effective_from <= day]
+    if not spans:
         return None
-    if before is not None and before.subject_ref == record.subject_ref:
-        return span.effective_from if before.address_on(day) != home else None
-    return span.effective_from if home != record.addresses[0].address else None
+    home = spans[-1]
+    return home.effective_from if any(s.address != home.address for s in spans) else None
 
 
-def stale_flag(
-    record: SubjectRecord | None, before: SubjectRecord | None, day: date, on: date
-) -> Flag:
+def stale_flag(record: SubjectRecord | None, day: date, on: date) -> Flag:
     """Why the task of `record` no longer stands on the incident `day`, as of `on`."""
     when = f" The register told us of this on {_day(on)}, after the task was raised. {_ASK}"
     if record is None:
@@ -73,7 +66,7 @@ def stale_flag(
         what = f"The register has recorded that this pregnancy ended on {_day(end.on)}"
         if end.on < day:
             return Flag(PREGNANCY_ENDED, f"{what}, before the day of the incident.{when}")
-    moved = _moved_on(record, before, day)
+    moved = _moved_on(record, day)
     if moved is not None:
         what = f"The register has recorded that the family moved home on {_day(moved)}"
         words = f"{what}, before the day of the incident, so the incident no longer matches them."
@@ -89,7 +82,6 @@ def unmarked_flags(
     flagged: Mapping[str, str],
     register: RegisterView,
     day: date,
-    before: SubjectRecord | None,
     on: date,
 ) -> dict[str, Flag]:
     """The register subjects' tasks (`raised`) that no task key in `named` covers, each with
@@ -99,7 +91,7 @@ def unmarked_flags(
         if task in named or not task.startswith("subject:"):
             continue  # a police-report subject drops out only when a register one covers it
         ref = face(task, carried, register).partition(":")[2]
-        flag = stale_flag(register.get(ref), before, day, on)
+        flag = stale_flag(register.get(ref), day, on)
         if flagged.get(task) != flag.reason:
             flags[task] = flag
     return flags

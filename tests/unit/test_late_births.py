@@ -189,7 +189,8 @@ async def test_a_loss_recorded_late_marks_the_task_once_never_closing_it() -> No
 
 async def test_a_move_recorded_late_marks_the_task() -> None:
     w = a_worker()
-    await register(w, pregnancy_body(carers=(STRANGER,), address=INCIDENT_HOME))
+    booked = pregnancy_body(carers=(STRANGER,), address=INCIDENT_HOME, effective_date="2026-05-01")
+    await register(w, booked)
     await notify(w, sample_incident())
     (raised,) = commands(w)  # the incident happened at the family's home
     move = moved("U1", "2026-07-01").model_dump(mode="json", by_alias=True)
