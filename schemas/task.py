@@ -38,7 +38,8 @@ class TaskSubject(WireModel):
 class RaiseTask(WireModel):
     """Command: raise (or, for a later revision, update) one task in a case system.
 
-    `idempotency_key` is built from the incident and the subject only, so every
+    `idempotency_key` is built from the incident and the subject only (a child
+    born of a pregnancy keeps the pregnancy's task and key), so every
     redelivery and every revision of the incident lands on the same task. A
     later police `revision`, or a later `amendment` of the same revision (the
     register learned more: a review became an investigation, the pregnancy's
