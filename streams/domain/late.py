@@ -239,7 +239,8 @@ def redecide(
     carried = dict(known.carried) if known else {}
     links = carriers(decision, known.register, raised, carried) if known else carried
     now_named = named_outcomes(decision)
-    tasks = {task_of(subject_key(s), links): s.outcome for s in merged(decision, links).subjects}
+    folded = merged(decision, links)
+    tasks = {task_of(subject_key(s), links): s.outcome for s in folded.subjects if s.outcome}
     flagged = {t: r for t, r in (known.flagged if known else {}).items() if t not in tasks}
     flags = (
         unmarked_flags(raised, tasks, links, flagged, known.register, known.day, on)
@@ -248,9 +249,7 @@ def redecide(
     )
     if now_named == dict(logged) and not flags and links == carried:
         return Redecision(None, {}, {}, dict(raised), dict(logged), carried, {}, flagged)
-    late, upgraded = _late_and_upgraded(
-        merged(decision, links), raised, carried, links, before, after, on
-    )
+    late, upgraded = _late_and_upgraded(folded, raised, carried, links, before, after, on)
     record = None
     if now_named != dict(logged) or late or upgraded:
         record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
@@ -273,11 +272,9 @@ def _late_and_upgraded(
     """Subjects (one per task) whose task is raised late, and those whose task is updated."""
     late: dict[str, str] = {}
     upgraded: dict[str, str] = {}
-    for s in folded.subjects:
+    for s in (s for s in folded.subjects if s.outcome):
         key = subject_key(s)
         task = task_of(key, links)
-        if not s.outcome:
-            continue
         why = late_reason(s, before, after, on)
         if task not in raised:
             late[key] = why

@@ -152,3 +152,15 @@ def test_a_late_birth_updates_the_pregnancys_task() -> None:
         C1: "the register learned of the birth after the incident: re-decided on 2026-08-10"
     }
     assert change.carried == {C1: U1} and change.outcomes == raised
+
+
+def test_a_subject_listed_without_an_outcome_is_not_named() -> None:
+    register = register_of()
+    register.upsert(ended("loss", "2026-07-20"))
+    unnamed = DecisionSubject(basis="register", kind="unborn", subject_ref="U1")
+    fresh = Decision(
+        incident_id="MPS-2026-000001", revision=1, decision="no_action", subjects=[unnamed]
+    )
+    raised = {U1: "trigger"}
+    change = redecide(fresh, raised, raised, None, None, ON, Known(register, DAY))
+    assert change.flagged == {U1: PREGNANCY_ENDED}
