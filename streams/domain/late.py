@@ -28,8 +28,9 @@ What a re-decision may do, and why:
   had already moved, the record was withdrawn, or the incident no longer
   matches: `streams.domain.stale`) and marked for a person to confirm or close
   (`needs_confirmation`). The incident state records the reason, so one change
-  marks a task once. Only a later police revision withdraws; a subject named
-  with a weaker outcome keeps its task as raised.
+  marks a task once; a subject the register puts back lifts the mark, saying
+  so. Only a later police revision withdraws; a subject named with a weaker
+  outcome keeps its task as raised.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ from streams.domain.tasks import subject_key
 LATE_TASK, DECISION_ONLY, UNCHANGED, FAILED = "late_task", "decision_only", "unchanged", "failed"
 #: The result of a re-decision that only marked tasks for a person to confirm or close.
 TASK_FLAGGED = "task_flagged"
+#: What a task marked for confirmation says when the register puts its subject back.
+RESTORED = (
+    "the register's record again puts this subject in scope and matched on the day of the"
+    " incident, so the earlier request to confirm or close this task no longer applies"
+)
 #: How a change is described when a worker finds it by re-checking its recent incidents
 #: (after a restart or a rebalance) rather than as the register event arrived.
 RECHECKED = "found when this worker re-checked its recent incidents after a restart or rebalance"
@@ -241,15 +247,20 @@ def redecide(
     now_named = named_outcomes(decision)
     folded = merged(decision, links)
     tasks = {task_of(subject_key(s), links): s.outcome for s in folded.subjects if s.outcome}
-    flagged = {t: r for t, r in (known.flagged if known else {}).items() if t not in tasks}
+    marked = dict(known.flagged) if known else {}
+    back = {t for t in marked if t in tasks and (tasks[t], raised.get(t)) != ("review", "trigger")}
+    flagged = {t: r for t, r in marked.items() if t not in back}
     flags = (
         unmarked_flags(raised, tasks, links, flagged, known.register, known.day, on)
         if known
         else {}
     )
-    if now_named == dict(logged) and not flags and links == carried:
+    if now_named == dict(logged) and not flags and links == carried and flagged == marked:
         return Redecision(None, {}, {}, dict(raised), dict(logged), carried, {}, flagged)
-    late, upgraded = _late_and_upgraded(folded, raised, carried, links, before, after, on)
+    restored = set(marked) - set(flagged)
+    late, upgraded = _late_and_upgraded(
+        folded, raised, (carried, links), restored, before, after, on
+    )
     record = None
     if now_named != dict(logged) or late or upgraded:
         record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
@@ -263,13 +274,18 @@ def redecide(
 def _late_and_upgraded(
     folded: Decision,
     raised: Mapping[str, str],
-    carried: Mapping[str, str],
-    links: Mapping[str, str],
+    carriage: tuple[Mapping[str, str], Mapping[str, str]],
+    restored: set[str],
     before: SubjectRecord | None,
     after: SubjectRecord | None,
     on: date,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """Subjects (one per task) whose task is raised late, and those whose task is updated."""
+    """Subjects (one per task) whose task is raised late, and those whose task is updated.
+
+    `carriage`: the carried subjects before and after this decision; `restored`: tasks
+    marked for confirmation whose subject is named again (the mark is lifted, saying so).
+    """
+    carried, links = carriage
     late: dict[str, str] = {}
     upgraded: dict[str, str] = {}
     for s in (s for s in folded.subjects if s.outcome):
@@ -282,6 +298,8 @@ def _late_and_upgraded(
             upgraded[key] = f"outcome changed from review to trigger: {why}"
         elif task != key and key not in carried:
             upgraded[key] = why  # newly carried: the task now follows the child
+        elif task in restored:
+            upgraded[key] = f"{RESTORED}: {why}"
     return late, upgraded
 
 

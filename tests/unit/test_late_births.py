@@ -207,3 +207,24 @@ async def test_a_state_written_before_births_and_marks_still_reads() -> None:
     read = IncidentState.model_validate_json(old)
     assert (read.carried, read.flagged, read.outcomes) == ({}, {}, {"subject:U1": "trigger"})
     assert KEY == b"MPS-2026-000001"
+
+
+async def test_a_subject_the_register_puts_back_lifts_the_mark_once() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    await register(w, late_event("pregnancy_ended", "2026-07-20", outcome="loss"))
+    # The register corrects itself: the pregnancy ended in a live birth, after the incident.
+    correction = late_event("pregnancy_ended", "2026-08-05", outcome="live_birth")
+    await register(w, correction)
+    raised, marked, lifted = commands(w)
+    assert lifted.idempotency_key == marked.idempotency_key == raised.idempotency_key
+    assert marked.needs_confirmation
+    assert (lifted.outcome, lifted.amendment, lifted.needs_confirmation) == ("trigger", 2, False)
+    assert lifted.changes[0].startswith(
+        "the register's record again puts this subject in scope and matched on the day of the"
+        " incident, so the earlier request to confirm or close this task no longer applies: "
+    )
+    assert state(w).flagged == {} and state(w).outcomes == {"subject:U1": "trigger"}
+    await register(w, correction)
+    assert len(commands(w)) == 3

@@ -164,3 +164,17 @@ def test_a_subject_listed_without_an_outcome_is_not_named() -> None:
     raised = {U1: "trigger"}
     change = redecide(fresh, raised, raised, None, None, ON, Known(register, DAY))
     assert change.flagged == {U1: PREGNANCY_ENDED}
+
+
+def test_a_marked_task_named_again_weaker_stays_marked_and_is_not_downgraded() -> None:
+    register = register_of()
+    register.upsert(booked())
+    weaker = DecisionSubject(basis="register", kind="unborn", subject_ref="U1", outcome="review")
+    fresh = Decision(
+        incident_id="MPS-2026-000001", revision=1, decision="review", subjects=[weaker]
+    )
+    raised = {U1: "trigger"}
+    known = Known(register, DAY, flagged={U1: PREGNANCY_ENDED})
+    change = redecide(fresh, raised, {}, None, None, ON, known)
+    assert (change.late, change.upgraded, change.flags) == ({}, {}, {})
+    assert change.flagged == {U1: PREGNANCY_ENDED} and change.outcomes == raised
