@@ -42,10 +42,13 @@ class TaskSubject(WireModel):
 class RaiseTask(WireModel):
     """Command: raise (or, for a later revision, update) one task in a case system.
 
-    `idempotency_key` is built from the incident and the subject only, so every
+    `idempotency_key` is built from the incident and the subject only (a child
+    born of a pregnancy keeps the pregnancy's task and key), so every
     redelivery and every revision of the incident lands on the same task. A
     later police `revision`, or a later `amendment` of the same revision (the
-    register learned more and a review became an investigation), updates it.
+    register learned more: a review became an investigation, the pregnancy's
+    child was born, or the subject was found out of scope and `needs_confirmation`),
+    updates it.
     `title` never carries personal data: it leaves the system in notifications.
     """
 
@@ -71,5 +74,11 @@ class RaiseTask(WireModel):
     late: bool = False
     late_reason: str | None = None
     changes: list[str] = Field(default_factory=list)
+    #: The register has since learned something that puts the subject out of scope on the
+    #: incident day, or unmatches it: a person must confirm the task or close it. It keeps
+    #: the outcome it was raised with; the machine never closes it.
+    needs_confirmation: bool = False
+    #: Why, in words a duty worker reads (also the last of `changes`).
+    confirmation_reason: str | None = None
     subject: TaskSubject
     incident: PoliceIncident

@@ -20,9 +20,17 @@ What a re-decision may do, and why:
   as a review and now triggers gets its task updated (the command's
   `amendment` counts up, so the case system takes it on the same revision),
   marked late, saying what changed.
-- **Never withdraw or downgrade**: a subject a re-decision no longer names, or
-  names with a weaker outcome, keeps its task as raised; only a later police
-  revision withdraws.
+- **Follow the birth**: a child born of a pregnancy a task was raised for is
+  that task, updated (`streams.domain.births`), never a second one.
+- **Never withdraw or downgrade, never stay silent**: a task whose subject a
+  re-decision no longer names keeps the outcome it was raised with and stays
+  open, but is updated with why (the pregnancy had already ended, the family
+  had already moved, the record was withdrawn, or the incident no longer
+  matches: `streams.domain.stale`) and marked for a person to confirm or close
+  (`needs_confirmation`). The incident state records the reason, so one change
+  marks a task once; a subject the register puts back lifts the mark, saying
+  so. Only a later police revision withdraws; a subject named with a weaker
+  outcome keeps its task as raised.
 """
 
 from __future__ import annotations
@@ -34,13 +42,22 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.decision import Decision, DecisionSubject
+from streams.domain.births import carriers, merged, task_of
 from streams.domain.matching.blocking import record_keys
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
+from streams.domain.stale import Flag, unmarked_flags
 from streams.domain.tasks import subject_key
 
 #: Results of re-deciding one incident, the label values of `dvtrigger_incidents_redecided_total`.
 LATE_TASK, DECISION_ONLY, UNCHANGED, FAILED = "late_task", "decision_only", "unchanged", "failed"
+#: The result of a re-decision that only marked tasks for a person to confirm or close.
+TASK_FLAGGED = "task_flagged"
+#: What a task marked for confirmation says when the register puts its subject back.
+RESTORED = (
+    "the register's record again puts this subject in scope and matched on the day of the"
+    " incident, so the earlier request to confirm or close this task no longer applies"
+)
 #: How a change is described when a worker finds it by re-checking its recent incidents
 #: (after a restart or a rebalance) rather than as the register event arrived.
 RECHECKED = "found when this worker re-checked its recent incidents after a restart or rebalance"
@@ -173,19 +190,39 @@ class Redecision:
     decision: Decision | None
     #: Subjects named for the first time, by subject key, with why they come late.
     late: dict[str, str] = field(default_factory=dict)
-    #: Subjects whose review task now triggers, by subject key, with why.
+    #: Subjects whose task is updated, by subject key, with why: a review that now triggers,
+    #: or a child now carried on its pregnancy's task (or a pregnancy on its child's).
     upgraded: dict[str, str] = field(default_factory=dict)
-    #: Subjects with a task raised (what a later revision updates or withdraws).
+    #: Tasks raised, by task key (what a later revision updates or withdraws).
     outcomes: dict[str, str] = field(default_factory=dict)
     #: Outcomes of the latest decision logged.
     logged: dict[str, str] = field(default_factory=dict)
+    #: Subjects carried on another subject's task (`streams.domain.births`).
+    carried: dict[str, str] = field(default_factory=dict)
+    #: Tasks to mark for a person to confirm or close, by task key, with why.
+    flags: dict[str, Flag] = field(default_factory=dict)
+    #: Tasks marked so far, by task key: the reason (what the state keeps).
+    flagged: dict[str, str] = field(default_factory=dict)
 
     @property
     def result(self) -> str:
         """The metric label of this re-decision."""
         if self.late or self.upgraded:
             return LATE_TASK
+        if self.flags:
+            return TASK_FLAGGED
         return DECISION_ONLY if self.decision is not None else UNCHANGED
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the worker knows beside a fresh decision: the register, the incident day, and the
+    incident state's carried subjects and marked tasks."""
+
+    register: RegisterView
+    day: date
+    carried: Mapping[str, str] = field(default_factory=dict)
+    flagged: Mapping[str, str] = field(default_factory=dict)
 
 
 def redecide(
@@ -195,30 +232,75 @@ def redecide(
     before: SubjectRecord | None,
     after: SubjectRecord | None,
     on: date,
+    known: Known | None = None,
 ) -> Redecision:
     """Compare a fresh decision of an incident with what was raised and logged for it.
 
-    `raised` maps subject keys to the outcomes tasks were raised with, `logged`
-    those of the latest decision logged; `before`/`after` are the subject record
-    that changed (`after` None: a re-check, the change itself unknown) and `on`
-    the day of the re-decision.
+    `raised` maps task keys to the outcomes tasks were raised with, `logged`
+    those of the latest decision logged (by subject key); `before`/`after` are the
+    subject record that changed (`after` None: a re-check, the change itself
+    unknown) and `on` the day of the re-decision. With `known`, a child is kept on
+    its pregnancy's task and a task no longer named is marked for confirmation.
     """
+    carried = dict(known.carried) if known else {}
+    links = carriers(decision, known.register, raised, carried) if known else carried
     now_named = named_outcomes(decision)
-    if now_named == dict(logged):
-        return Redecision(None, {}, {}, dict(raised), dict(logged))
-    late = {
-        subject_key(s): late_reason(s, before, after, on)
-        for s in decision.subjects
-        if s.outcome and subject_key(s) not in raised
-    }
-    upgraded = {
-        key: f"outcome changed from review to trigger: {late_reason(s, before, after, on)}"
-        for s in decision.subjects
-        if s.outcome == "trigger" and raised.get(key := subject_key(s)) == "review"
-    }
-    record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
-    changed = {key: now_named[key] for key in (*late, *upgraded)}
-    return Redecision(record, late, upgraded, {**raised, **changed}, now_named)
+    folded = merged(decision, links)
+    tasks = {task_of(subject_key(s), links): s.outcome for s in folded.subjects if s.outcome}
+    marked = dict(known.flagged) if known else {}
+    back = {t for t in marked if t in tasks and (tasks[t], raised.get(t)) != ("review", "trigger")}
+    flagged = {t: r for t, r in marked.items() if t not in back}
+    flags = (
+        unmarked_flags(raised, tasks, links, flagged, known.register, known.day, on)
+        if known
+        else {}
+    )
+    if now_named == dict(logged) and not flags and links == carried and flagged == marked:
+        return Redecision(None, {}, {}, dict(raised), dict(logged), carried, {}, flagged)
+    restored = set(marked) - set(flagged)
+    late, upgraded = _late_and_upgraded(
+        folded, raised, (carried, links), restored, before, after, on
+    )
+    record = None
+    if now_named != dict(logged) or late or upgraded:
+        record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
+    changed = {(t := task_of(key, links)): str(tasks[t]) for key in (*late, *upgraded)}
+    flagged |= {task: flag.reason for task, flag in flags.items()}
+    return Redecision(
+        record, late, upgraded, {**raised, **changed}, now_named, links, flags, flagged
+    )
+
+
+def _late_and_upgraded(
+    folded: Decision,
+    raised: Mapping[str, str],
+    carriage: tuple[Mapping[str, str], Mapping[str, str]],
+    restored: set[str],
+    before: SubjectRecord | None,
+    after: SubjectRecord | None,
+    on: date,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Subjects (one per task) whose task is raised late, and those whose task is updated.
+
+    `carriage`: the carried subjects before and after this decision; `restored`: tasks
+    marked for confirmation whose subject is named again (the mark is lifted, saying so).
+    """
+    carried, links = carriage
+    late: dict[str, str] = {}
+    upgraded: dict[str, str] = {}
+    for s in (s for s in folded.subjects if s.outcome):
+        key = subject_key(s)
+        task = task_of(key, links)
+        why = late_reason(s, before, after, on)
+        if task not in raised:
+            late[key] = why
+        elif s.outcome == "trigger" and raised[task] == "review":
+            upgraded[key] = f"outcome changed from review to trigger: {why}"
+        elif task != key and key not in carried:
+            upgraded[key] = why  # newly carried: the task now follows the child
+        elif task in restored:
+            upgraded[key] = f"{RESTORED}: {why}"
+    return late, upgraded
 
 
 def _marked(

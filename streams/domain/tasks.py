@@ -5,7 +5,10 @@ only, so a redelivered message, a re-sent notification and a later revision
 all land on the same task. A later revision that no longer names a subject
 sends a `withdrawn` update rather than leaving a stale task open. A subject a
 re-decision names only because the register learned of it late gets a task
-marked `late`, with why (`late_commands`); a re-decision never withdraws.
+marked `late`, with why (`late_commands`); a re-decision never withdraws: a task
+the register has since put out of scope is marked for a person to confirm or close
+(`confirmation_command`). A child born of a pregnancy keeps the pregnancy's task
+(`rekeyed`, `streams.domain.births`).
 
 A task's due time and queue are counted from when dvtrigger raises it (the
 caller's `now`), in the duty team's office calendar; its priority follows the
@@ -168,6 +171,45 @@ def _withdrawn(
     reason = f"revision {incident.revision} no longer names this subject (was {before})"
     return command.model_copy(
         update={"outcome": "withdrawn", "reasons": [reason], "changes": [reason], "score": None}
+    )
+
+
+def rekeyed(command: RaiseTask, key: str, changes: list[str]) -> RaiseTask:
+    """A command moved onto the task of subject key `key` of its incident, saying `changes` more.
+
+    A child born of a pregnancy lands on the pregnancy's task (`streams.domain.births`).
+    """
+    title = f"{TITLES[command.task_type]}: incident {command.incident_id}, {key}"
+    new = [change for change in changes if change not in command.changes]
+    return command.model_copy(
+        update={
+            "idempotency_key": idempotency_key(command.incident_id, key),
+            "title": title,
+            "changes": [*command.changes, *new],
+        }
+    )
+
+
+def confirmation_command(
+    incident: PoliceIncident,
+    face: DecisionSubject,
+    register: RegisterView,
+    policy: TaskPolicy,
+    words: str,
+    now: datetime,
+) -> RaiseTask:
+    """The update of a task the register now puts out of scope or unmatches: as raised (`face`
+    carries its outcome), saying why, marked for a person to confirm or close; never withdrawn.
+    """
+    raised = Raised(now, policy)
+    command = _command(incident, face, register, raised, [words], late_reason=words)
+    return command.model_copy(
+        update={
+            "reasons": [f"raised as {face.outcome}; the register has learned more since", words],
+            "score": None,
+            "needs_confirmation": True,
+            "confirmation_reason": words,
+        }
     )
 
 

@@ -26,11 +26,11 @@ import faust
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
+from streams.domain.births import carriers, linked_commands
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
 from streams.domain.ports.audit import AuditEvent, AuditLog
 from streams.domain.register.index import RegisterView
 from streams.domain.rules import decide
-from streams.domain.tasks import task_commands
 from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
@@ -158,8 +158,9 @@ class DecideFlow:
         view = RecordingView(self._register) if deps.auditing else self._register
         decision = decide(incident, view, deps.rules)
         now = deps.clock.now()
-        commands = task_commands(
-            decision, incident, self._register, state.outcomes, now, deps.policy
+        carried = carriers(decision, self._register, state.outcomes, state.carried)
+        commands = linked_commands(
+            decision, incident, self._register, state.outcomes, carried, now, deps.policy
         )
         await batch.work.send(self._topics.decisions, key, log_record(decision, now))
         if isinstance(view, RecordingView):
@@ -175,5 +176,5 @@ class DecideFlow:
             )
             if deps.auditing:
                 batch.audit.append(command_event(command, now, actor=ACTOR))
-        batch.work.stage(key, next_state(state, incident, decision, self._deps.rules))
+        batch.work.stage(key, next_state(state, incident, decision, self._deps.rules, carried))
         batch.decided.append((incident, decision))

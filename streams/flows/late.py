@@ -28,12 +28,12 @@ from schemas.police import PoliceIncident
 from streams.domain import late
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
 from streams.domain.incidents import IncidentState, log_record
+from streams.domain.late_tasks import redecision_commands
 from streams.domain.matching.blocking import incident_keys
 from streams.domain.ports.audit import AuditEvent
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
-from streams.domain.rules import decide
-from streams.domain.tasks import late_commands
+from streams.domain.rules import decide, incident_day
 from streams.flows.decide import account
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import where
@@ -59,6 +59,8 @@ class Pending:
     logged: list[Decision] = field(default_factory=list)
     #: The audit records of what was sent, appended before the states are written.
     audit: list[AuditEvent] = field(default_factory=list)
+    #: Why each task marked for confirmation was (`streams.domain.stale` reasons).
+    flagged: list[str] = field(default_factory=list)
 
 
 class LateFlow:
@@ -213,6 +215,8 @@ class LateFlow:
             metrics.incidents_redecided.labels(result).inc()
         for decision in pending.logged:
             metrics.count_decision(decision)
+        for reason in pending.flagged:
+            metrics.tasks_flagged.labels(reason).inc()
         self.incidents.show()
 
     async def _redecide_one(
@@ -236,29 +240,15 @@ class LateFlow:
         on = late.local_today(now, self._deps.rules.timezone)
         view = RecordingView(self._register) if self._deps.auditing else self._register
         decision = decide(incident, view, self._deps.rules)
-        change = late.redecide(decision, state.outcomes, state.logged, before, after, on)
+        day = state.day or incident_day(incident, self._deps.rules)
+        known = late.Known(self._register, day, state.carried, state.flagged)
+        change = late.redecide(decision, state.outcomes, state.logged, before, after, on, known)
         pending.results.append(change.result)
-        if change.decision is None:
-            return
-        record = log_record(change.decision, now)
-        await pending.work.send(self._topics.decisions, key, record)
-        pending.logged.append(change.decision)
-        if isinstance(view, RecordingView):
-            pending.audit.append(
-                decision_event(
-                    incident, decision, view, self._deps.rules, now, actor=ACTOR, action="redecided"
-                )
-            )
-        amendments = state.amendments + 1 if change.upgraded else state.amendments
-        commands = late_commands(
-            decision,
-            incident,
-            self._register,
-            change.late,
-            now,
-            self._deps.policy,
-            change.upgraded,
-            amendments,
+        if change.decision is not None:
+            await self._log(change.decision, decision, incident, view, key, pending)
+        amendments = state.amendments + (1 if change.upgraded or change.flags else 0)
+        commands = redecision_commands(
+            change, decision, incident, self._register, now, self._deps.policy, amendments
         )
         for command in commands:
             value = command.model_dump_json().encode()
@@ -267,5 +257,34 @@ class LateFlow:
             )
             if self._deps.auditing:
                 pending.audit.append(command_event(command, now, actor=ACTOR))
-        update = {"outcomes": change.outcomes, "logged": change.logged, "amendments": amendments}
-        pending.work.stage(key, state.model_copy(update=update))
+        pending.flagged.extend(flag.reason for flag in change.flags.values())
+        update = {
+            "outcomes": change.outcomes,
+            "logged": change.logged,
+            "amendments": amendments,
+            "carried": change.carried,
+            "flagged": change.flagged,
+        }
+        staged = state.model_copy(update=update)
+        if staged != state:
+            pending.work.stage(key, staged)
+
+    async def _log(
+        self,
+        record: Decision,
+        decision: Decision,
+        incident: PoliceIncident,
+        view: RegisterView,
+        key: bytes,
+        pending: Pending,
+    ) -> None:
+        """Send the decision record of a re-decision, and account for it."""
+        now = self._deps.clock.now()
+        await pending.work.send(self._topics.decisions, key, log_record(record, now))
+        pending.logged.append(record)
+        if isinstance(view, RecordingView):
+            pending.audit.append(
+                decision_event(
+                    incident, decision, view, self._deps.rules, now, actor=ACTOR, action="redecided"
+                )
+            )

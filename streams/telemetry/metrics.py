@@ -80,8 +80,16 @@ class Metrics:
         self.incidents_redecided = Counter(
             "dvtrigger_incidents_redecided",
             "Recent incidents re-decided after a register change, by result (late_task,"
-            " decision_only, unchanged, failed).",
+            " task_flagged, decision_only, unchanged, failed).",
             ["result"],
+            registry=r,
+        )
+        self.tasks_flagged = Counter(
+            "dvtrigger_tasks_flagged",
+            "Tasks a re-decision marked for a person to confirm or close, the register having"
+            " learned since that the subject was out of scope or unmatched on the incident day, by"
+            " reason (pregnancy_ended, moved, withdrawn, no_longer_matched).",
+            ["reason"],
             registry=r,
         )
         self.recent_incidents = Gauge(

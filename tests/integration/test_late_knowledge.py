@@ -13,7 +13,7 @@ import pytest
 from connectors.cli.replay import replay
 from schemas.decision import Decision
 from streams.domain.tasks import subject_key
-from tests.support.fakes import FATHER, register_body
+from tests.support.fakes import FATHER, NEW_HOME, STRANGER, register_body
 from tests.support.samples import sample_incident
 from tests.support.stack import Stack, wait_for
 
@@ -108,3 +108,135 @@ async def test_a_pregnancy_booked_after_the_incident_raises_one_late_task(
     assert {subject_key(s): s.outcome for s in logged.subjects} == {
         subject_key(s): s.outcome for s in replayed.subjects
     }
+
+
+# --- register and police events interleaved, the register running behind ---------------------
+
+INCIDENT_HOME = {"lines": ["Flat 7", "231 West Green Road"], "town": "London", "postcode": "N8 7DW"}
+
+
+def _at(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat()
+
+
+def booked_before(incident_at: datetime, **kw: Any) -> dict[str, Any]:
+    """The pregnancy as the register knew it in time: booked 60 days before the incident."""
+    booked = incident_at - timedelta(days=60)
+    return register_body(
+        "U4242",
+        "pregnancy_registered",
+        "unborn",
+        source="maternity",
+        recorded_at=_at(booked),
+        effective_date=booked.date().isoformat(),
+        subject={"expected_delivery_date": (incident_at + timedelta(days=10)).date().isoformat()},
+        carers=kw.pop("carers", [FATHER]),
+        address=kw.pop("address", {"lines": ["3 Elm Row"], "town": "London", "postcode": "E8 1AA"}),
+    )
+
+
+def told_late(
+    ref: str, type_: str, on: datetime, kind: str = "unborn", **kw: Any
+) -> dict[str, Any]:
+    """A register change effective `on` (before the incident), recorded only now."""
+    return register_body(
+        ref,
+        type_,
+        kind,
+        recorded_at=_at(datetime.now(UTC)),
+        effective_date=on.date().isoformat(),
+        **kw,
+    )
+
+
+async def _in_order_then_told_late(
+    stack: Stack, booked: dict[str, Any], late: dict[str, Any]
+) -> tuple[Any, Any]:
+    """The booking, then the incident (its task raised), then the late change: the task first
+    created, and the task once updated, as the duty inbox holds them."""
+    stack.publish("register", [booked])
+    wait_for("the booking applied", lambda: stack.register_size() == 1)
+    stack.publish("incidents", [incident()])
+    raised = await stack.the_task_created("the task raised at the incident")
+    stack.publish("register", [late])
+    wait_for(
+        "the task updated by the late change",
+        lambda: stack.metric("dvtrigger_tasks_total", result="updated") == 1,
+    )
+    (updated,) = await stack.inbox_tasks()
+    return raised, updated
+
+
+def _occurred() -> datetime:
+    return datetime.fromisoformat(incident()["occurred_at"])
+
+
+async def test_a_birth_registered_late_updates_the_pregnancys_task(stack: Stack) -> None:
+    at = _occurred()
+    birth = told_late(
+        "C4242",
+        "birth_registered",
+        at - timedelta(days=2),
+        kind="child",
+        subject={
+            "from_pregnancy_ref": "U4242",
+            "date_of_birth": (at - timedelta(days=2)).date().isoformat(),
+        },
+    )
+    raised, updated = await _in_order_then_told_late(stack, booked_before(at), birth)
+    assert updated.task_id == raised.task_id
+    assert updated.task.idempotency_key == "MPS-2026-004242/subject:U4242"
+    assert (updated.task.amendment, updated.task.outcome, updated.status) == (1, "trigger", "open")
+    assert updated.task.subject.subject_ref == "C4242"
+    born_on = (at - timedelta(days=2)).date().isoformat()
+    assert f"born on {born_on}, now child record C4242" in updated.task.changes
+    assert "C4242" not in updated.task.title
+    assert stack.metric("dvtrigger_tasks_total", result="created") == 1
+    keys = {r.key for r in stack.read_topic("task-commands")}
+    assert keys == {b"MPS-2026-004242/subject:U4242"}
+
+
+async def _flagged(stack: Stack, booked: dict[str, Any], late: dict[str, Any], reason: str) -> Any:
+    """The task marked for confirmation by a late change, once, as the duty inbox holds it.
+
+    The change is then sent again (a redelivery), and the booking again under a new event id:
+    two re-decisions that change nothing.
+    """
+    raised, updated = await _in_order_then_told_late(stack, booked, late)
+    assert updated.task_id == raised.task_id and updated.status == "open"
+    task = updated.task
+    assert (task.outcome, task.amendment, task.needs_confirmation) == ("trigger", 1, True)
+    assert task.confirmation_reason is not None and task.changes == [task.confirmation_reason]
+    assert stack.metric("dvtrigger_tasks_flagged_total", reason=reason) == 1
+    # The same event again (a redelivery), then the booking again: nothing more sent or counted.
+    stack.publish("register", [late, {**booked, "event_id": str(uuid.uuid4())}])
+    wait_for(
+        "the repeats re-decided",
+        lambda: stack.metric("dvtrigger_incidents_redecided_total", result="unchanged") >= 2,
+    )
+    assert stack.metric("dvtrigger_incidents_redecided_total", result="unchanged") == 2
+    assert len(stack.read_topic("task-commands")) == 2
+    assert stack.metric("dvtrigger_tasks_flagged_total", reason=reason) == 1
+    return task
+
+
+async def test_a_loss_recorded_late_marks_the_task_for_a_person(stack: Stack) -> None:
+    at = _occurred()
+    loss = told_late("U4242", "pregnancy_ended", at - timedelta(days=3), outcome="loss")
+    task = await _flagged(stack, booked_before(at), loss, "pregnancy_ended")
+    assert "this pregnancy ended on" in task.confirmation_reason
+
+
+async def test_a_move_recorded_late_marks_the_task_for_a_person(stack: Stack) -> None:
+    at = _occurred()
+    booked = booked_before(at, carers=[STRANGER], address=INCIDENT_HOME)  # matched by home alone
+    move = told_late("U4242", "subject_moved", at - timedelta(days=10), address=NEW_HOME)
+    task = await _flagged(stack, booked, move, "moved")
+    assert "the family moved home on" in task.confirmation_reason
+
+
+async def test_a_withdrawal_recorded_late_marks_the_task_for_a_person(stack: Stack) -> None:
+    at = _occurred()
+    withdrawn = told_late("U4242", "subject_withdrawn", at - timedelta(days=1))
+    task = await _flagged(stack, booked_before(at), withdrawn, "withdrawn")
+    assert "The register has withdrawn this record" in task.confirmation_reason

@@ -242,7 +242,7 @@ async def test_an_incident_decided_already_out_of_the_window_is_not_kept() -> No
     assert state(w).incident is not None  # the state keeps it; the index does not
 
 
-async def test_a_re_decision_never_withdraws() -> None:
+async def test_a_re_decision_never_withdraws_but_marks_the_task_for_a_person() -> None:
     w = a_worker(register=register_of(birth("C1")))
     await notify(w, sample_incident())
     assert [c.subject.subject_ref for c in commands(w)] == ["C1"]
@@ -250,12 +250,20 @@ async def test_a_re_decision_never_withdraws() -> None:
     withdrawn = register_event("C1", "subject_withdrawn", effective_date="2026-07-01")
     await register(w, withdrawn.model_dump(mode="json", by_alias=True))
     assert [d["decision"] for d in decisions(w)] == ["trigger", "no_action"]
-    assert [c.outcome for c in commands(w)] == ["trigger"]  # nothing withdrawn
+    raised, marked = commands(w)
+    assert marked.idempotency_key == raised.idempotency_key
+    assert (marked.outcome, marked.revision, marked.amendment) == ("trigger", 1, 1)  # as raised
+    assert marked.needs_confirmation and not raised.needs_confirmation
+    assert marked.confirmation_reason is not None
+    assert marked.confirmation_reason.startswith("The register has withdrawn this record from")
+    assert marked.changes == [marked.confirmation_reason]
     assert state(w).outcomes == {"subject:C1": "trigger"} and state(w).logged == {}
-    assert redecided(w, "decision_only") == 1
+    assert state(w).flagged == {"subject:C1": "withdrawn"}
+    assert redecided(w, "task_flagged") == 1
+    assert sample_value(w, "dvtrigger_tasks_flagged_total", reason="withdrawn") == 1
     # Only a later police revision withdraws the task.
     await notify(w, sample_incident(revision=2))
-    assert [c.outcome for c in commands(w)] == ["trigger", "withdrawn"]
+    assert [c.outcome for c in commands(w)] == ["trigger", "trigger", "withdrawn"]
 
 
 async def test_a_second_identical_register_change_raises_no_second_task() -> None:
