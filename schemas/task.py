@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from schemas.police import PoliceIncident
+from schemas.police import PoliceIncident, Role
 from schemas.register import Carer
 from schemas.shared import Address, Name, NHSNumber, WireModel
 from schemas.wire import JsonInteger, JsonNumber, WireDate, WireDateTime
@@ -37,6 +37,24 @@ class TaskSubject(WireModel):
     nhs_number: NHSNumber | None = None
     address: Address | None = None
     carers: list[Carer] = Field(default_factory=list)
+
+
+class TaskPerson(WireModel):
+    """One person in the incident, and who they are to the task's child, in words.
+
+    "the victim P1 is the baby's mother: same name and date of birth". The match
+    weights behind it are in the decision log; this says the same in plain words.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    person_ref: str
+    role: Role
+    #: "the baby's mother", "the baby"; None when no one in the family matched.
+    known_as: str | None = None
+    #: How they match, in words ("same name and date of birth"), or that they do not.
+    how: str
+    score: JsonNumber | None = None
 
 
 class RaiseTask(WireModel):
@@ -80,5 +98,7 @@ class RaiseTask(WireModel):
     needs_confirmation: bool = False
     #: Why, in words a duty worker reads (also the last of `changes`).
     confirmation_reason: str | None = None
+    #: Each person in the incident, and who they are to the child (`TaskPerson`).
+    people: list[TaskPerson] = Field(default_factory=list)
     subject: TaskSubject
     incident: PoliceIncident

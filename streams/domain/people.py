@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from schemas.police import PoliceIncident, PolicePerson
+from schemas.task import RaiseTask, TaskPerson
 from streams.domain.config import RulesConfig
 from streams.domain.matching.compare import (
     Identity,
@@ -29,6 +30,7 @@ from streams.domain.matching.dwellings import home_level
 from streams.domain.matching.levels import Level
 from streams.domain.register.index import RegisterView, family_carers, home_on
 from streams.domain.register.records import CarerRecord, Place, SubjectRecord
+from streams.domain.rules import incident_day
 
 #: What agrees exactly, as the noun after "same".
 _SAME = {
@@ -91,6 +93,48 @@ class PersonLink:
     #: How they match, in words, or NOT_MATCHED.
     how: str
     score: float | None = None
+
+
+def with_people(
+    commands: list[RaiseTask],
+    incident: PoliceIncident,
+    register: RegisterView,
+    config: RulesConfig,
+) -> list[RaiseTask]:
+    """The commands, each saying who every person in the incident is to its child (`people`)."""
+    day = incident_day(incident, config)
+    return [
+        command.model_copy(update={"people": people_of(command, incident, register, day, config)})
+        for command in commands
+    ]
+
+
+def people_of(
+    command: RaiseTask,
+    incident: PoliceIncident,
+    register: RegisterView,
+    day: date,
+    config: RulesConfig,
+) -> list[TaskPerson]:
+    """Every person in the incident as a command's child's family knows them."""
+    subject = command.subject
+    record = register.get(subject.subject_ref) if subject.subject_ref else None
+    if subject.basis == "register" and record is not None:
+        links = register_links(incident, record, register, day, config)
+    else:
+        links = report_links(incident, subject.person_ref, subject.kind)
+    return [
+        TaskPerson.model_validate(
+            {
+                "person_ref": link.person_ref,
+                "role": link.role,
+                "known_as": link.known_as,
+                "how": link.how,
+                "score": None if link.score is None else round(link.score, 4),
+            }
+        )
+        for link in links
+    ]
 
 
 def register_links(

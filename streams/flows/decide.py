@@ -28,6 +28,7 @@ from schemas.police import PoliceIncident
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
 from streams.domain.births import carriers, linked_commands
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
+from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent, AuditLog
 from streams.domain.register.index import RegisterView
 from streams.domain.rules import decide
@@ -162,6 +163,7 @@ class DecideFlow:
         commands = linked_commands(
             decision, incident, self._register, state.outcomes, carried, now, deps.policy
         )
+        commands = with_people(commands, incident, self._register, deps.rules)
         await batch.work.send(self._topics.decisions, key, log_record(decision, now))
         if isinstance(view, RecordingView):
             where = source(event)

@@ -30,6 +30,7 @@ from streams.domain.audit_decisions import RecordingView, command_event, decisio
 from streams.domain.incidents import IncidentState, log_record
 from streams.domain.late_tasks import redecision_commands
 from streams.domain.matching.blocking import incident_keys
+from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
@@ -250,6 +251,7 @@ class LateFlow:
         commands = redecision_commands(
             change, decision, incident, self._register, now, self._deps.policy, amendments
         )
+        commands = with_people(commands, incident, self._register, self._deps.rules)
         for command in commands:
             value = command.model_dump_json().encode()
             await pending.work.send(

@@ -135,6 +135,15 @@ async def test_handle_sends_the_decision_and_a_command_per_trigger_subject() -> 
     assert sample_value(w, "dvtrigger_decisions_total", decision="trigger") == 1
     assert sample_value(w, "dvtrigger_seconds_reported_to_decision_count") == 1
     assert w.topics.dead_letter.sent == []
+    by_subject = {c.subject.subject_ref: c for c in sent}
+    assert [(p.person_ref, p.known_as) for p in by_subject["C1"].people] == [
+        ("P1", "the baby's mother"),
+        ("P2", None),
+    ]
+    assert [(p.person_ref, p.known_as) for p in by_subject["C2"].people] == [
+        ("P1", None),
+        ("P2", "the baby's father"),
+    ]
 
 
 async def test_state_is_written_only_after_every_send_is_acked() -> None:

@@ -125,6 +125,10 @@ async def test_a_pregnancy_booked_late_for_the_suspect_raises_a_late_task() -> N
     )
     assert command.due_by == NOW + timedelta(hours=24)  # from when it became known
     assert command.changes == []
+    assert {p.person_ref: p.known_as for p in command.people} == {
+        "P1": None,
+        "P2": "the unborn baby's father",
+    }
     assert redecided(w, "late_task") == 1
     assert sample_value(w, "dvtrigger_decisions_total", decision="trigger") == 1
 

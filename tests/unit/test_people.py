@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from schemas.register import RegisterEvent
 from streams.domain.config import DEFAULT_CONFIG
@@ -13,8 +13,11 @@ from streams.domain.people import (
     register_links,
     report_links,
     sentence,
+    with_people,
     words,
 )
+from streams.domain.rules import decide
+from streams.domain.tasks import task_commands
 from tests.unit.test_rules import (
     FATHER,
     HOME,
@@ -103,3 +106,31 @@ def test_words_join_what_agrees_and_say_when_nothing_does() -> None:
         "the given name differs; the date of birth differs"
     )
     assert words(()) == "no date of birth to compare"
+
+
+def test_every_task_command_of_a_decision_says_who_each_person_is() -> None:
+    index = register(child(carers=(MOTHER, FATHER)))
+    reported = incident("2026-03-02", carer_as(MOTHER), person("P2", "witness", given_name="Al"))
+    decision = decide(reported, index, DEFAULT_CONFIG)
+    raised = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    commands = task_commands(decision, reported, index, {}, raised)
+    assert commands, "the mother named exactly at the incident triggers"
+    for command in with_people(commands, reported, index, DEFAULT_CONFIG):
+        mother, witness = command.people
+        assert (mother.person_ref, mother.known_as) == ("P1", "the baby's mother")
+        assert mother.how == "same name and date of birth"
+        assert (witness.role, witness.known_as, witness.how) == ("witness", None, NOT_MATCHED)
+
+
+def test_a_task_known_from_the_police_report_names_the_reported_person() -> None:
+    reported = incident("2026-03-02", person("P1", "victim", pregnant=True))
+    decision = decide(reported, register(), DEFAULT_CONFIG)
+    raised = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    [command] = with_people(
+        task_commands(decision, reported, register(), {}, raised),
+        reported,
+        register(),
+        DEFAULT_CONFIG,
+    )
+    [link] = command.people
+    assert (link.known_as, link.how) == ("the pregnant person", "named in the police report")
