@@ -19,6 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.duty_inbox import sqlite
+from connectors.duty_inbox.history import (
+    KEYS_SCHEMA,
+    Related,
+    backfill_keys,
+    file_keys,
+    related_tasks,
+)
 from connectors.duty_inbox.query import (
     AFTER,
     BEFORE,
@@ -116,9 +123,10 @@ class TaskStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + KEYS_SCHEMA)
         with self._write() as db:
             migrate(db)
+            backfill_keys(db)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite.connect(self._path)
@@ -156,10 +164,9 @@ class TaskStore:
     ) -> TaskReceipt:
         """Apply the one rule for task commands and write back the record it returns."""
         change = apply_task_command(stored, cmd, self._clock(), str(uuid.uuid4()))
-        if change.kind == "created":
-            db.execute(INSERT, columns(change.record))
-        elif change.kind == "updated":
-            db.execute(UPDATE, columns(change.record))
+        if change.kind != "unchanged":
+            db.execute(INSERT if change.kind == "created" else UPDATE, columns(change.record))
+            file_keys(db, change.record)
         return change.receipt
 
     def get(self, task_id: str, councils: Councils = None) -> TaskRecord:
@@ -169,6 +176,14 @@ class TaskStore:
         if row is None:
             raise UnknownTask(task_id)
         return record_of(row)
+
+    def history(self, task_id: str, councils: Councils = None) -> list[Related]:
+        """Other tasks of the same family or dwelling within a year of this task's incident."""
+        with closing(self._connect()) as db:
+            related = related_tasks(db, task_id, councils)
+        if related is None:
+            raise UnknownTask(task_id)
+        return related
 
     def list_tasks(
         self, status: TaskStatus | None = None, limit: int | None = 100, councils: Councils = None
