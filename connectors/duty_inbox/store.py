@@ -14,11 +14,11 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, closing
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.duty_inbox import sqlite
+from connectors.duty_inbox.census import CENSUS, Census
 from connectors.duty_inbox.history import (
     KEYS_SCHEMA,
     Related,
@@ -56,30 +56,6 @@ from streams.domain.ports.task_outcomes import Outcome, OutcomeRefused, apply_ou
 from streams.domain.ports.task_updates import apply_task_command
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
-
-#: What the inbox's metrics read of each task not closed: nothing of its body but its type
-#: (a review a person found to be the same family, while that holds, is an investigation)
-#: and due time. `unacknowledged_since`: when it was raised, or reopened by a revision.
-_CENSUS = """
-SELECT CASE WHEN review_result = 'same_family'
-                 AND (revised_at IS NULL OR reviewed_at >= revised_at)
-            THEN 'child_protection_investigation'
-            ELSE json_extract(body, '$.task_type') END AS task_type,
-       status, due_at AS due_by,
-       CASE WHEN acknowledged_at IS NULL AND closed_at IS NULL THEN created_at
-            ELSE coalesce(revised_at, created_at) END AS unacknowledged_since
-FROM tasks WHERE status != 'closed'
-"""
-
-
-@dataclass(frozen=True)
-class Census:
-    """One task not closed, as the inbox's metrics count it."""
-
-    task_type: str
-    status: str
-    due_by: datetime | None
-    unacknowledged_since: datetime
 
 
 class StoreError(Exception):
@@ -231,7 +207,7 @@ class TaskStore:
     def census(self) -> list[Census]:
         """Each task not closed: its type, status, due time, when it became unacknowledged."""
         with closing(self._connect()) as db:
-            rows = db.execute(_CENSUS).fetchall()
+            rows = db.execute(CENSUS).fetchall()
         return [
             Census(
                 task_type=str(row["task_type"]),
