@@ -27,7 +27,7 @@ from connectors.duty_inbox.access import (
 )
 from connectors.duty_inbox.auth import Principal, check_csrf, record
 from connectors.duty_inbox.openapi import ACTOR, CLIENT, READER, json_body, refusals
-from connectors.duty_inbox.query import Priority, TaskQuery, narrowed
+from connectors.duty_inbox.query import Priority, Queue, TaskQuery, narrowed
 from connectors.duty_inbox.store import TaskStore
 from connectors.duty_inbox.task_rows import council_of
 from schemas.task import RaiseTask
@@ -153,6 +153,13 @@ async def list_tasks(
         str | None,
         Query(max_length=200, description="Incident reference, name, or NHS number."),
     ] = None,
+    needs_confirmation: Annotated[
+        bool, Query(description="Only tasks the register has since put in doubt.")
+    ] = False,
+    queue: Annotated[
+        Queue | None,
+        Query(description="`duty`: the duty team's; `emergency`: the emergency duty team's."),
+    ] = None,
 ) -> Response:
     """Tasks of the caller's councils in duty order: trigger, review, withdrawn; newest first.
 
@@ -165,6 +172,8 @@ async def list_tasks(
         priority,
         _now(request) if overdue else None,
         q or "",
+        needs_confirmation,
+        queue,
     )
     store = _store(request)
     page = await run_in_threadpool(store.page, query, limit, cursor)

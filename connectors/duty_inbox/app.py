@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from connectors.audit import FileAuditLog
-from connectors.duty_inbox import admin, api, audit_view, pages, signin
+from connectors.duty_inbox import admin, api, api_history, audit_view, pages, signin
 from connectors.duty_inbox.auth import (
     AuthState,
     Forbidden,
@@ -119,6 +119,7 @@ def create_app(
         (signin.router, False),
         *([(oidc_router, False)] if oidc_router is not None else []),
         (api.router, True),
+        (api_history.router, True),
         (pages.router, False),
         (admin.router, False),
         *([(audit_view.router, True)] if audit_dir is not None else []),

@@ -1,10 +1,22 @@
-"""The page of one task: the task, its subject and carers, and the whole police incident."""
+"""The page of one task, in the order a duty worker reads it: what it is for and what is marked
+on it, who (the child, the carers, each person in the incident), the incident, the family's
+history, the task's own record; the machine's evidence for review last."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from connectors.duty_inbox.acts import actions_html, recorded_rows
+from connectors.duty_inbox.briefing import (
+    age_text,
+    incident_day,
+    notices_html,
+    people_html,
+    purpose_html,
+    today,
+)
+from connectors.duty_inbox.history import Related
+from connectors.duty_inbox.history_view import history_html
 from connectors.duty_inbox.render import (
     TASK_TYPES,
     address_text,
@@ -21,21 +33,28 @@ from connectors.duty_inbox.render import (
     tag,
     when,
 )
-from schemas.police import PoliceIncident, PolicePerson
-from schemas.task import TaskSubject
+from schemas.police import PoliceIncident
+from schemas.task import DUTY_QUEUE, RaiseTask
 from streams.domain.ports.case_system import TaskRecord
 
 
-def task_page(record: TaskRecord, now: datetime, csrf: str) -> str:
-    """The content of the task page; with a CSRF token (a person who may act), its buttons."""
+def task_page(record: TaskRecord, now: datetime, csrf: str, related: list[Related]) -> str:
+    """The content of the task page; with a CSRF token (a person who may act), its buttons.
+
+    `related`: the task's history (`TaskStore.history`).
+    """
     task = record.task
     return (
         f"<h1>{esc(TASK_TYPES[record.task_type])}: incident {esc(task.incident_id)}</h1>"
         f"<p>{outcome_tag(task)} {tag(record.status, record.status)}</p>"
+        f"{purpose_html(record)}{notices_html(task)}"
         f'<div id="actions">{actions_html(record, csrf, now) if csrf else ""}</div>'
-        f"<h2>Task</h2>{summary(_task_rows(record, now))}"
-        f"<h2>Subject</h2>{summary(_subject_rows(task.subject))}{_carers(task.subject)}"
+        f'<h2 id="who">Who</h2>{summary(_subject_rows(task, now))}{_carers(task)}'
+        f"{people_html(task)}"
         f"<h2>Incident {esc(task.incident_id)}</h2>{_incident(task.incident)}"
+        f"{history_html(related)}"
+        f"<h2>Task</h2>{summary(_task_rows(record, now))}"
+        f'<h2 id="evidence">Evidence (for review)</h2>{summary(_evidence_rows(task))}'
         '<p><a href="/">Back to the tasks</a></p>'
     )
 
@@ -66,8 +85,11 @@ def _task_rows(record: TaskRecord, now: datetime) -> list[tuple[str, str]]:
         ),
         ("Closed", _optional(record.closed_at and when(record.closed_at), "not yet")),
         *recorded_rows(record),
-        ("Match score", _optional(None if task.score is None else f"{task.score:.2f}", "none")),
-        ("Reasons", reasons_html(task.reasons)),
+        ("Queue", esc(_queue(task))),
+        (
+            "Needs confirmation",
+            esc(task.confirmation_reason or "yes") if task.needs_confirmation else "no",
+        ),
         ("Changes in this revision", reasons_html(task.changes)),
         ("Raised late", late),
         ("Local authority", _optional(task.local_authority)),
@@ -75,21 +97,40 @@ def _task_rows(record: TaskRecord, now: datetime) -> list[tuple[str, str]]:
     ]
 
 
-def _subject_rows(subject: TaskSubject) -> list[tuple[str, str]]:
+def _queue(task: RaiseTask) -> str:
+    return "duty team" if task.queue == DUTY_QUEUE else f"emergency duty team ({task.queue})"
+
+
+def _evidence_rows(task: RaiseTask) -> list[tuple[str, str]]:
+    """The machine's evidence: the match score and reasons, and each person's match score."""
+    scores = [f"{p.person_ref}: {p.score:.2f}" for p in task.people if p.score is not None]
     return [
-        ("Who", subject_html(subject)),
+        ("Match score", _optional(None if task.score is None else f"{task.score:.2f}", "none")),
+        ("Reasons", reasons_html(task.reasons)),
+        ("People's match scores", reasons_html(scores)),
+    ]
+
+
+def _subject_rows(task: RaiseTask, now: datetime) -> list[tuple[str, str]]:
+    subject = task.subject
+    label = "Weeks of pregnancy" if subject.kind == "unborn" else "Age"
+    due = subject.expected_delivery_date
+    return [
+        ("Child" if subject.kind == "child" else "Unborn child", subject_html(subject)),
         ("Known from", esc(basis_text(subject))),
-        ("Date of birth", _optional(subject.date_of_birth and day(subject.date_of_birth))),
         (
-            "Expected delivery",
-            _optional(subject.expected_delivery_date and day(subject.expected_delivery_date)),
+            ("Expected delivery", _optional(due and day(due)))
+            if subject.kind == "unborn"
+            else ("Date of birth", _optional(subject.date_of_birth and day(subject.date_of_birth)))
         ),
+        (label, esc(age_text(subject, incident_day(task), today(now)))),
         ("NHS number", _optional(subject.nhs_number and nhs(subject.nhs_number))),
         ("Address", esc(address_text(subject.address))),
     ]
 
 
-def _carers(subject: TaskSubject) -> str:
+def _carers(task: RaiseTask) -> str:
+    subject = task.subject
     if not subject.carers:
         return '<p class="muted">No carers recorded.</p>'
     rows = "".join(
@@ -110,6 +151,7 @@ def _head(*labels: str) -> str:
 def _incident(incident: PoliceIncident) -> str:
     children = {True: "yes", False: "no", None: "not recorded"}[incident.children_present]
     rows = [
+        ("Reference", esc(incident.incident_id)),
         ("Force", esc(incident.force)),
         ("Revision", esc(incident.revision)),
         ("Occurred", esc(when(incident.occurred_at))),
@@ -124,31 +166,4 @@ def _incident(incident: PoliceIncident) -> str:
         if incident.summary
         else ""
     )
-    return summary(rows) + _persons(incident.persons) + narrative
-
-
-def _persons(persons: list[PolicePerson]) -> str:
-    head = _head("Ref", "Role", "Name", "Date of birth / age", "Address", "Notes")
-    rows = "".join(_person_row(person) for person in persons)
-    return f"<table><caption>People named in the incident</caption>{head}{rows}</table>"
-
-
-def _person_row(person: PolicePerson) -> str:
-    name = " ".join(p for p in (person.given_name, person.family_name) if p) or "name not known"
-    born: str | None
-    if person.date_of_birth:
-        born = day(person.date_of_birth)
-    else:
-        born = f"age {person.age_years}" if person.age_years is not None else None
-    notes = [f"NHS {nhs(person.nhs_number)}"] if person.nhs_number else []
-    notes += [person.gender] if person.gender else []
-    notes += ["reported pregnant"] if person.pregnant else []
-    cells = [
-        esc(person.person_ref),
-        esc(person.role.replace("_", " ")),
-        esc(name),
-        _optional(born),
-        esc(address_text(person.address)),
-        esc(", ".join(notes)),
-    ]
-    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+    return summary(rows) + narrative

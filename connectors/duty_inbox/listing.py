@@ -18,6 +18,7 @@ from connectors.duty_inbox.render import (
     day,
     due_html,
     esc,
+    flags_html,
     full_name,
     outcome_tag,
     tag,
@@ -35,6 +36,7 @@ STATUSES = {
     "all": "All",
 }
 PRIORITIES = {"": "Any", "urgent": "Urgent", "high": "High", "normal": "Normal"}
+QUEUES = {"": "Any", "duty": "Duty team", "emergency": "Emergency duty team"}
 _HEAD = (
     '<thead><tr><th scope="col">Priority</th><th scope="col">Due</th><th scope="col">Child</th>'
     '<th scope="col">What happened</th><th scope="col">Status</th><th scope="col">Task</th>'
@@ -51,17 +53,22 @@ class Filters:
     priority: str = ""
     overdue: bool = False
     q: str = ""
+    confirm: bool = False
+    queue: str = ""
 
     @classmethod
     def of(cls, params: Mapping[str, str]) -> Filters:
         """The filters in a query string."""
         status, priority = params.get("status", ""), params.get("priority", "")
+        queue = params.get("queue", "")
         return cls(
             council=params.get("council", "")[:64],
             status=status if status in STATUSES else "",
             priority=priority if priority in PRIORITIES else "",
             overdue=params.get("overdue", "") in ("1", "on", "true"),
             q=params.get("q", "")[:200],
+            confirm=params.get("confirm", "") in ("1", "on", "true"),
+            queue=queue if queue in QUEUES else "",
         )
 
     def query(self, councils: Councils, now: datetime) -> TaskQuery:
@@ -75,6 +82,8 @@ class Filters:
             self.priority or None,
             now if self.overdue else None,
             self.q,
+            self.confirm,
+            self.queue or None,
         )
 
     def link(self, **cursor: str) -> str:
@@ -85,6 +94,8 @@ class Filters:
             "priority": self.priority,
             "overdue": "1" if self.overdue else "",
             "q": self.q,
+            "confirm": "1" if self.confirm else "",
+            "queue": self.queue,
             **cursor,
         }
         return "/?" + urlencode({k: v for k, v in fields.items() if v})
@@ -104,11 +115,15 @@ def filter_form(filters: Filters, councils: Councils) -> str:
         ' maxlength="64" size="10"></label>'
     )
     overdue = " checked" if filters.overdue else ""
+    confirm = " checked" if filters.confirm else ""
     return (
         '<form class="filters" method="get" action="/" role="search">'
         f"{council}{_select('status', 'Status', STATUSES, filters.status)}"
         f"{_select('priority', 'Priority', PRIORITIES, filters.priority)}"
+        f"{_select('queue', 'Queue', QUEUES, filters.queue)}"
         f'<label><input type="checkbox" name="overdue" value="1"{overdue}> Overdue only</label>'
+        f'<label><input type="checkbox" name="confirm" value="1"{confirm}>'
+        " Needs confirmation only</label>"
         f'<label>Search <input type="search" name="q" value="{esc(filters.q)}" maxlength="200"'
         ' placeholder="Incident, name or NHS number"></label>'
         '<button type="submit">Filter</button> <a href="/">Clear</a></form>'
@@ -158,7 +173,7 @@ def task_line(record: TaskRecord, now: datetime) -> str:
         esc(task.priority.capitalize()),
         due_html(record, now),
         child_text(task.subject),
-        esc(what_happened(record)),
+        esc(what_happened(record)) + flags_html(task),
         tag(record.status, record.status),
         f"{outcome_tag(task)} {link}",
     ]
@@ -177,11 +192,20 @@ def child_text(subject: TaskSubject) -> str:
 
 
 def what_happened(record: TaskRecord) -> str:
-    """A few words: 'Domestic abuse incident at the home, DASH high, MPS-2026-004242'."""
+    """A few words: 'Victim is the baby's mother; at the home; DASH high; MPS-2026-004242'.
+
+    From the task's `people` when it has them; else 'Domestic abuse incident at the home, …'.
+    """
     task = record.task
     if task.outcome == "withdrawn":
         return f"Withdrawn: the police no longer report this, {task.incident_id}"
     at_home = any(r == "incident_at_home" or r.startswith("clause 2:") for r in task.reasons)
-    where = " at the home" if at_home else ""
     dash = task.incident.dash_risk.replace("_", " ")
-    return f"Domestic abuse incident{where}, DASH {dash}, {task.incident_id}"
+    if not task.people:
+        where = " at the home" if at_home else ""
+        return f"Domestic abuse incident{where}, DASH {dash}, {task.incident_id}"
+    known = [p for p in task.people if p.known_as and p.role != "child"][:2]
+    who = [f"{p.role.replace('_', ' ').capitalize()} is {p.known_as}" for p in known]
+    parts = who or ["No adult matched to the family"]
+    parts += ["at the home"] if at_home else []
+    return "; ".join([*parts, f"DASH {dash}", task.incident_id])

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
-from connectors.duty_inbox.store import Census, TaskStore
+from connectors.duty_inbox.census import Census
+from connectors.duty_inbox.store import TaskStore
 from streams.telemetry.labels import task_kind
 from streams.telemetry.scrape_gauge import Samples, ScrapeGauge
 

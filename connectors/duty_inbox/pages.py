@@ -74,13 +74,19 @@ def _csrf(request: Request, principal: Principal) -> str:
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 async def task_detail(request: Request, principal: Viewer, task_id: str) -> HTMLResponse:
-    """One task of the person's councils, with its subject and the whole incident."""
-    record_ = await run_in_threadpool(_store(request).get, task_id, councils_of(principal))
+    """One task of the person's councils: what it is for, who, the incident, and its history."""
+    store, councils = _store(request), councils_of(principal)
+    record_ = await run_in_threadpool(store.get, task_id, councils)
+    related = await run_in_threadpool(store.history, task_id, councils)
     await run_in_threadpool(view, request, principal, [record_], "viewed_detail")
+    if related:
+        others = [r.record for r in related]
+        await run_in_threadpool(view, request, principal, others, "viewed_history")
     now, csrf = _now(request), _csrf(request, principal)
     title = f"{TASK_TYPES[record_.task_type]}: incident {record_.task.incident_id}"
     account = account_html(principal.username, csrf_token(request))
-    return HTMLResponse(page(title, detail.task_page(record_, now, csrf), now, account))
+    content = detail.task_page(record_, now, csrf, related)
+    return HTMLResponse(page(title, content, now, account))
 
 
 @router.post("/tasks/{task_id}/acknowledge")

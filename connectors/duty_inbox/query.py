@@ -27,6 +27,8 @@ from streams.domain.ports.case_system import TaskRecord
 Councils = frozenset[str] | None
 #: The priorities a list may ask for ("normal" too: a queue's routine tasks).
 Priority = Literal["urgent", "high", "normal"]
+#: The queues a list may ask for: the duty team's, or the emergency duty team's (any other).
+Queue = Literal["duty", "emergency"]
 
 #: Tasks of the councils in `:councils` (a JSON array), or of every council when it is NULL.
 IN_COUNCILS = "(:councils IS NULL OR council IN (SELECT value FROM json_each(:councils)))"
@@ -45,6 +47,8 @@ AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
 AND (:priority IS NULL OR priority = :priority)
 AND (:overdue_at IS NULL OR (status != 'closed' AND due_at < :overdue_at))
 AND (:search IS NULL OR instr(search_text, :search) > 0)
+AND (:needs_confirmation IS NULL OR needs_confirmation = :needs_confirmation)
+AND (:queue IS NULL OR (CASE queue WHEN 'duty' THEN 'duty' ELSE 'emergency' END) = :queue)
 """
 
 #: After the cursor in duty order, and (`BEFORE`) before it.
@@ -62,13 +66,16 @@ REVERSED_ORDER = "ORDER BY rank DESC, received, seq"
 
 @dataclass(frozen=True)
 class TaskQuery:
-    """A list's filters: councils, statuses, priority, overdue at a time, and a search."""
+    """A list's filters: councils, statuses, priority, overdue at a time, a search, and
+    whether only tasks that need confirmation, or of one queue."""
 
     councils: Councils = None
     statuses: frozenset[str] | None = None
     priority: str | None = None
     overdue_at: datetime | None = None
     search: str = ""
+    needs_confirmation: bool = False
+    queue: str | None = None
 
     def parameters(self) -> dict[str, object]:
         """The SQL parameters of `MATCHES`."""
@@ -78,6 +85,8 @@ class TaskQuery:
             "priority": self.priority,
             "overdue_at": None if self.overdue_at is None else time_text(self.overdue_at),
             "search": search_key(self.search) or None,
+            "needs_confirmation": 1 if self.needs_confirmation else None,
+            "queue": self.queue,
         }
 
 

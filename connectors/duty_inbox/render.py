@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.register import Carer
 from schemas.shared import Address
-from schemas.task import RaiseTask, TaskSubject
+from schemas.task import DUTY_QUEUE, RaiseTask, TaskSubject
 from streams.domain.ports.case_system import TaskRecord
 
 LONDON = ZoneInfo("Europe/London")
@@ -96,6 +96,18 @@ def tag(text: str, kind: str) -> str:
 def outcome_tag(task: RaiseTask) -> str:
     """Urgent / Review / Withdrawn."""
     return tag(OUTCOMES[task.outcome], task.outcome)
+
+
+def flags_html(task: RaiseTask) -> str:
+    """The list line's marks, in words: needs confirmation, emergency duty team, raised late."""
+    marks = []
+    if task.needs_confirmation:
+        marks.append(tag("needs confirmation", "confirm"))
+    if task.queue != DUTY_QUEUE:
+        marks.append(tag(f"emergency duty team ({task.queue})", "edt"))
+    if task.late:
+        marks.append(tag("raised late", "late"))
+    return f'<br><span class="flags">{" ".join(marks)}</span>' if marks else ""
 
 
 def revision_html(record: TaskRecord) -> str:

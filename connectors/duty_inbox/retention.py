@@ -1,10 +1,11 @@
 """Retention of the duty inbox: closed tasks purged after their council's period, legal holds.
 
 Works on the inbox's own SQLite file (`connectors.duty_inbox.store` makes its
-`tasks` table). A task under a legal hold (`legal_holds`: who placed it, when,
-why) is never purged, however long ago it was closed. Open and acknowledged
-tasks are never purged: someone still has to act on them. The period is the
-council's (`per_council`, by the task's `local_authority`), else `keep_days`.
+`tasks` table, and `task_keys`, whose rows go with their task). A task under a
+legal hold (`legal_holds`: who placed it, when, why) is never purged, however
+long ago it was closed. Open and acknowledged tasks are never purged: someone
+still has to act on them. The period is the council's (`per_council`, by the
+task's `local_authority`), else `keep_days`.
 The running inbox purges itself (`InboxRetention`, started by `create_app`):
 every `purge_interval_s`, its closed tasks past their period, then the details
 of its own audit chain older than `audit_detail_days`, keeping those naming a
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors.duty_inbox import sqlite
+from connectors.duty_inbox.history import KEYS_SCHEMA
 from connectors.duty_inbox.store import UnknownTask
 from streams.config.settings import RetentionSettings
 from streams.domain.ports.audit import HELD_REFS_FILE, AuditEvent, AuditLog, PurgeableAuditLog
@@ -98,11 +100,11 @@ def expired(
 
 @contextmanager
 def _write(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """One write transaction on the inbox database, with the holds table in place."""
+    """One write transaction on the inbox database, with the holds and keys tables in place."""
     if not db_path.exists():
         raise FileNotFoundError(f"no duty inbox database at {db_path}")
     with closing(sqlite.connect(db_path)) as db:
-        db.executescript(_HOLDS)
+        db.executescript(_HOLDS + KEYS_SCHEMA)
     with sqlite.write(db_path) as db:
         yield db
 
@@ -126,6 +128,7 @@ def purge_closed_tasks(
             chunk = result.task_ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             db.execute(f"DELETE FROM tasks WHERE task_id IN ({marks})", chunk)
+            db.execute(f"DELETE FROM task_keys WHERE task_id IN ({marks})", chunk)
         result.held = db.execute("SELECT count(*) FROM legal_holds").fetchone()[0]
     return result
 

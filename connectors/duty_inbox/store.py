@@ -14,11 +14,18 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager, closing
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.duty_inbox import sqlite
+from connectors.duty_inbox.census import CENSUS, Census
+from connectors.duty_inbox.history import (
+    KEYS_SCHEMA,
+    Related,
+    backfill_keys,
+    file_keys,
+    related_tasks,
+)
 from connectors.duty_inbox.query import (
     AFTER,
     BEFORE,
@@ -49,30 +56,6 @@ from streams.domain.ports.task_outcomes import Outcome, OutcomeRefused, apply_ou
 from streams.domain.ports.task_updates import apply_task_command
 
 DEFAULT_DB_PATH = Path("var/duty-inbox.sqlite3")
-
-#: What the inbox's metrics read of each task not closed: nothing of its body but its type
-#: (a review a person found to be the same family, while that holds, is an investigation)
-#: and due time. `unacknowledged_since`: when it was raised, or reopened by a revision.
-_CENSUS = """
-SELECT CASE WHEN review_result = 'same_family'
-                 AND (revised_at IS NULL OR reviewed_at >= revised_at)
-            THEN 'child_protection_investigation'
-            ELSE json_extract(body, '$.task_type') END AS task_type,
-       status, due_at AS due_by,
-       CASE WHEN acknowledged_at IS NULL AND closed_at IS NULL THEN created_at
-            ELSE coalesce(revised_at, created_at) END AS unacknowledged_since
-FROM tasks WHERE status != 'closed'
-"""
-
-
-@dataclass(frozen=True)
-class Census:
-    """One task not closed, as the inbox's metrics count it."""
-
-    task_type: str
-    status: str
-    due_by: datetime | None
-    unacknowledged_since: datetime
 
 
 class StoreError(Exception):
@@ -116,9 +99,10 @@ class TaskStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + KEYS_SCHEMA)
         with self._write() as db:
             migrate(db)
+            backfill_keys(db)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite.connect(self._path)
@@ -156,10 +140,9 @@ class TaskStore:
     ) -> TaskReceipt:
         """Apply the one rule for task commands and write back the record it returns."""
         change = apply_task_command(stored, cmd, self._clock(), str(uuid.uuid4()))
-        if change.kind == "created":
-            db.execute(INSERT, columns(change.record))
-        elif change.kind == "updated":
-            db.execute(UPDATE, columns(change.record))
+        if change.kind != "unchanged":
+            db.execute(INSERT if change.kind == "created" else UPDATE, columns(change.record))
+            file_keys(db, change.record)
         return change.receipt
 
     def get(self, task_id: str, councils: Councils = None) -> TaskRecord:
@@ -169,6 +152,14 @@ class TaskStore:
         if row is None:
             raise UnknownTask(task_id)
         return record_of(row)
+
+    def history(self, task_id: str, councils: Councils = None) -> list[Related]:
+        """Other tasks of the same family or dwelling within a year of this task's incident."""
+        with closing(self._connect()) as db:
+            related = related_tasks(db, task_id, councils)
+        if related is None:
+            raise UnknownTask(task_id)
+        return related
 
     def list_tasks(
         self, status: TaskStatus | None = None, limit: int | None = 100, councils: Councils = None
@@ -216,7 +207,7 @@ class TaskStore:
     def census(self) -> list[Census]:
         """Each task not closed: its type, status, due time, when it became unacknowledged."""
         with closing(self._connect()) as db:
-            rows = db.execute(_CENSUS).fetchall()
+            rows = db.execute(CENSUS).fetchall()
         return [
             Census(
                 task_type=str(row["task_type"]),

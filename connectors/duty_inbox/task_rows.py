@@ -1,7 +1,8 @@
 """A task as a row of the duty inbox's SQLite table: the table, its migrations, and the mapping.
 
 A row holds the task's record and its latest command (`body`, JSON), plus what SQL filters by,
-copied out of the command when the row is written: council, priority, due time, search text.
+copied out of the command when the row is written: council, priority, due time, search text,
+whether it needs confirmation, and its queue.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status);
 """
 
 #: Columns added since the first schema, each with its type; an older database gains them.
-#: `priority`, `due_at` and `search_text` are copied out of the command for SQL to filter by;
-#: the rest are what a person recorded (`TaskRecord`'s review and resolution fields).
+#: `priority`, `due_at`, `search_text`, `needs_confirmation` and `queue` are copied out of the
+#: command for SQL to filter by; the rest are what a person recorded (`TaskRecord`'s review and
+#: resolution fields).
 ADDED = {
     "amendment": "INTEGER NOT NULL DEFAULT 0",
     "council": "TEXT NOT NULL DEFAULT ''",
@@ -50,9 +52,21 @@ ADDED = {
     "strategy_discussion_on": "TEXT",
     "resolved_by": "TEXT",
     "resolved_at": "TEXT",
+    "needs_confirmation": "INTEGER NOT NULL DEFAULT 0",
+    "queue": "TEXT",
 }
 #: Columns that are not `TaskRecord` fields.
-DERIVED = ("council", "priority", "due_at", "search_text", "seq", "received", "rank")
+DERIVED = (
+    "council",
+    "priority",
+    "due_at",
+    "search_text",
+    "needs_confirmation",
+    "queue",
+    "seq",
+    "received",
+    "rank",
+)
 
 #: The council of a task whose subject has no local authority (routed to the default inbox).
 NO_COUNCIL = "unassigned"
@@ -77,8 +91,10 @@ def migrate(db: sqlite3.Connection) -> None:
     for name, kind in ADDED.items():
         if name not in present:
             db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
-    rows = db.execute("SELECT * FROM tasks WHERE due_at IS NULL OR council = ''").fetchall()
-    for row in rows:  # a database from before councils, or before the list's filters
+    rows = db.execute(
+        "SELECT * FROM tasks WHERE due_at IS NULL OR council = '' OR queue IS NULL"
+    ).fetchall()
+    for row in rows:  # a database from before councils, or before one of the list's filters
         db.execute(UPDATE, columns(record_of(row)))
     db.execute("CREATE INDEX IF NOT EXISTS tasks_by_council ON tasks (council, status)")
 
@@ -112,6 +128,8 @@ def columns(record: TaskRecord) -> dict[str, object]:
         "priority": task.priority,
         "due_at": _text(task.due_by),
         "search_text": search_text(task),
+        "needs_confirmation": int(task.needs_confirmation),
+        "queue": task.queue,
         "strategy_discussion_on": None if on is None else on.isoformat(),
         "body": task.model_dump_json(by_alias=True),
     }

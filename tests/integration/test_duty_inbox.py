@@ -61,7 +61,8 @@ async def test_the_page_lists_a_raised_task(duty_inbox: str, tmp_path: Path) -> 
         detail = await browser.get(f"/tasks/{receipt.task_id}")
     assert page.status_code == 200 and receipt.task_id in page.text
     assert "Wilhelmina Quarrington" in page.text
-    assert detail.status_code == 200 and "People named in the incident" in detail.text
+    assert detail.status_code == 200 and "People in the incident" in detail.text
+    assert "History (last 12 months)" in detail.text
 
 
 def test_module_serves_from_the_command_line(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The duty inbox in a real browser: headless Chromium signs in, filters, searches, opens a task,
-acknowledges it and records its outcome, and sees overdue tasks marked in words and colour.
+reads what it is for, who is in it and the family's history, acknowledges it and records its
+outcome, and sees overdue tasks and tasks that need confirmation marked in words and colour.
 
 It drives Debian's `chromium` (`make tools` installs it) through Playwright, never a browser
 downloaded by Playwright; it is skipped only when no chromium is installed.
@@ -18,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from schemas.task import RaiseTask
+from schemas.task import RaiseTask, TaskPerson
 from tests.support.duty_inbox import PASSWORD, add_user, bearer, serve_duty_inbox
 from tests.support.samples import OCCURRED_AT, sample_raise_task, sample_subject
 
@@ -27,6 +28,16 @@ pytestmark = pytest.mark.integration
 #: The inbox's time: four hours after the sample incident, so only a task due then is overdue.
 NOW = OCCURRED_AT + timedelta(hours=4)
 CHROMIUM = os.environ.get("DVTRIGGER_CHROMIUM") or shutil.which("chromium") or ""
+PEOPLE = [
+    TaskPerson(
+        person_ref="P1",
+        role="victim",
+        known_as="the baby's mother",
+        how="same name and date of birth",
+    ),
+    TaskPerson(person_ref="P2", role="suspect", how="not matched to the family"),
+]
+DOUBT = "the register now records a later date of birth"
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +53,18 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def inbox(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A duty inbox on loopback holding three tasks; its URL and each task's id by name."""
+    """A duty inbox on loopback holding three tasks; its URL and each task's id by name.
+
+    All three are at one home, so each is in the others' history; one needs confirmation.
+    """
     db = tmp_path / "inbox.sqlite3"
     with serve_duty_inbox(db, clock=lambda: NOW) as url:
         add_user(db)
         other = sample_subject("C2", "Zebedee", nhs_number="9434765919", carers=[])
+        doubt = {"needs_confirmation": True, "confirmation_reason": DOUBT}
         tasks = {
-            "overdue": sample_raise_task("MPS-2026-004242", due_by=OCCURRED_AT),
-            "other": sample_raise_task("MPS-2026-000077", "C2", subject=other),
+            "overdue": sample_raise_task("MPS-2026-004242", due_by=OCCURRED_AT, people=PEOPLE),
+            "other": sample_raise_task("MPS-2026-000077", "C2", subject=other, **doubt),
             "review": sample_raise_task("MPS-2026-000078", "C3", outcome="review"),
         }
         yield url, {name: _raise(url, cmd) for name, cmd in tasks.items()}
@@ -86,6 +101,20 @@ def test_the_duty_team_works_a_task_in_a_real_browser(
         "color", "rgb(212, 53, 28)"
     )
     expect(page.locator(".tag.overdue")).to_have_count(1)
+    confirm = page.locator(f"#task-{ids['other']} .tag.confirm")
+    expect(confirm).to_have_text("needs confirmation")
+    expect(page.locator(f"#task-{ids['overdue']}")).to_contain_text(
+        "Victim is the baby's mother; at the home; DASH medium"
+    )
+    page.check("input[name=confirm]")
+    page.click("button:text('Filter')")
+    expect(page.locator("table.tasks tr[id]")).to_have_count(1)
+    expect(page.locator(f"#task-{ids['other']}")).to_be_visible()
+    page.click(f"#task-{ids['other']} a")
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"The register has learned more since this task was raised: {DOUBT}. Confirm or close it."
+    )
+    page.goto("/")
 
     page.check("input[name=overdue]")
     page.click("button:text('Filter')")
@@ -109,6 +138,19 @@ def test_the_duty_team_works_a_task_in_a_real_browser(
     page.goto("/")
     page.click(f"#task-{ids['overdue']} a")
     expect(page.locator("h1")).to_contain_text("Child protection investigation")
+    expect(page.locator("#purpose")).to_contain_text(
+        "Local protocol requires a strategy discussion"
+    )
+    mother = page.locator("#people tr", has_text="Imelda Quarrington")
+    expect(mother).to_contain_text("the baby's mother")
+    expect(mother).to_contain_text("same name and date of birth")
+    expect(page.locator("#history")).to_have_text("History (last 12 months)")
+    expect(page.locator("table.history tr.earlier")).to_have_count(2)
+    expect(page.locator("table.history")).to_contain_text("same family and same dwelling")
+    page.click("table.history a:text('MPS-2026-000078')")
+    expect(page).to_have_url(f"{url}/tasks/{ids['review']}")
+    expect(page.locator("#purpose")).to_contain_text("Decide whether this is the family")
+    page.go_back()
     expect(page.locator("#actions form[action$='/outcome']")).to_have_count(0)
     page.click("button:text('Acknowledge')")
     expect(page).to_have_url(f"{url}/tasks/{ids['overdue']}")

@@ -353,3 +353,32 @@ async def test_a_strategy_discussion_is_audited_with_its_date(
         "user:duty_worker",
     )
     assert event.detail == {"held_on": "2026-07-30"} and event.reason is None
+
+
+async def test_a_tasks_history_is_of_the_callers_councils_only(
+    inbox: Inbox, browser: httpx.AsyncClient
+) -> None:
+    """The three tasks are of one family: each caller sees only its councils' in the history."""
+    await sign_in(browser, "duty_worker")
+    answer = await browser.get(f"/api/tasks/{inbox.ours}/history")
+    assert answer.json() == {"task_id": inbox.ours, "days": 365, "tasks": []}
+    assert "No earlier incidents" in (await browser.get(f"/tasks/{inbox.ours}")).text
+    theirs = await browser.get(f"/api/tasks/{inbox.theirs}/history")
+    assert theirs.status_code == 404 and "nknown task" in theirs.text
+    await sign_in(browser, "both")
+    inbox.audit.events.clear()
+    listed = (await browser.get(f"/api/tasks/{inbox.ours}/history")).json()["tasks"]
+    assert {t["task_id"] for t in listed} == {inbox.theirs, inbox.nobodys}
+    assert {tuple(t["ties"]) for t in listed} == {("family", "dwelling")}
+    page = (await browser.get(f"/tasks/{inbox.ours}")).text
+    assert f'href="/tasks/{inbox.theirs}"' in page and f'href="/tasks/{inbox.nobodys}"' in page
+    assert inbox.audit.kinds() == [
+        ("view", "viewed_api_history"),
+        ("view", "viewed_detail"),
+        ("view", "viewed_history"),
+    ]
+    assert set(inbox.audit.events[0].refs["task"]) >= {inbox.ours, inbox.theirs, inbox.nobodys}
+    machine = await browser.get(f"/api/tasks/{inbox.ours}/history", headers=bearer())
+    assert machine.status_code == 200
+    for event in inbox.audit.events:
+        assert personal_data_in(event.model_dump_json(), sample_raise_task()) == []
