@@ -27,6 +27,7 @@ from connectors.duty_inbox.render import (
     full_name,
     nhs,
     outcome_tag,
+    priority_tag,
     reasons_html,
     revision_html,
     subject_html,
@@ -46,7 +47,7 @@ def task_page(record: TaskRecord, now: datetime, csrf: str, related: list[Relate
     task = record.task
     return (
         f"<h1>{esc(TASK_TYPES[record.task_type])}: incident {esc(task.incident_id)}</h1>"
-        f"<p>{outcome_tag(task)} {tag(record.status, record.status)}</p>"
+        f"<p>{outcome_tag(task)} {priority_tag(task)} {tag(record.status, record.status)}</p>"
         f"{purpose_html(record)}{notices_html(task)}"
         f'<div id="actions">{actions_html(record, csrf, now) if csrf else ""}</div>'
         f'<h2 id="who">Who</h2>{summary(_subject_rows(task, now))}{_carers(task)}'

@@ -21,6 +21,7 @@ from connectors.duty_inbox.render import (
     flags_html,
     full_name,
     outcome_tag,
+    priority_tag,
     tag,
 )
 from schemas.task import TaskSubject
@@ -169,26 +170,37 @@ def task_line(record: TaskRecord, now: datetime) -> str:
     """One task on one line: priority, due, child, what happened, status, type and a link."""
     task = record.task
     link = f'<a href="/tasks/{esc(record.task_id)}">{esc(TASK_TYPES[record.task_type])}</a>'
+    kind = "" if task.outcome == "trigger" else f"{outcome_tag(task)} "
     cells = [
-        esc(task.priority.capitalize()),
+        priority_tag(task),
         due_html(record, now),
         child_text(task.subject),
         esc(what_happened(record)) + flags_html(task),
         tag(record.status, record.status),
-        f"{outcome_tag(task)} {link}",
+        f"{kind}{link}",
     ]
     body = "".join(f"<td>{cell}</td>" for cell in cells)
-    return f'<tr class="{esc(task.outcome)}" id="task-{esc(record.task_id)}">{body}</tr>'
+    row = f"{task.outcome} priority-{task.priority}"
+    return f'<tr class="{esc(row)}" id="task-{esc(record.task_id)}">{body}</tr>'
 
 
 def child_text(subject: TaskSubject) -> str:
-    """'Name, born 11 Feb 2026' or 'Name, unborn, due 3 Jun 2026'."""
-    name = f"<strong>{esc(full_name(subject))}</strong>"
+    """'Name, born 11 Feb 2026' or 'Name, unborn, due 3 Jun 2026'; a child with no name yet
+    (an unborn child, a newborn) by its first carer: 'Baby of Name (mother)'."""
+    name = f"<strong>{esc(child_name(subject))}</strong>"
     if subject.kind == "unborn":
         due = subject.expected_delivery_date
         return f"{name}, unborn, {esc('due ' + day(due) if due else 'due date not known')}"
     born = subject.date_of_birth
     return f"{name}, {esc('born ' + day(born) if born else 'date of birth not known')}"
+
+
+def child_name(subject: TaskSubject) -> str:
+    """The child's name, or 'Baby of <carer> (<relationship>)', or 'name not known'."""
+    if subject.given_name or subject.family_name or not subject.carers:
+        return full_name(subject)
+    carer = subject.carers[0]
+    return f"Baby of {full_name(carer)} ({carer.relationship.replace('_', ' ')})"
 
 
 def what_happened(record: TaskRecord) -> str:

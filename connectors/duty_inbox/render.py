@@ -26,7 +26,8 @@ TASK_TYPES = {
     "child_protection_investigation": "Child protection investigation",
     "match_review": "Match review",
 }
-OUTCOMES = {"trigger": "Urgent", "review": "Review", "withdrawn": "Withdrawn"}
+#: What a task asks for, on its tag: the colour of urgency is its priority's (`priority_tag`).
+OUTCOMES = {"trigger": "Investigation", "review": "Match review", "withdrawn": "Withdrawn"}
 
 
 def esc(value: object) -> str:
@@ -91,6 +92,11 @@ def is_overdue(record: TaskRecord, now: datetime) -> bool:
 def tag(text: str, kind: str) -> str:
     """A small coloured label; the colour is never the only signal, the text says it."""
     return f'<span class="tag {esc(kind)}">{esc(text)}</span>'
+
+
+def priority_tag(task: RaiseTask) -> str:
+    """Urgent / High / Normal, by the incident's DASH risk."""
+    return tag(task.priority.capitalize(), f"priority-{task.priority}")
 
 
 def outcome_tag(task: RaiseTask) -> str:

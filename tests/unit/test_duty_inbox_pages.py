@@ -70,7 +70,7 @@ async def raise_task(client: httpx.AsyncClient, cmd: RaiseTask) -> str:
 
 
 def row_ids(html: str) -> list[str]:
-    return re.findall(r'<tr class="\w+" id="task-([^"]+)"', html)
+    return re.findall(r'<tr class="[\w -]+" id="task-([^"]+)"', html)
 
 
 async def test_open_tasks_are_urgent_first_then_newest(inbox: httpx.AsyncClient) -> None:

@@ -11,13 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.duty_inbox.listing import what_happened
+from connectors.duty_inbox.listing import child_name, task_line, what_happened
 from connectors.duty_inbox.query import TaskQuery
 from connectors.duty_inbox.store import TaskStore
 from schemas.task import RaiseTask, TaskPerson
 from streams.domain.ports.case_system import TaskRecord
 from tests.support.duty_inbox import add_client, add_user, bearer, inbox_app, sign_in
-from tests.support.samples import OCCURRED_AT, sample_raise_task
+from tests.support.samples import OCCURRED_AT, sample_raise_task, sample_subject
+
+NOW = OCCURRED_AT + timedelta(hours=1)
 
 DOUBT = "the register now records the child's date of birth as 11 Feb 2025"
 MOTHER = TaskPerson(
@@ -128,3 +130,27 @@ async def test_the_api_filters_by_the_flags(inbox: httpx.AsyncClient) -> None:
     assert await found("?needs_confirmation=true") == ["MPS-2026-000002"]
     assert await found("?queue=emergency") == ["MPS-2026-000003"]
     assert (await inbox.get("/api/tasks?queue=night", headers=bearer())).status_code == 422
+
+
+def test_a_child_with_no_name_yet_is_listed_as_its_first_carers_baby() -> None:
+    unborn = sample_subject(
+        "U1", given_name=None, family_name=None, kind="unborn", date_of_birth=None
+    )
+    assert child_name(unborn) == "Baby of Imelda Quarrington (mother)"
+    assert child_name(sample_subject()) == "Wilhelmina Quarrington"
+    assert child_name(sample_subject(given_name=None, family_name=None, carers=[])) == (
+        "name not known"
+    )
+
+
+def test_the_list_line_colours_by_priority_and_names_only_reviews_and_withdrawals() -> None:
+    normal = sample_raise_task(priority="normal")
+    record = TaskRecord(
+        task_id="t1", status="open", revision=1, created_revision=1, created_at=NOW, task=normal
+    )
+    line = task_line(record, NOW)
+    assert '<tr class="trigger priority-normal"' in line
+    assert '<span class="tag priority-normal">Normal</span>' in line
+    assert "Investigation</span>" not in line  # the link says what it is
+    review = record.model_copy(update={"task": sample_raise_task(outcome="review")})
+    assert '<span class="tag review">Match review</span>' in task_line(review, NOW)
