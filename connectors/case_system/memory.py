@@ -57,10 +57,9 @@ class InMemoryCaseSystem:
     async def list_tasks(
         self, status: TaskStatus | None = None, limit: int = 100
     ) -> list[TaskRecord]:
-        """Tasks in duty order; ties go to the most recently created, as in the store."""
-        newest_first = reversed(self._by_id.values())
-        records = [r for r in newest_first if status is None or r.status == status]
-        records.sort(key=duty_order)  # stable: ties keep newest-created first
+        """Tasks in duty order; ties go to the first created, as in the store."""
+        records = [r for r in self._by_id.values() if status is None or r.status == status]
+        records.sort(key=duty_order)  # stable: ties keep the order they were created in
         return records[:limit]
 
     async def aclose(self) -> None:

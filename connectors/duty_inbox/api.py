@@ -161,7 +161,7 @@ async def list_tasks(
         Query(description="`duty`: the duty team's; `emergency`: the emergency duty team's."),
     ] = None,
 ) -> Response:
-    """Tasks of the caller's councils in duty order: trigger, review, withdrawn; newest first.
+    """Tasks of the caller's councils in duty order: by priority, withdrawn last; due soonest first.
 
     A page holds `limit` tasks; `next_cursor` is the `cursor` of the next (None: the last).
     A task raised between two pages is not shown on the next; none is shown twice or skipped.

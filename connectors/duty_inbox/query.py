@@ -1,11 +1,14 @@
 """Which tasks a list asks for, and where a page of them starts: filters, search and cursors.
 
-Pages are cut by keyset over the duty order (trigger, review, withdrawn; newest first), with the
-task's rowid as the unique tie-breaker. A cursor is the position of the last task a page
-showed, opaque to the client; the next page is the tasks after it in that order. A task raised
-between two pages is newer than every task already there, so it sorts before the cursor: no task
-is shown twice or skipped. (A task revised between pages moves to the front, where the duty team
-must see it again; a client reading on from its cursor meets it on its next pass from the top.)
+The duty order is the order a duty team works in: urgent, then high, then normal priority (the
+incident's DASH risk), withdrawn tasks last; within each, the task due soonest first (so the
+overdue lead); then the task raised first. Pages are cut by keyset over that order, with the
+task's rowid as the unique tie-breaker. A cursor is the position of the last task a page showed,
+opaque to the client; the next page is the tasks after it in that order, so a task that was
+there when paging began is shown once and never skipped. A task raised or revised between two
+pages takes its place by priority and due time: after the cursor it is met on this pass,
+before it on the next pass from the top (the list says how many match, so a person sees that
+the count grew).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ Queue = Literal["duty", "emergency"]
 #: Tasks of the councils in `:councils` (a JSON array), or of every council when it is NULL.
 IN_COUNCILS = "(:councils IS NULL OR council IN (SELECT value FROM json_each(:councils)))"
 
-#: Each task with its place in the duty order: `rank` by outcome, `received`, `seq` (rowid).
+#: Each task with its place in the duty order: `rank` by priority (withdrawn last), `due`,
+#: `seq` (rowid).
 RANKED = """
-SELECT *, rowid AS seq, coalesce(revised_at, created_at) AS received,
-       CASE outcome WHEN 'trigger' THEN 0 WHEN 'review' THEN 1 ELSE 2 END AS rank
+SELECT *, rowid AS seq, coalesce(due_at, '') AS due,
+       CASE WHEN outcome = 'withdrawn' THEN 3
+            WHEN priority = 'urgent' THEN 0 WHEN priority = 'high' THEN 1 ELSE 2 END AS rank
 FROM tasks
 """
 
@@ -53,15 +58,15 @@ AND (:queue IS NULL OR (CASE queue WHEN 'duty' THEN 'duty' ELSE 'emergency' END)
 
 #: After the cursor in duty order, and (`BEFORE`) before it.
 AFTER = """
-(:rank IS NULL OR rank > :rank OR (rank = :rank AND (received < :received
- OR (received = :received AND seq < :seq))))
+(:rank IS NULL OR rank > :rank OR (rank = :rank AND (due > :due
+ OR (due = :due AND seq > :seq))))
 """
 BEFORE = """
-(rank < :rank OR (rank = :rank AND (received > :received
- OR (received = :received AND seq > :seq))))
+(rank < :rank OR (rank = :rank AND (due < :due
+ OR (due = :due AND seq < :seq))))
 """
-DUTY_ORDER = "ORDER BY rank, received DESC, seq DESC"
-REVERSED_ORDER = "ORDER BY rank DESC, received, seq"
+DUTY_ORDER = "ORDER BY rank, due, seq"
+REVERSED_ORDER = "ORDER BY rank DESC, due DESC, seq DESC"
 
 
 @dataclass(frozen=True)
@@ -102,12 +107,12 @@ class Position:
     """A task's place in the duty order: what a cursor holds."""
 
     rank: int
-    received: str
+    due: str
     seq: int
 
     def cursor(self) -> str:
         """The opaque cursor of this position."""
-        raw = json.dumps([self.rank, self.received, self.seq], separators=(",", ":"))
+        raw = json.dumps([self.rank, self.due, self.seq], separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -115,12 +120,12 @@ class Position:
         """The position a cursor holds; `ValueError` when it holds none."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            rank, received, seq = json.loads(raw)
+            rank, due, seq = json.loads(raw)
         except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
             raise ValueError("not a cursor of this inbox") from None
-        if not (type(rank) is int and type(seq) is int and isinstance(received, str)):
+        if not (type(rank) is int and type(seq) is int and isinstance(due, str)):
             raise ValueError("not a cursor of this inbox")
-        return cls(rank, received, seq)
+        return cls(rank, due, seq)
 
 
 @dataclass(frozen=True)
@@ -141,9 +146,7 @@ def cursors(
     """
     if not rows:
         return None, None
-    first, last = (
-        Position(r["rank"], r["received"], r["seq"]).cursor() for r in (rows[0], rows[-1])
-    )
+    first, last = (Position(r["rank"], r["due"], r["seq"]).cursor() for r in (rows[0], rows[-1]))
     following = from_cursor if backwards else more
     preceding = more if backwards else from_cursor
     return last if following else None, first if preceding else None

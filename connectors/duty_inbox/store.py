@@ -164,7 +164,7 @@ class TaskStore:
     def list_tasks(
         self, status: TaskStatus | None = None, limit: int | None = 100, councils: Councils = None
     ) -> list[TaskRecord]:
-        """Tasks in duty order: trigger before review before withdrawn, then newest first.
+        """Tasks in duty order: by priority (withdrawn last), then due soonest, then raised first.
 
         `limit=None` lists them all.
         """
@@ -184,7 +184,7 @@ class TaskStore:
         """
         backwards = before is not None
         cursor = _position(before if backwards else after)
-        at = {"rank": None, "received": None, "seq": None} | (vars(cursor) if cursor else {})
+        at = {"rank": None, "due": None, "seq": None} | (vars(cursor) if cursor else {})
         sql = (
             f"SELECT * FROM ({RANKED}) WHERE {MATCHES} AND {BEFORE if backwards else AFTER}"
             f" {REVERSED_ORDER if backwards else DUTY_ORDER} LIMIT :limit"

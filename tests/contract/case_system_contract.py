@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import timedelta
 
 import pytest
 
 from streams.domain.ports.case_system import CaseSystem, TaskNotFound
-from tests.support.samples import Outcome, personal_data_in, sample_raise_task
+from tests.support.samples import OCCURRED_AT, Outcome, personal_data_in, sample_raise_task
 
 
 class CaseSystemContract:
@@ -72,27 +73,33 @@ class CaseSystemContract:
         assert one.task_id != two.task_id
         assert two.created
 
-    async def test_list_puts_trigger_before_review_then_newest_first(
+    async def test_list_puts_urgent_before_high_then_the_task_due_soonest(
         self, case_system: CaseSystem
     ) -> None:
         ids = {}
-        for name in ["old-review", "old-trigger", "new-review", "new-trigger"]:
-            outcome = "review" if name.endswith("review") else "trigger"
-            cmd = sample_raise_task(incident_id=f"MPS-2026-{name}", outcome=outcome)
+        due = {"soon": OCCURRED_AT + timedelta(hours=2), "late": OCCURRED_AT + timedelta(hours=9)}
+        for name in ["high-late", "urgent-late", "high-soon", "urgent-soon"]:
+            priority, when = name.split("-")
+            cmd = sample_raise_task(
+                incident_id=f"MPS-2026-{name}", priority=priority, due_by=due[when]
+            )
             ids[(await case_system.raise_task(cmd)).task_id] = name
-            await asyncio.sleep(0.002)
         listed = [ids[r.task_id] for r in await case_system.list_tasks()]
-        assert listed == ["new-trigger", "old-trigger", "new-review", "old-review"]
+        assert listed == ["urgent-soon", "urgent-late", "high-soon", "high-late"]
         limited = await case_system.list_tasks(status="open", limit=2)
-        assert [ids[r.task_id] for r in limited] == ["new-trigger", "old-trigger"]
+        assert [ids[r.task_id] for r in limited] == ["urgent-soon", "urgent-late"]
         assert await case_system.list_tasks(status="closed") == []
 
-    async def test_a_revision_counts_as_newest(self, case_system: CaseSystem) -> None:
-        first = await case_system.raise_task(sample_raise_task(incident_id="MPS-2026-A"))
-        await asyncio.sleep(0.002)
-        await case_system.raise_task(sample_raise_task(incident_id="MPS-2026-B"))
-        await asyncio.sleep(0.002)
-        await case_system.raise_task(sample_raise_task(incident_id="MPS-2026-A", revision=2))
+    async def test_a_revision_takes_the_place_of_its_priority_and_due_time(
+        self, case_system: CaseSystem
+    ) -> None:
+        later = OCCURRED_AT + timedelta(hours=30)  # after the sample task's due time
+        a = sample_raise_task(incident_id="MPS-2026-A", priority="high", due_by=later)
+        first = await case_system.raise_task(a)
+        await case_system.raise_task(sample_raise_task(incident_id="MPS-2026-B", priority="high"))
+        assert (await case_system.list_tasks())[1].task_id == first.task_id
+        revised = a.model_copy(update={"revision": 2, "priority": "urgent"})
+        await case_system.raise_task(revised)
         assert (await case_system.list_tasks())[0].task_id == first.task_id
 
     async def test_a_higher_amendment_of_the_same_revision_updates_the_same_task(
@@ -158,30 +165,34 @@ class CaseSystemContract:
         assert (record.task, record.revision) == (withdrawal, 2)
         assert [r.task_id for r in await case_system.list_tasks()] == in_order
 
-    async def test_list_puts_withdrawn_last_and_an_update_counts_as_newest(
+    async def test_list_puts_withdrawn_last_and_ties_in_the_order_raised(
         self, case_system: CaseSystem
     ) -> None:
         ids: dict[str, str] = {}
         outcomes: list[Outcome] = ["withdrawn", "review", "trigger"]
         for age, outcome in itertools.product(["old", "new"], outcomes):
             name = f"{age}-{outcome}"
-            cmd = sample_raise_task(incident_id=f"MPS-2026-{name}", outcome=outcome)
+            cmd = sample_raise_task(
+                incident_id=f"MPS-2026-{name}", outcome=outcome, priority="urgent"
+            )
             ids[(await case_system.raise_task(cmd)).task_id] = name
             await asyncio.sleep(0.002)
-        revised = sample_raise_task(incident_id="MPS-2026-old-review", revision=2, outcome="review")
+        revised = sample_raise_task(
+            incident_id="MPS-2026-old-review", revision=2, outcome="review", priority="urgent"
+        )
         assert (await case_system.raise_task(revised)).updated
         listed = [ids[r.task_id] for r in await case_system.list_tasks()]
         assert listed == [
-            "new-trigger",
-            "old-trigger",
             "old-review",
+            "old-trigger",
             "new-review",
-            "new-withdrawn",
+            "new-trigger",
             "old-withdrawn",
+            "new-withdrawn",
         ]
         limited = await case_system.list_tasks(status="open", limit=3)
-        assert [ids[r.task_id] for r in limited] == ["new-trigger", "old-trigger", "old-review"]
-        assert [ids[r.task_id] for r in await case_system.list_tasks(limit=1)] == ["new-trigger"]
+        assert [ids[r.task_id] for r in limited] == ["old-review", "old-trigger", "new-review"]
+        assert [ids[r.task_id] for r in await case_system.list_tasks(limit=1)] == ["old-review"]
         assert await case_system.list_tasks(status="acknowledged") == []
 
     async def test_unknown_task_id_is_not_found(self, case_system: CaseSystem) -> None:

@@ -26,10 +26,10 @@ async def test_fail_next_raises_then_recovers() -> None:
     assert (await fake.raise_task(sample_raise_task())).created
 
 
-async def test_ties_in_received_time_list_the_most_recently_created_first() -> None:
+async def test_ties_in_duty_order_list_the_first_created_first() -> None:
     moment = datetime(2026, 8, 1, 9, 0, tzinfo=UTC)
     fake = InMemoryCaseSystem(clock=lambda: moment)  # as the duty inbox store does
     first = (await fake.raise_task(sample_raise_task("MPS-2026-A"))).task_id
     second = (await fake.raise_task(sample_raise_task("MPS-2026-B"))).task_id
     await fake.raise_task(sample_raise_task("MPS-2026-A", revision=2))  # same time: still a tie
-    assert [r.task_id for r in await fake.list_tasks()] == [second, first]
+    assert [r.task_id for r in await fake.list_tasks()] == [first, second]

@@ -215,7 +215,7 @@ async def test_the_list_pages_with_a_cursor_and_filters(inbox: httpx.AsyncClient
         pages, cursor = pages + 1, page["next_cursor"]
         if cursor is None:
             break
-    assert pages == 3 and seen == ["MPS-4", "MPS-3", "MPS-2", "MPS-1", "MPS-0", "MPS-9"]
+    assert pages == 3 and seen == ["MPS-0", "MPS-1", "MPS-2", "MPS-3", "MPS-4", "MPS-9"]
     high = (await inbox.get("/api/tasks?priority=high")).json()
     assert [t["task"]["incident_id"] for t in high["tasks"]] == ["MPS-9"]
     found = (await inbox.get("/api/tasks", params={"q": "mps-3"})).json()

@@ -73,13 +73,14 @@ def row_ids(html: str) -> list[str]:
     return re.findall(r'<tr class="[\w -]+" id="task-([^"]+)"', html)
 
 
-async def test_open_tasks_are_urgent_first_then_newest(inbox: httpx.AsyncClient) -> None:
-    old_review = await raise_task(inbox, sample_raise_task("MPS-1", outcome="review"))
-    old_trigger = await raise_task(inbox, sample_raise_task("MPS-2"))
-    new_review = await raise_task(inbox, sample_raise_task("MPS-3", outcome="review"))
-    new_trigger = await raise_task(inbox, sample_raise_task("MPS-4"))
+async def test_open_tasks_are_urgent_first_then_due_soonest(inbox: httpx.AsyncClient) -> None:
+    soon, late = OCCURRED_AT + timedelta(hours=2), OCCURRED_AT + timedelta(hours=20)
+    high_late = await raise_task(inbox, sample_raise_task("MPS-1", priority="high", due_by=late))
+    urgent_late = await raise_task(inbox, sample_raise_task("MPS-2", due_by=late))
+    high_soon = await raise_task(inbox, sample_raise_task("MPS-3", priority="high", due_by=soon))
+    urgent_soon = await raise_task(inbox, sample_raise_task("MPS-4", due_by=soon))
     html = (await inbox.get("/")).text
-    assert row_ids(html) == [new_trigger, old_trigger, new_review, old_review]
+    assert row_ids(html) == [urgent_soon, urgent_late, high_soon, high_late]
     assert "4 tasks match." in html
 
 
@@ -141,7 +142,7 @@ async def test_filters_and_search_are_query_parameters(inbox: httpx.AsyncClient)
     assert await ids("?priority=high") == [review]
     assert await ids("?priority=normal") == []
     assert await ids("?council=E09000001") == []  # not one of hers
-    assert await ids("?council=E09000014&status=open") == [second, first, review]
+    assert await ids("?council=E09000014&status=open") == [first, second, review]
     assert await ids("?status=closed") == []
     html = (await inbox.get("/?priority=high&q=Quarr")).text
     assert '<option value="high" selected>' in html and 'value="Quarr"' in html
@@ -152,11 +153,11 @@ async def test_the_list_pages_and_says_how_many_match(inbox: httpx.AsyncClient) 
     await sign_in(inbox)  # the test clock moved on past the session's idle time
     first = (await inbox.get("/?status=open")).text
     assert "55 tasks match; this page shows 50." in first
-    assert row_ids(first) == ids[::-1][:50] and 'rel="prev"' not in first
+    assert row_ids(first) == ids[:50] and 'rel="prev"' not in first
     after = re.search(r'rel="next" href="([^"]+)"', first)
     assert after and "status=open" in after.group(1)
     second = (await inbox.get(after.group(1).replace("&amp;", "&"))).text
-    assert row_ids(second) == ids[::-1][50:] and 'rel="next"' not in second
+    assert row_ids(second) == ids[50:] and 'rel="next"' not in second
     before = re.search(r'rel="prev" href="([^"]+)"', second)
     assert before
     back = (await inbox.get(before.group(1).replace("&amp;", "&"))).text

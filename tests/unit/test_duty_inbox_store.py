@@ -124,13 +124,13 @@ def test_the_amendment_and_outcome_columns_follow_the_stored_command(tmp_path: P
     assert row == (1, 2, "trigger")
 
 
-def test_ties_in_received_time_list_the_most_recently_created_first(tmp_path: Path) -> None:
+def test_ties_in_duty_order_list_the_first_created_first(tmp_path: Path) -> None:
     moment = datetime(2026, 8, 1, 9, 0, tzinfo=UTC)
     store = TaskStore(tmp_path / "inbox.sqlite3", clock=lambda: moment)
     first = store.raise_task(sample_raise_task("MPS-2026-A")).task_id
     second = store.raise_task(sample_raise_task("MPS-2026-B")).task_id
-    store.raise_task(sample_raise_task("MPS-2026-A", revision=2))  # same time: still a tie
-    assert [r.task_id for r in store.list_tasks()] == [second, first]
+    store.raise_task(sample_raise_task("MPS-2026-A", revision=2))  # same priority and due: a tie
+    assert [r.task_id for r in store.list_tasks()] == [first, second]
 
 
 # --- filters, search and pages ----------------------------------------------------------------
@@ -167,9 +167,9 @@ def test_filters_and_search_find_tasks_by_what_the_duty_team_knows(tmp_path: Pat
 
     assert found(search="mps-2026-000002") == ["MPS-2026-000002"]
     assert found(search="  ZEBEDEE  quarrington ") == ["MPS-2026-000002"]
-    assert found(search="imelda") == ["MPS-2026-000004", "MPS-2026-000001", "MPS-2026-000003"]
+    assert found(search="imelda") == ["MPS-2026-000001", "MPS-2026-000004", "MPS-2026-000003"]
     assert found(search="943 476 5919") == ["MPS-2026-000002"] == found(search="9434765919")
-    assert found(search="485 777") == ["MPS-2026-000004", "MPS-2026-000001", "MPS-2026-000003"]
+    assert found(search="485 777") == ["MPS-2026-000001", "MPS-2026-000004", "MPS-2026-000003"]
     assert found(search="no such name") == []
     assert found(priority="high") == ["MPS-2026-000003"]
     assert found(priority="normal") == []
@@ -219,7 +219,10 @@ def test_paging_shows_each_task_once_while_tasks_are_raised(
         def raise_one(outcome: int) -> str:
             n = next(made)
             cmd = sample_raise_task(
-                f"MPS-{n}", f"C{n}", outcome=("trigger", "review", "withdrawn")[outcome]
+                f"MPS-{n}",
+                f"C{n}",
+                outcome=("trigger", "review", "withdrawn")[outcome],
+                due_by=START + timedelta(minutes=n * 7 % 5),  # due times tie and interleave
             )
             return store.raise_task(cmd).task_id
 

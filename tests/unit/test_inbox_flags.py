@@ -49,7 +49,7 @@ def test_the_store_filters_by_needs_confirmation_and_by_queue(tmp_path: Path) ->
         store.raise_task(cmd)
     assert _ids(store, TaskQuery(needs_confirmation=True)) == ["MPS-2026-000002"]
     assert _ids(store, TaskQuery(queue="emergency")) == ["MPS-2026-000003"]
-    assert _ids(store, TaskQuery(queue="duty")) == ["MPS-2026-000002", "MPS-2026-000001"]
+    assert _ids(store, TaskQuery(queue="duty")) == ["MPS-2026-000001", "MPS-2026-000002"]
     store.raise_task(in_doubt(amendment=1, needs_confirmation=False))  # confirmed by the register
     assert _ids(store, TaskQuery(needs_confirmation=True)) == []
 

@@ -9,7 +9,7 @@ never personal data.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -24,8 +24,8 @@ Resolution = Literal["strategy_discussion_held", "no_further_action"]
 ReviewResult = Literal["same_family", "not_this_family"]
 ErrorKind = Literal["connect", "timeout", "5xx", "429", "409", "bad_response"]
 
-#: The duty team reads trigger tasks before reviews, and a withdrawn task last.
-OUTCOME_RANK: dict[str, int] = {"trigger": 0, "review": 1, "withdrawn": 2}
+#: The duty order's first key: a task's priority, a withdrawn task last (`duty_order`).
+DUTY_RANK: dict[str, int] = {"urgent": 0, "high": 1, "normal": 2, "withdrawn": 3}
 
 
 class TaskReceipt(BaseModel):
@@ -98,8 +98,11 @@ class TaskList(BaseModel):
 
 
 def duty_order(record: TaskRecord) -> tuple[int, float]:
-    """Sort key: trigger before review before withdrawn, then newest first."""
-    return OUTCOME_RANK[record.task.outcome], -record.received_at.timestamp()
+    """Sort key of the duty order: by priority (urgent, high, normal; withdrawn last), then the
+    task due soonest; a stable sort leaves ties in the order the tasks were raised."""
+    rank = DUTY_RANK["withdrawn" if record.task.outcome == "withdrawn" else record.task.priority]
+    due = record.task.due_by
+    return rank, (due if due.tzinfo else due.replace(tzinfo=UTC)).timestamp()
 
 
 class CaseSystemError(Exception):
