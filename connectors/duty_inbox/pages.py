@@ -51,7 +51,8 @@ def _now(request: Request) -> datetime:
 async def inbox(request: Request, principal: Viewer) -> HTMLResponse:
     """The tasks of the person's councils, one a line, filtered and searched, a page at a time.
 
-    By default every task not closed, urgent first, then the task due soonest; `after`/`before` page on.
+    By default every task not closed, urgent first, then the task due soonest;
+    `after`/`before` page on.
     """
     params = request.query_params
     filters, councils, now = Filters.of(params), councils_of(principal), _now(request)
