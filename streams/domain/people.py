@@ -199,11 +199,23 @@ def _as_carer(
         if best is None or score > best[0]:
             best = (score, carer, other)
     if best is None or best[0] < config.review_score:
-        return PersonLink(person.person_ref, person.role, None, NOT_MATCHED)
+        return _not_a_carer(person, lives, baby)
     score, carer, other = best
     relation = _RELATION.get(carer.relationship, "a carer of {baby}").format(baby=baby)
     how = words(field_levels(identity, other, config.weights, lives))
     return PersonLink(person.person_ref, person.role, relation, how, score)
+
+
+def _not_a_carer(person: PolicePerson, lives: Level | None, baby: str) -> PersonLink:
+    """A person no carer matches: still someone who lives at the home (clause 3), or no one."""
+    if lives is None or lives.level not in _LIVES_THERE:
+        return PersonLink(person.person_ref, person.role, None, NOT_MATCHED)
+    how = f"not matched to a carer; {_PHRASES[lives.level]}"
+    return PersonLink(person.person_ref, person.role, f"living at {baby}'s home", how)
+
+
+#: Home levels that put a person at the dwelling itself (not only in its postcode).
+_LIVES_THERE = frozenset({"home_dwelling", "home_near", "home_weak"})
 
 
 def _as_subject(

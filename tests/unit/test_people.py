@@ -134,3 +134,14 @@ def test_a_task_known_from_the_police_report_names_the_reported_person() -> None
     )
     [link] = command.people
     assert (link.known_as, link.how) == ("the pregnant person", "named in the police report")
+
+
+def test_a_person_no_carer_matches_who_lives_at_the_home_is_said_to_live_there() -> None:
+    lodger = person("P5", "victim", given_name="Ann", family_name="Lee", address=HOME)
+    passer_by = person("P6", "suspect", given_name="Bo", family_name="Lu")
+    there, elsewhere = links_for(lodger, passer_by)
+    assert sentence(there) == (
+        "the victim P5 is living at the baby's home: not matched to a carer;"
+        " lives at the baby's home"
+    )
+    assert (elsewhere.known_as, elsewhere.how) == (None, NOT_MATCHED)
