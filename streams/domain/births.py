@@ -8,10 +8,22 @@ carries the child. Which key carries which is kept in the incident state
 (`IncidentState.carried`), so a later revision or re-decision lands on the same
 task whatever the register then names.
 
-Twins: a task carries at most one child. The first child linked to a
-pregnancy's task is carried on it (the task is updated to that child); each
-further child of the same pregnancy gets a task of its own, which says which
-task its twin is on. So no baby is dropped and none has two tasks.
+Twins: a task carries at most one child the decision names. The first child
+linked to a pregnancy's task is carried on it (the task is updated to that
+child); each further named child of the same pregnancy gets a task of its own,
+which says which task its twin is on. So no baby is dropped and none has two tasks.
+
+A birth after the incident day: the decision still names the pregnancy (in
+scope until the birth) and not the child (born after the incident), so no
+decision would tell the task. `unnamed_births` carries every such child of a
+pregnancy with a task on that task (twins both: neither has a task of its own
+to go to), and the task shows the child (`onto_tasks`). `birth_news` says which
+births the task has not been told yet, or told with other words (a corrected
+date of birth), from the incident state's `births`.
+
+A baby the police report named (a pregnant victim, a baby in the report) and the
+register later knows is one baby too: the register subject that `_covered` finds
+to be that baby (`rules.covering`) is carried on the police-report task.
 
 A task that carries two named subjects (the pregnancy and its child) is decided
 by one of them (`merged`): the child when named, with the stronger outcome of
@@ -26,10 +38,10 @@ from datetime import datetime
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
-from streams.domain.register.index import RegisterView
+from streams.domain.register.index import RegisterIndex, RegisterView
 from streams.domain.register.records import SubjectRecord
 from streams.domain.task_policy import TaskPolicy
-from streams.domain.tasks import rekeyed, subject_key, task_commands
+from streams.domain.tasks import rekeyed, showing, subject_key, task_commands
 
 _STRENGTH = {"review": 1, "trigger": 2}
 
@@ -77,17 +89,35 @@ def _child_task(
     return None
 
 
+def _reported_task(
+    key: str,
+    tasks: Iterable[str],
+    carried: Mapping[str, str],
+    covered: Mapping[str, str],
+    named: Iterable[str],
+) -> str | None:
+    """The police-report task of the baby this register subject is (`covered`), when that
+    task is no longer named itself and carries no register subject yet."""
+    holding = {on for k, on in carried.items() if k.startswith("subject:")}
+    for person, subject in sorted(covered.items()):
+        if subject == key and person in tasks and person not in named and person not in holding:
+            return person
+    return None
+
+
 def carriers(
     decision: Decision,
     register: RegisterView,
     raised: Iterable[str],
     carried: Mapping[str, str],
+    covered: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """`carried` with each subject this decision names that is the same baby as a task's.
 
     `raised` holds the keys tasks were raised under, `carried` maps subject keys
-    to the task key that carries them. Pregnancies are settled first, so a
-    pregnancy named beside its child carries it.
+    to the task key that carries them, `covered` police-report subject keys to the
+    register subject that is the same baby (`rules.covering`). Pregnancies are
+    settled first, so a pregnancy named beside its child carries it.
     """
     result = dict(carried)
     named = sorted(
@@ -98,14 +128,67 @@ def carriers(
     for key in named:
         if key in result or key in tasks:
             continue
-        task = _child_task(register, key, tasks, result) or _pregnancy_task(
-            register, key, tasks, result
+        task = (
+            _reported_task(key, tasks, result, covered or {}, named)
+            or _child_task(register, key, tasks, result)
+            or _pregnancy_task(register, key, tasks, result)
         )
         if task is not None:
             result[key] = task
         else:
             tasks.add(key)  # raised now, under its own key
     return result
+
+
+def _children_of(register: RegisterView, pregnancy_ref: str) -> list[SubjectRecord]:
+    """Every child the register links to a pregnancy (twins too, where the index knows them)."""
+    if isinstance(register, RegisterIndex):
+        records = [register.get(ref) for ref in register.family(pregnancy_ref)]
+    else:
+        records = [register.child_of_pregnancy(pregnancy_ref)]
+    return [r for r in records if r and r.kind == "child" and r.from_pregnancy_ref == pregnancy_ref]
+
+
+def unnamed_births(
+    decision: Decision, register: RegisterView, tasks: Iterable[str], carried: Mapping[str, str]
+) -> dict[str, str]:
+    """`carried` with each child of a pregnancy whose task is named in `tasks` that the decision
+    does not name (born after the incident) carried on that task: every such child, twins too."""
+    named = {subject_key(s) for s in decision.subjects if s.outcome is not None}
+    tasks, result = set(tasks), dict(carried)
+    for key in sorted({*tasks, *carried}):
+        record, task = _record(register, key), task_of(key, carried)
+        if record is None or record.kind != "unborn" or task not in tasks:
+            continue
+        for child in _children_of(register, record.subject_ref):
+            child_key = f"subject:{child.subject_ref}"
+            if child_key not in named and child_key not in tasks:
+                result.setdefault(child_key, task)
+    return result
+
+
+def birth_news(
+    register: RegisterView,
+    carried: Mapping[str, str],
+    before: Mapping[str, str],
+    told: Mapping[str, str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The births carried on a task that are news to it (child key to its words), and what the
+    tasks have now been told (the incident state's `births`).
+
+    News: a child newly carried, or one whose words differ from those told (a corrected date
+    of birth). A child carried before `told` was kept (an older state) was told already.
+    """
+    news, now_told = {}, {}
+    for key, task in sorted(carried.items()):
+        record = _record(register, key)
+        words = " ".join(carried_words(register, key, task))
+        if record is None or record.kind != "child" or not words:
+            continue
+        now_told[key] = words
+        if told.get(key, words if key in before else None) != words:
+            news[key] = words
+    return news, now_told
 
 
 def face(task: str, carried: Mapping[str, str], register: RegisterView) -> str:
@@ -156,7 +239,13 @@ def carried_words(register: RegisterView, key: str, task: str) -> list[str]:
     if key == task:
         return []
     record, carrier = _record(register, key), _record(register, task)
-    if record is None or carrier is None:
+    if record is None:
+        return []
+    reported = task.startswith("person:")
+    if reported and (record.kind == "unborn" or not record.from_pregnancy_ref):
+        what = "pregnancy" if record.kind == "unborn" else "child"
+        return [f"the register now knows this {what}: record {record.subject_ref}"]
+    if carrier is None and not reported:
         return []
     if record.kind == "child":
         born = f"born on {record.date_of_birth.isoformat()}" if record.date_of_birth else "born"
@@ -185,8 +274,26 @@ def onto_tasks(
         key = command.idempotency_key.split("/", 1)[1]
         task = task_of(key, carried)
         words = carried_words(register, key, task) + twin_words(register, key, carried)
+        command = _showing_child(command, task, carried, register)
         moved.append(rekeyed(command, task, words) if task != key or words else command)
     return moved
+
+
+def _showing_child(
+    command: RaiseTask, task: str, carried: Mapping[str, str], register: RegisterView
+) -> RaiseTask:
+    """A command for a task that carries a child it does not show yet: showing the child, with
+    each carried child's birth in its changes (a child born after the incident)."""
+    child = _record(register, face(task, carried, register))
+    if child is None or child.kind != "child" or command.subject.subject_ref == child.subject_ref:
+        return command
+    words = [
+        word
+        for key, on in sorted(carried.items())
+        if on == task and (r := _record(register, key)) is not None and r.kind == "child"
+        for word in carried_words(register, key, task)
+    ]
+    return showing(command, child, words)
 
 
 def linked_commands(

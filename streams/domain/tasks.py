@@ -190,6 +190,14 @@ def rekeyed(command: RaiseTask, key: str, changes: list[str]) -> RaiseTask:
     )
 
 
+def showing(command: RaiseTask, record: SubjectRecord, changes: list[str]) -> RaiseTask:
+    """A command showing the register's `record` (a child carried on the task), saying
+    `changes` more; its key, title, type and outcome are the task's."""
+    new = [change for change in changes if change not in command.changes]
+    subject = _from_record(record, incident_day(command.incident))
+    return command.model_copy(update={"subject": subject, "changes": [*command.changes, *new]})
+
+
 def confirmation_command(
     incident: PoliceIncident,
     face: DecisionSubject,

@@ -31,7 +31,7 @@ from streams.domain.incidents import IncidentState, duplicate_kind, log_record, 
 from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent, AuditLog
 from streams.domain.register.index import RegisterView
-from streams.domain.rules import decide
+from streams.domain.rules import covering, decide
 from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
@@ -159,7 +159,8 @@ class DecideFlow:
         view = RecordingView(self._register) if deps.auditing else self._register
         decision = decide(incident, view, deps.rules)
         now = deps.clock.now()
-        carried = carriers(decision, self._register, state.outcomes, state.carried)
+        covered = covering(incident, self._register, deps.rules, state.outcomes)
+        carried = carriers(decision, self._register, state.outcomes, state.carried, covered)
         commands = linked_commands(
             decision, incident, self._register, state.outcomes, carried, now, deps.policy
         )
