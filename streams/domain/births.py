@@ -167,6 +167,19 @@ def unnamed_births(
     return result
 
 
+def decided_carriers(
+    decision: Decision,
+    register: RegisterView,
+    raised: Iterable[str],
+    carried: Mapping[str, str],
+    covered: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """`carriers` for a decided revision, with each child born after the incident of a pregnancy
+    whose task it names (`unnamed_births`): a birth the register knew before the police."""
+    links = carriers(decision, register, raised, carried, covered)
+    return unnamed_births(decision, register, task_outcomes(decision, links), links)
+
+
 def birth_news(
     register: RegisterView,
     carried: Mapping[str, str],

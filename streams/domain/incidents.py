@@ -72,8 +72,10 @@ def next_state(
     decision: Decision,
     config: RulesConfig = DEFAULT_CONFIG,
     carried: Mapping[str, str] | None = None,
+    births: Mapping[str, str] | None = None,
 ) -> IncidentState:
-    """The incident's state once this revision is decided, `carried` as `births.carriers` gave."""
+    """The incident's state once this revision is decided, `carried` as `births.carriers` gave
+    and `births` as `births.birth_news` gave."""
     ids = [*state.notification_ids, incident.notification_id][-KEEP_NOTIFICATION_IDS:]
     carried = dict(state.carried if carried is None else carried)
     return IncidentState(
@@ -84,7 +86,7 @@ def next_state(
         day=incident_day(incident, config),
         logged=named_outcomes(decision),
         carried=carried,
-        births=dict(state.births),
+        births=dict(state.births if births is None else births),
     )
 
 

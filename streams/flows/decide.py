@@ -26,7 +26,7 @@ import faust
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
-from streams.domain.births import carriers, linked_commands
+from streams.domain.births import birth_news, decided_carriers, linked_commands
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
 from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent, AuditLog
@@ -160,7 +160,7 @@ class DecideFlow:
         decision = decide(incident, view, deps.rules)
         now = deps.clock.now()
         covered = covering(incident, self._register, deps.rules, state.outcomes)
-        carried = carriers(decision, self._register, state.outcomes, state.carried, covered)
+        carried = decided_carriers(decision, self._register, state.outcomes, state.carried, covered)
         commands = linked_commands(
             decision, incident, self._register, state.outcomes, carried, now, deps.policy
         )
@@ -179,5 +179,7 @@ class DecideFlow:
             )
             if deps.auditing:
                 batch.audit.append(command_event(command, now, actor=ACTOR))
-        batch.work.stage(key, next_state(state, incident, decision, self._deps.rules, carried))
+        _, told = birth_news(self._register, carried, state.carried, state.births)
+        decided = next_state(state, incident, decision, self._deps.rules, carried, told)
+        batch.work.stage(key, decided)
         batch.decided.append((incident, decision))

@@ -191,6 +191,23 @@ async def test_a_birth_after_the_incident_updates_the_pregnancys_task_once() -> 
     assert len(commands(w)) == 2
 
 
+async def test_a_birth_after_the_incident_known_before_it_is_decided_is_on_the_one_task() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await register(w, born(on=AFTER))  # the police report comes in after the birth
+    await notify(w, sample_incident())
+    (command,) = commands(w)
+    assert (command.idempotency_key, command.amendment) == (U1_TASK, 0)
+    assert (command.subject.subject_ref, command.subject.kind) == ("C1", "child")
+    assert command.changes == ["born on 2026-08-05, now child record C1"]
+    assert state(w).births == {"subject:C1": "born on 2026-08-05, now child record C1"}
+    w = restarted(w, [])
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
+    assert len(commands(w)) == 1
+
+
 async def test_a_birth_after_the_incident_learned_on_a_re_check_is_told_once() -> None:
     w = a_worker()
     await register(w, pregnancy_body())
