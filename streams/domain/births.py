@@ -13,13 +13,9 @@ linked to a pregnancy's task is carried on it (the task is updated to that
 child); each further named child of the same pregnancy gets a task of its own,
 which says which task its twin is on. So no baby is dropped and none has two tasks.
 
-A birth after the incident day: the decision still names the pregnancy (in
-scope until the birth) and not the child (born after the incident), so no
-decision would tell the task. `unnamed_births` carries every such child of a
-pregnancy with a task on that task (twins both: neither has a task of its own
-to go to), and the task shows the child (`onto_tasks`). `birth_news` says which
-births the task has not been told yet, or told with other words (a corrected
-date of birth), from the incident state's `births`.
+A birth after the incident day, which no decision names, is carried on its
+pregnancy's task by `streams.domain.newborns`; the task then shows the child
+(`onto_tasks`).
 
 A baby the police report named (a pregnant victim, a baby in the report) and the
 register later knows is one baby too: the register subject that `_covered` finds
@@ -38,7 +34,7 @@ from datetime import datetime
 from schemas.decision import Decision, DecisionSubject
 from schemas.police import PoliceIncident
 from schemas.task import RaiseTask
-from streams.domain.register.index import RegisterIndex, RegisterView
+from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
 from streams.domain.task_policy import TaskPolicy
 from streams.domain.tasks import rekeyed, showing, subject_key, task_commands
@@ -46,7 +42,7 @@ from streams.domain.tasks import rekeyed, showing, subject_key, task_commands
 _STRENGTH = {"review": 1, "trigger": 2}
 
 
-def _record(register: RegisterView, key: str) -> SubjectRecord | None:
+def record_of(register: RegisterView, key: str) -> SubjectRecord | None:
     """The register record behind a subject key (None for a police-report subject)."""
     basis, _, ref = key.partition(":")
     return register.get(ref) if basis == "subject" else None
@@ -55,14 +51,14 @@ def _record(register: RegisterView, key: str) -> SubjectRecord | None:
 def _holds_child(register: RegisterView, task: str, carried: Mapping[str, str]) -> bool:
     """Whether a task is already a child's: raised for one, or carrying one."""
     keys = [task, *(key for key, on in carried.items() if on == task)]
-    return any((r := _record(register, key)) is not None and r.kind == "child" for key in keys)
+    return any((r := record_of(register, key)) is not None and r.kind == "child" for key in keys)
 
 
 def _pregnancy_task(
     register: RegisterView, child_key: str, tasks: Iterable[str], carried: Mapping[str, str]
 ) -> str | None:
     """The task of this child's pregnancy, when it has one that holds no child yet."""
-    child = _record(register, child_key)
+    child = record_of(register, child_key)
     if child is None or child.kind != "child" or not child.from_pregnancy_ref:
         return None
     pregnancy = f"subject:{child.from_pregnancy_ref}"
@@ -77,14 +73,14 @@ def _child_task(
 ) -> str | None:
     """The task of a child born of this pregnancy, raised for the child before the pregnancy."""
     _, _, ref = pregnancy_key.partition(":")
-    record = _record(register, pregnancy_key)
+    record = record_of(register, pregnancy_key)
     if record is None or record.kind != "unborn":
         return None
     for task in sorted(tasks):
-        child = _record(register, task)
+        child = record_of(register, task)
         if child is not None and child.from_pregnancy_ref == ref and task not in carried:
             pregnancies = [k for k, on in carried.items() if on == task]
-            if not any((r := _record(register, k)) and r.kind == "unborn" for k in pregnancies):
+            if not any((r := record_of(register, k)) and r.kind == "unborn" for k in pregnancies):
                 return task
     return None
 
@@ -122,7 +118,7 @@ def carriers(
     result = dict(carried)
     named = sorted(
         (subject_key(s) for s in decision.subjects if s.outcome is not None),
-        key=lambda key: ((r := _record(register, key)) is None or r.kind != "unborn", key),
+        key=lambda key: ((r := record_of(register, key)) is None or r.kind != "unborn", key),
     )
     tasks = set(raised)
     for key in named:
@@ -140,76 +136,12 @@ def carriers(
     return result
 
 
-def _children_of(register: RegisterView, pregnancy_ref: str) -> list[SubjectRecord]:
-    """Every child the register links to a pregnancy (twins too, where the index knows them)."""
-    if isinstance(register, RegisterIndex):
-        records = [register.get(ref) for ref in register.family(pregnancy_ref)]
-    else:
-        records = [register.child_of_pregnancy(pregnancy_ref)]
-    return [r for r in records if r and r.kind == "child" and r.from_pregnancy_ref == pregnancy_ref]
-
-
-def unnamed_births(
-    decision: Decision, register: RegisterView, tasks: Iterable[str], carried: Mapping[str, str]
-) -> dict[str, str]:
-    """`carried` with each child of a pregnancy whose task is named in `tasks` that the decision
-    does not name (born after the incident) carried on that task: every such child, twins too."""
-    named = {subject_key(s) for s in decision.subjects if s.outcome is not None}
-    tasks, result = set(tasks), dict(carried)
-    for key in sorted({*tasks, *carried}):
-        record, task = _record(register, key), task_of(key, carried)
-        if record is None or record.kind != "unborn" or task not in tasks:
-            continue
-        for child in _children_of(register, record.subject_ref):
-            child_key = f"subject:{child.subject_ref}"
-            if child_key not in named and child_key not in tasks:
-                result.setdefault(child_key, task)
-    return result
-
-
-def decided_carriers(
-    decision: Decision,
-    register: RegisterView,
-    raised: Iterable[str],
-    carried: Mapping[str, str],
-    covered: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """`carriers` for a decided revision, with each child born after the incident of a pregnancy
-    whose task it names (`unnamed_births`): a birth the register knew before the police."""
-    links = carriers(decision, register, raised, carried, covered)
-    return unnamed_births(decision, register, task_outcomes(decision, links), links)
-
-
-def birth_news(
-    register: RegisterView,
-    carried: Mapping[str, str],
-    before: Mapping[str, str],
-    told: Mapping[str, str],
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The births carried on a task that are news to it (child key to its words), and what the
-    tasks have now been told (the incident state's `births`).
-
-    News: a child newly carried, or one whose words differ from those told (a corrected date
-    of birth). A child carried before `told` was kept (an older state) was told already.
-    """
-    news, now_told = {}, {}
-    for key, task in sorted(carried.items()):
-        record = _record(register, key)
-        words = " ".join(carried_words(register, key, task))
-        if record is None or record.kind != "child" or not words:
-            continue
-        now_told[key] = words
-        if told.get(key, words if key in before else None) != words:
-            news[key] = words
-    return news, now_told
-
-
 def face(task: str, carried: Mapping[str, str], register: RegisterView) -> str:
     """The subject a task now shows: the child it carries, else its own subject."""
     children = [
         key
         for key, on in carried.items()
-        if on == task and (r := _record(register, key)) is not None and r.kind == "child"
+        if on == task and (r := record_of(register, key)) is not None and r.kind == "child"
     ]
     return min(children, default=task)
 
@@ -251,7 +183,7 @@ def carried_words(register: RegisterView, key: str, task: str) -> list[str]:
     """What a duty worker reads when a subject is carried on another's task (empty if not)."""
     if key == task:
         return []
-    record, carrier = _record(register, key), _record(register, task)
+    record, carrier = record_of(register, key), record_of(register, task)
     if record is None:
         return []
     reported = task.startswith("person:")
@@ -268,7 +200,7 @@ def carried_words(register: RegisterView, key: str, task: str) -> list[str]:
 
 def twin_words(register: RegisterView, key: str, carried: Mapping[str, str]) -> list[str]:
     """For a child with a task of its own whose pregnancy's task is a twin's: where that is."""
-    record = _record(register, key)
+    record = record_of(register, key)
     if key in carried or record is None or record.kind != "child" or not record.from_pregnancy_ref:
         return []
     task = task_of(f"subject:{record.from_pregnancy_ref}", carried)
@@ -297,13 +229,13 @@ def _showing_child(
 ) -> RaiseTask:
     """A command for a task that carries a child it does not show yet: showing the child, with
     each carried child's birth in its changes (a child born after the incident)."""
-    child = _record(register, face(task, carried, register))
+    child = record_of(register, face(task, carried, register))
     if child is None or child.kind != "child" or command.subject.subject_ref == child.subject_ref:
         return command
     words = [
         word
         for key, on in sorted(carried.items())
-        if on == task and (r := _record(register, key)) is not None and r.kind == "child"
+        if on == task and (r := record_of(register, key)) is not None and r.kind == "child"
         for word in carried_words(register, key, task)
     ]
     return showing(command, child, words)

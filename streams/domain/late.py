@@ -49,8 +49,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.decision import Decision, DecisionSubject
-from streams.domain.births import birth_news, carriers, merged, task_of, unnamed_births
+from streams.domain.births import carriers, merged, task_of
 from streams.domain.matching.blocking import record_keys
+from streams.domain.newborns import birth_news, unnamed_births
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
 from streams.domain.stale import Flag, unmarked_flags

@@ -26,8 +26,9 @@ import faust
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
-from streams.domain.births import birth_news, decided_carriers, linked_commands
+from streams.domain.births import linked_commands
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
+from streams.domain.newborns import birth_news, decided_carriers
 from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent, AuditLog
 from streams.domain.register.index import RegisterView

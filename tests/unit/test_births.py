@@ -7,15 +7,14 @@ from typing import Any
 
 from schemas.decision import Decision, DecisionSubject
 from streams.domain.births import (
-    birth_news,
     carried_words,
     carriers,
     linked_commands,
     merged,
     onto_tasks,
     task_outcomes,
-    unnamed_births,
 )
+from streams.domain.newborns import birth_news, unnamed_births
 from streams.domain.register.index import RegisterIndex
 from streams.domain.task_policy import TaskPolicy
 from tests.support.fakes import FATHER, birth, register_event, register_of
