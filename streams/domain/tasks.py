@@ -8,7 +8,8 @@ re-decision names only because the register learned of it late gets a task
 marked `late`, with why (`late_commands`); a re-decision never withdraws: a task
 the register has since put out of scope is marked for a person to confirm or close
 (`confirmation_command`). A child born of a pregnancy keeps the pregnancy's task
-(`rekeyed`, `streams.domain.births`).
+(`rekeyed`, `streams.domain.births`), which then shows the child (`showing`); so
+does a register subject that is a police-report task's baby.
 
 A task's due time and queue are counted from when dvtrigger raises it (the
 caller's `now`), in the duty team's office calendar; its priority follows the
