@@ -243,6 +243,20 @@ async def test_a_corrected_date_of_birth_updates_the_task_once_more() -> None:
     ]
 
 
+async def test_a_date_of_birth_corrected_to_before_the_incident_keeps_the_one_task() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    await register(w, born(on=AFTER))
+    await register(w, born(on="2026-07-20"))  # now named itself, the pregnancy no longer
+    assert list(by_key(w)) == [U1_TASK]
+    corrected = commands(w)[-1]
+    assert (corrected.amendment, corrected.subject.subject_ref) == (2, "C1")
+    assert corrected.changes[-1] == "born on 2026-07-20, now child record C1"
+    assert not corrected.needs_confirmation
+    assert state(w).outcomes == {"subject:U1": "trigger"} and state(w).flagged == {}
+
+
 async def test_twins_born_after_the_incident_are_both_told_on_the_one_task() -> None:
     w = a_worker()
     await register(w, pregnancy_body())
