@@ -61,11 +61,13 @@ class RaiseTask(WireModel):
     """Command: raise (or, for a later revision, update) one task in a case system.
 
     `idempotency_key` is built from the incident and the subject only (a child
-    born of a pregnancy keeps the pregnancy's task and key), so every
+    born of a pregnancy keeps the pregnancy's task and key, and a register subject
+    that is the baby a police-report task was raised for keeps that task), so every
     redelivery and every revision of the incident lands on the same task. A
     later police `revision`, or a later `amendment` of the same revision (the
     register learned more: a review became an investigation, the pregnancy's
-    child was born, or the subject was found out of scope and `needs_confirmation`),
+    child was born, the register now knows a police-report baby, or the subject
+    was found out of scope and `needs_confirmation`),
     updates it.
     `title` never carries personal data: it leaves the system in notifications.
     """

@@ -8,10 +8,18 @@ carries the child. Which key carries which is kept in the incident state
 (`IncidentState.carried`), so a later revision or re-decision lands on the same
 task whatever the register then names.
 
-Twins: a task carries at most one child. The first child linked to a
-pregnancy's task is carried on it (the task is updated to that child); each
-further child of the same pregnancy gets a task of its own, which says which
-task its twin is on. So no baby is dropped and none has two tasks.
+Twins: a task carries at most one child the decision names. The first child
+linked to a pregnancy's task is carried on it (the task is updated to that
+child); each further named child of the same pregnancy gets a task of its own,
+which says which task its twin is on. So no baby is dropped and none has two tasks.
+
+A birth after the incident day, which no decision names, is carried on its
+pregnancy's task by `streams.domain.newborns`; the task then shows the child
+(`onto_tasks`).
+
+A baby the police report named (a pregnant victim, a baby in the report) and the
+register later knows is one baby too: the register subject that `_covered` finds
+to be that baby (`rules.covering`) is carried on the police-report task.
 
 A task that carries two named subjects (the pregnancy and its child) is decided
 by one of them (`merged`): the child when named, with the stronger outcome of
@@ -29,12 +37,12 @@ from schemas.task import RaiseTask
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
 from streams.domain.task_policy import TaskPolicy
-from streams.domain.tasks import rekeyed, subject_key, task_commands
+from streams.domain.tasks import rekeyed, showing, subject_key, task_commands
 
 _STRENGTH = {"review": 1, "trigger": 2}
 
 
-def _record(register: RegisterView, key: str) -> SubjectRecord | None:
+def record_of(register: RegisterView, key: str) -> SubjectRecord | None:
     """The register record behind a subject key (None for a police-report subject)."""
     basis, _, ref = key.partition(":")
     return register.get(ref) if basis == "subject" else None
@@ -43,14 +51,14 @@ def _record(register: RegisterView, key: str) -> SubjectRecord | None:
 def _holds_child(register: RegisterView, task: str, carried: Mapping[str, str]) -> bool:
     """Whether a task is already a child's: raised for one, or carrying one."""
     keys = [task, *(key for key, on in carried.items() if on == task)]
-    return any((r := _record(register, key)) is not None and r.kind == "child" for key in keys)
+    return any((r := record_of(register, key)) is not None and r.kind == "child" for key in keys)
 
 
 def _pregnancy_task(
     register: RegisterView, child_key: str, tasks: Iterable[str], carried: Mapping[str, str]
 ) -> str | None:
     """The task of this child's pregnancy, when it has one that holds no child yet."""
-    child = _record(register, child_key)
+    child = record_of(register, child_key)
     if child is None or child.kind != "child" or not child.from_pregnancy_ref:
         return None
     pregnancy = f"subject:{child.from_pregnancy_ref}"
@@ -65,15 +73,31 @@ def _child_task(
 ) -> str | None:
     """The task of a child born of this pregnancy, raised for the child before the pregnancy."""
     _, _, ref = pregnancy_key.partition(":")
-    record = _record(register, pregnancy_key)
+    record = record_of(register, pregnancy_key)
     if record is None or record.kind != "unborn":
         return None
     for task in sorted(tasks):
-        child = _record(register, task)
+        child = record_of(register, task)
         if child is not None and child.from_pregnancy_ref == ref and task not in carried:
             pregnancies = [k for k, on in carried.items() if on == task]
-            if not any((r := _record(register, k)) and r.kind == "unborn" for k in pregnancies):
+            if not any((r := record_of(register, k)) and r.kind == "unborn" for k in pregnancies):
                 return task
+    return None
+
+
+def _reported_task(
+    key: str,
+    tasks: Iterable[str],
+    carried: Mapping[str, str],
+    covered: Mapping[str, str],
+    named: Iterable[str],
+) -> str | None:
+    """The police-report task of the baby this register subject is (`covered`), when that
+    task is no longer named itself and carries no register subject yet."""
+    holding = {on for k, on in carried.items() if k.startswith("subject:")}
+    for person, subject in sorted(covered.items()):
+        if subject == key and person in tasks and person not in named and person not in holding:
+            return person
     return None
 
 
@@ -82,24 +106,28 @@ def carriers(
     register: RegisterView,
     raised: Iterable[str],
     carried: Mapping[str, str],
+    covered: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """`carried` with each subject this decision names that is the same baby as a task's.
 
     `raised` holds the keys tasks were raised under, `carried` maps subject keys
-    to the task key that carries them. Pregnancies are settled first, so a
-    pregnancy named beside its child carries it.
+    to the task key that carries them, `covered` police-report subject keys to the
+    register subject that is the same baby (`rules.covering`). Pregnancies are
+    settled first, so a pregnancy named beside its child carries it.
     """
     result = dict(carried)
     named = sorted(
         (subject_key(s) for s in decision.subjects if s.outcome is not None),
-        key=lambda key: ((r := _record(register, key)) is None or r.kind != "unborn", key),
+        key=lambda key: ((r := record_of(register, key)) is None or r.kind != "unborn", key),
     )
     tasks = set(raised)
     for key in named:
         if key in result or key in tasks:
             continue
-        task = _child_task(register, key, tasks, result) or _pregnancy_task(
-            register, key, tasks, result
+        task = (
+            _reported_task(key, tasks, result, covered or {}, named)
+            or _child_task(register, key, tasks, result)
+            or _pregnancy_task(register, key, tasks, result)
         )
         if task is not None:
             result[key] = task
@@ -113,7 +141,7 @@ def face(task: str, carried: Mapping[str, str], register: RegisterView) -> str:
     children = [
         key
         for key, on in carried.items()
-        if on == task and (r := _record(register, key)) is not None and r.kind == "child"
+        if on == task and (r := record_of(register, key)) is not None and r.kind == "child"
     ]
     return min(children, default=task)
 
@@ -155,8 +183,14 @@ def carried_words(register: RegisterView, key: str, task: str) -> list[str]:
     """What a duty worker reads when a subject is carried on another's task (empty if not)."""
     if key == task:
         return []
-    record, carrier = _record(register, key), _record(register, task)
-    if record is None or carrier is None:
+    record, carrier = record_of(register, key), record_of(register, task)
+    if record is None:
+        return []
+    reported = task.startswith("person:")
+    if reported and (record.kind == "unborn" or not record.from_pregnancy_ref):
+        what = "pregnancy" if record.kind == "unborn" else "child"
+        return [f"the register now knows this {what}: record {record.subject_ref}"]
+    if carrier is None and not reported:
         return []
     if record.kind == "child":
         born = f"born on {record.date_of_birth.isoformat()}" if record.date_of_birth else "born"
@@ -166,7 +200,7 @@ def carried_words(register: RegisterView, key: str, task: str) -> list[str]:
 
 def twin_words(register: RegisterView, key: str, carried: Mapping[str, str]) -> list[str]:
     """For a child with a task of its own whose pregnancy's task is a twin's: where that is."""
-    record = _record(register, key)
+    record = record_of(register, key)
     if key in carried or record is None or record.kind != "child" or not record.from_pregnancy_ref:
         return []
     task = task_of(f"subject:{record.from_pregnancy_ref}", carried)
@@ -185,8 +219,26 @@ def onto_tasks(
         key = command.idempotency_key.split("/", 1)[1]
         task = task_of(key, carried)
         words = carried_words(register, key, task) + twin_words(register, key, carried)
+        command = _showing_child(command, task, carried, register)
         moved.append(rekeyed(command, task, words) if task != key or words else command)
     return moved
+
+
+def _showing_child(
+    command: RaiseTask, task: str, carried: Mapping[str, str], register: RegisterView
+) -> RaiseTask:
+    """A command for a task that carries a child it does not show yet: showing the child, with
+    each carried child's birth in its changes (a child born after the incident)."""
+    child = record_of(register, face(task, carried, register))
+    if child is None or child.kind != "child" or command.subject.subject_ref == child.subject_ref:
+        return command
+    words = [
+        word
+        for key, on in sorted(carried.items())
+        if on == task and (r := record_of(register, key)) is not None and r.kind == "child"
+        for word in carried_words(register, key, task)
+    ]
+    return showing(command, child, words)
 
 
 def linked_commands(

@@ -3,10 +3,11 @@
 The state keeps the latest decided revision, the notification ids already seen
 (a repeat is dropped), the outcomes a task was raised for (what a later revision
 updates or withdraws, by the key of the task), the subjects carried on another's
-task (a child born of a pregnancy: `streams.domain.births`), the tasks marked for
-a person to confirm, and the revision itself with its incident day, so a
-register change can re-decide it (late knowledge). Every field added since the
-first has a default, so a state written before it still reads.
+task (a child born of a pregnancy: `streams.domain.births`), the births told on
+those tasks, the tasks marked for a person to confirm, and the revision itself
+with its incident day, so a register change can re-decide it (late knowledge).
+Every field added since the first has a default, so a state written before it
+still reads.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class IncidentState(BaseModel):
     #: Tasks of this revision marked for a person to confirm or close, by task key: the reason
     #: (`streams.domain.stale`), so one change marks a task once.
     flagged: dict[str, str] = Field(default_factory=dict)
+    #: Births told on the task that carries each child, by child subject key: the words told
+    #: (`streams.domain.births.birth_news`), so a birth updates its task once, and a
+    #: correction of it once more.
+    births: dict[str, str] = Field(default_factory=dict)
 
 
 def duplicate_kind(state: IncidentState, incident: PoliceIncident) -> str | None:
@@ -67,8 +72,10 @@ def next_state(
     decision: Decision,
     config: RulesConfig = DEFAULT_CONFIG,
     carried: Mapping[str, str] | None = None,
+    births: Mapping[str, str] | None = None,
 ) -> IncidentState:
-    """The incident's state once this revision is decided, `carried` as `births.carriers` gave."""
+    """The incident's state once this revision is decided, `carried` as `births.carriers` gave
+    and `births` as `births.birth_news` gave."""
     ids = [*state.notification_ids, incident.notification_id][-KEEP_NOTIFICATION_IDS:]
     carried = dict(state.carried if carried is None else carried)
     return IncidentState(
@@ -79,6 +86,7 @@ def next_state(
         day=incident_day(incident, config),
         logged=named_outcomes(decision),
         carried=carried,
+        births=dict(state.births if births is None else births),
     )
 
 

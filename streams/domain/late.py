@@ -21,7 +21,14 @@ What a re-decision may do, and why:
   `amendment` counts up, so the case system takes it on the same revision),
   marked late, saying what changed.
 - **Follow the birth**: a child born of a pregnancy a task was raised for is
-  that task, updated (`streams.domain.births`), never a second one.
+  that task, updated (`streams.domain.births`), never a second one; so is a
+  child born after the incident day, whom the decision does not name: the
+  task is updated once with the birth (the incident state's `births` records
+  what it was told), and again only when the birth's words change (a
+  corrected date of birth).
+- **Follow the police report**: a register subject that is the baby a
+  police-report task was raised for (`rules.covering`) is that task, updated
+  with the register's record, never a second one.
 - **Never withdraw or downgrade, never stay silent**: a task whose subject a
   re-decision no longer names keeps the outcome it was raised with and stays
   open, but is updated with why (the pregnancy had already ended, the family
@@ -44,6 +51,7 @@ from zoneinfo import ZoneInfo
 from schemas.decision import Decision, DecisionSubject
 from streams.domain.births import carriers, merged, task_of
 from streams.domain.matching.blocking import record_keys
+from streams.domain.newborns import birth_news, unnamed_births
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
 from streams.domain.stale import Flag, unmarked_flags
@@ -203,6 +211,8 @@ class Redecision:
     flags: dict[str, Flag] = field(default_factory=dict)
     #: Tasks marked so far, by task key: the reason (what the state keeps).
     flagged: dict[str, str] = field(default_factory=dict)
+    #: Births told on the tasks that carry them, by child key: the words (what the state keeps).
+    births: dict[str, str] = field(default_factory=dict)
 
     @property
     def result(self) -> str:
@@ -223,6 +233,10 @@ class Known:
     day: date
     carried: Mapping[str, str] = field(default_factory=dict)
     flagged: Mapping[str, str] = field(default_factory=dict)
+    #: Police-report subject keys to the register subject that is the same baby.
+    covered: Mapping[str, str] = field(default_factory=dict)
+    #: Births told on the tasks that carry them, by child key: the words.
+    births: Mapping[str, str] = field(default_factory=dict)
 
 
 def redecide(
@@ -243,10 +257,17 @@ def redecide(
     its pregnancy's task and a task no longer named is marked for confirmation.
     """
     carried = dict(known.carried) if known else {}
-    links = carriers(decision, known.register, raised, carried) if known else carried
+    links = carriers(decision, known.register, raised, carried, known.covered) if known else carried
     now_named = named_outcomes(decision)
     folded = merged(decision, links)
     tasks = {task_of(subject_key(s), links): s.outcome for s in folded.subjects if s.outcome}
+    told = dict(known.births) if known else {}
+    news: dict[str, str] = {}
+    if known:
+        links = unnamed_births(decision, known.register, set(tasks) & set(raised), links)
+        news, births = birth_news(known.register, links, carried, told)
+    else:
+        births = told
     marked = dict(known.flagged) if known else {}
     back = {t for t in marked if t in tasks and (tasks[t], raised.get(t)) != ("review", "trigger")}
     flagged = {t: r for t, r in marked.items() if t not in back}
@@ -255,20 +276,50 @@ def redecide(
         if known
         else {}
     )
-    if now_named == dict(logged) and not flags and links == carried and flagged == marked:
-        return Redecision(None, {}, {}, dict(raised), dict(logged), carried, {}, flagged)
+    unchanged = links == carried and flagged == marked and births == told
+    if now_named == dict(logged) and not flags and unchanged:
+        return Redecision(None, {}, {}, dict(raised), dict(logged), carried, {}, flagged, told)
     restored = set(marked) - set(flagged)
     late, upgraded = _late_and_upgraded(
         folded, raised, (carried, links), restored, before, after, on
     )
+    upgraded |= _births_told(folded, links, news, told, late.keys() | upgraded.keys(), on)
     record = None
     if now_named != dict(logged) or late or upgraded:
         record = _marked(decision, {**late, **upgraded}, after.subject_ref if after else None, on)
     changed = {(t := task_of(key, links)): str(tasks[t]) for key in (*late, *upgraded)}
     flagged |= {task: flag.reason for task, flag in flags.items()}
     return Redecision(
-        record, late, upgraded, {**raised, **changed}, now_named, links, flags, flagged
+        record, late, upgraded, {**raised, **changed}, now_named, links, flags, flagged, births
     )
+
+
+def _births_told(
+    folded: Decision,
+    links: Mapping[str, str],
+    news: Mapping[str, str],
+    told: Mapping[str, str],
+    sent: Iterable[str],
+    on: date,
+) -> dict[str, str]:
+    """The named subjects whose task is updated to tell a birth it was not told (`news`), with
+    why; none where this re-decision updates the task already (`sent`), which tells it too."""
+    tasks = {task_of(key, links) for key in sent}
+    updates: dict[str, str] = {}
+    for child, task in sorted((child, links[child]) for child in news):
+        key = next(
+            (
+                subject_key(s)
+                for s in folded.subjects
+                if s.outcome and task_of(subject_key(s), links) == task
+            ),
+            None,
+        )
+        if key is None or task in tasks or key in updates:
+            continue
+        what = "corrected the birth" if child in told else "learned of the birth"
+        updates[key] = f"the register {what} after the incident: re-decided on {on.isoformat()}"
+    return updates
 
 
 def _late_and_upgraded(

@@ -1,7 +1,8 @@
 """The task commands of one re-decision (`streams.domain.late.Redecision`); pure.
 
 Late tasks and updates come from `tasks.late_commands`, moved onto the task
-that carries each subject (`births.onto_tasks`); each task the register has
+that carries each subject (`births.onto_tasks`), showing the child a task carries
+(a birth after the incident, told once: `streams.domain.newborns`); each task the register has
 since put out of scope gets `tasks.confirmation_command`. Every update carries
 the re-decision's `amendment`, so the case system takes it on the same revision.
 """

@@ -7,6 +7,7 @@ investigation. The clauses below follow `contracts/README.md` "Trigger semantics
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -278,22 +279,38 @@ def _report_basis(person: PolicePerson, day: date, config: RulesConfig) -> tuple
     return None
 
 
+def _covering(
+    person: PolicePerson, kind: str, judged: list[Judged], day: date, config: RulesConfig
+) -> Judged | None:
+    """The register subject that triggers in this decision and is already this baby, if any."""
+    triggered = [j for j in judged if j.subject.outcome == "trigger"]
+    if kind == "unborn":
+        return next(
+            (
+                j
+                for j in triggered
+                if j.record.kind == "unborn" and person.person_ref in j.carer_persons
+            ),
+            None,
+        )
+    identity = person_identity(person, day)
+    return next(
+        (
+            j
+            for j in triggered
+            if j.record.kind == "child"
+            and compare_identities(identity, subject_identity(j.record), config.weights).score
+            >= config.review_score
+        ),
+        None,
+    )
+
+
 def _covered(
     person: PolicePerson, kind: str, judged: list[Judged], day: date, config: RulesConfig
 ) -> bool:
     """Whether a register subject that triggers in this decision is already this baby."""
-    triggered = [j for j in judged if j.subject.outcome == "trigger"]
-    if kind == "unborn":
-        return any(
-            j.record.kind == "unborn" and person.person_ref in j.carer_persons for j in triggered
-        )
-    identity = person_identity(person, day)
-    return any(
-        j.record.kind == "child"
-        and compare_identities(identity, subject_identity(j.record), config.weights).score
-        >= config.review_score
-        for j in triggered
-    )
+    return _covering(person, kind, judged, day, config) is not None
 
 
 def report_subjects(seen: Seen, judged: list[Judged], config: RulesConfig) -> list[DecisionSubject]:
@@ -320,15 +337,49 @@ def report_subjects(seen: Seen, judged: list[Judged], config: RulesConfig) -> li
     return subjects
 
 
-def decide(
-    incident: PoliceIncident, register: RegisterView, config: RulesConfig = DEFAULT_CONFIG
-) -> Decision:
-    """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
+def _judged(
+    incident: PoliceIncident, register: RegisterView, config: RulesConfig
+) -> tuple[Seen, int, list[Judged]]:
+    """The incident as seen on its day, how many candidates, and the register subjects judged."""
     register = DecisionView(register)
     day = incident_day(incident, config)
     candidates = register.candidates(incident, day)
     seen = seen_on(incident, day, register)
     judged = [j for j in (judge(seen, r, register, config) for r in candidates) if j]
+    return seen, len(candidates), judged
+
+
+def covering(
+    incident: PoliceIncident,
+    register: RegisterView,
+    config: RulesConfig,
+    raised: Iterable[str] = (),
+) -> dict[str, str]:
+    """The police-report subjects (of `raised`, task keys) that a register subject of this
+    incident's decision covers: person key to subject key, the same baby (`_covering`).
+
+    Empty, and nothing judged, when no police-report task was raised.
+    """
+    persons = {key.partition(":")[2] for key in raised if key.startswith("person:")}
+    if not persons:
+        return {}
+    seen, _, judged = _judged(incident, register, config)
+    found: dict[str, str] = {}
+    for person in seen.incident.persons:
+        basis = _report_basis(person, seen.day, config)
+        if person.person_ref not in persons or basis is None:
+            continue
+        covers = _covering(person, basis[0], judged, seen.day, config)
+        if covers is not None:
+            found[f"person:{person.person_ref}"] = f"subject:{covers.record.subject_ref}"
+    return found
+
+
+def decide(
+    incident: PoliceIncident, register: RegisterView, config: RulesConfig = DEFAULT_CONFIG
+) -> Decision:
+    """Decide one incident revision: trigger, review or no_action, with each subject's evidence."""
+    seen, candidates, judged = _judged(incident, register, config)
     subjects = [j.subject for j in judged] + report_subjects(seen, judged, config)
     outcomes = {subject.outcome for subject in subjects}
     decision: DecisionValue = (
@@ -342,5 +393,5 @@ def decide(
         revision=incident.revision,
         decision=decision,
         subjects=subjects,
-        reasons=[f"rules {RULES_VERSION}", f"{len(candidates)} register candidates; {counts}"],
+        reasons=[f"rules {RULES_VERSION}", f"{candidates} register candidates; {counts}"],
     )

@@ -8,7 +8,8 @@ re-decision names only because the register learned of it late gets a task
 marked `late`, with why (`late_commands`); a re-decision never withdraws: a task
 the register has since put out of scope is marked for a person to confirm or close
 (`confirmation_command`). A child born of a pregnancy keeps the pregnancy's task
-(`rekeyed`, `streams.domain.births`).
+(`rekeyed`, `streams.domain.births`), which then shows the child (`showing`); so
+does a register subject that is a police-report task's baby.
 
 A task's due time and queue are counted from when dvtrigger raises it (the
 caller's `now`), in the duty team's office calendar; its priority follows the
@@ -188,6 +189,14 @@ def rekeyed(command: RaiseTask, key: str, changes: list[str]) -> RaiseTask:
             "changes": [*command.changes, *new],
         }
     )
+
+
+def showing(command: RaiseTask, record: SubjectRecord, changes: list[str]) -> RaiseTask:
+    """A command showing the register's `record` (a child carried on the task), saying
+    `changes` more; its key, title, type and outcome are the task's."""
+    new = [change for change in changes if change not in command.changes]
+    subject = _from_record(record, incident_day(command.incident))
+    return command.model_copy(update={"subject": subject, "changes": [*command.changes, *new]})
 
 
 def confirmation_command(

@@ -26,12 +26,13 @@ import faust
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
-from streams.domain.births import carriers, linked_commands
+from streams.domain.births import linked_commands
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
+from streams.domain.newborns import birth_news, decided_carriers
 from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent, AuditLog
 from streams.domain.register.index import RegisterView
-from streams.domain.rules import decide
+from streams.domain.rules import covering, decide
 from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
@@ -159,7 +160,8 @@ class DecideFlow:
         view = RecordingView(self._register) if deps.auditing else self._register
         decision = decide(incident, view, deps.rules)
         now = deps.clock.now()
-        carried = carriers(decision, self._register, state.outcomes, state.carried)
+        covered = covering(incident, self._register, deps.rules, state.outcomes)
+        carried = decided_carriers(decision, self._register, state.outcomes, state.carried, covered)
         commands = linked_commands(
             decision, incident, self._register, state.outcomes, carried, now, deps.policy
         )
@@ -178,5 +180,7 @@ class DecideFlow:
             )
             if deps.auditing:
                 batch.audit.append(command_event(command, now, actor=ACTOR))
-        batch.work.stage(key, next_state(state, incident, decision, self._deps.rules, carried))
+        _, told = birth_news(self._register, carried, state.carried, state.births)
+        decided = next_state(state, incident, decision, self._deps.rules, carried, told)
+        batch.work.stage(key, decided)
         batch.decided.append((incident, decision))

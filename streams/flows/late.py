@@ -34,7 +34,7 @@ from streams.domain.people import with_people
 from streams.domain.ports.audit import AuditEvent
 from streams.domain.register.index import RegisterView
 from streams.domain.register.records import SubjectRecord
-from streams.domain.rules import decide, incident_day
+from streams.domain.rules import covering, decide, incident_day
 from streams.flows.decide import account
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import where
@@ -242,7 +242,8 @@ class LateFlow:
         view = RecordingView(self._register) if self._deps.auditing else self._register
         decision = decide(incident, view, self._deps.rules)
         day = state.day or incident_day(incident, self._deps.rules)
-        known = late.Known(self._register, day, state.carried, state.flagged)
+        covered = covering(incident, self._register, self._deps.rules, state.outcomes)
+        known = late.Known(self._register, day, state.carried, state.flagged, covered, state.births)
         change = late.redecide(decision, state.outcomes, state.logged, before, after, on, known)
         pending.results.append(change.result)
         if change.decision is not None:
@@ -266,6 +267,7 @@ class LateFlow:
             "amendments": amendments,
             "carried": change.carried,
             "flagged": change.flagged,
+            "births": change.births,
         }
         staged = state.model_copy(update=update)
         if staged != state:

@@ -1,4 +1,5 @@
-"""Late knowledge on a real broker: a pregnancy booked after an incident still raises one task."""
+"""Late knowledge on a real broker: a pregnancy booked after an incident still raises one task,
+and a baby already on a task (a pregnancy's, a police report's) never gets a second one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from connectors.cli.replay import replay
 from schemas.decision import Decision
 from streams.domain.tasks import subject_key
-from tests.support.fakes import FATHER, NEW_HOME, STRANGER, register_body
+from tests.support.fakes import FATHER, MOTHER, NEW_HOME, STRANGER, register_body
 from tests.support.samples import sample_incident
 from tests.support.stack import Stack, wait_for
 
@@ -194,6 +195,84 @@ async def test_a_birth_registered_late_updates_the_pregnancys_task(stack: Stack)
     assert stack.metric("dvtrigger_tasks_total", result="created") == 1
     keys = {r.key for r in stack.read_topic("task-commands")}
     assert keys == {b"MPS-2026-004242/subject:U4242"}
+
+
+async def test_a_birth_after_the_incident_updates_the_pregnancys_task_once(stack: Stack) -> None:
+    at = _occurred()
+    born_on = (at + timedelta(days=2)).date().isoformat()  # after the incident day
+    birth = register_body(
+        "C4242",
+        "birth_registered",
+        recorded_at=_at(datetime.now(UTC)),
+        effective_date=born_on,
+        subject={"from_pregnancy_ref": "U4242", "date_of_birth": born_on},
+    )
+    raised, updated = await _in_order_then_told_late(stack, booked_before(at), birth)
+    assert updated.task_id == raised.task_id and updated.status == "open"
+    task = updated.task
+    assert task.idempotency_key == "MPS-2026-004242/subject:U4242"
+    assert (task.amendment, task.outcome, task.task_type) == (1, "trigger", raised.task.task_type)
+    assert (task.subject.subject_ref, task.subject.kind) == ("C4242", "child")
+    assert task.changes[-1] == f"born on {born_on}, now child record C4242"
+    assert task.title == raised.task.title
+    # The birth again (a redelivery): re-decided, nothing sent.
+    stack.publish("register", [birth])
+    wait_for(
+        "the repeat re-decided",
+        lambda: stack.metric("dvtrigger_incidents_redecided_total", result="unchanged") >= 1,
+    )
+    assert len(stack.read_topic("task-commands")) == 2
+    assert stack.metric("dvtrigger_tasks_total", result="created") == 1
+    assert [t.task_id for t in await stack.inbox_tasks()] == [raised.task_id]
+
+
+def reported_pregnant(revision: int = 1) -> dict[str, Any]:
+    """The incident with its victim (the register's MOTHER, to be) reported pregnant."""
+    data = incident()
+    data["persons"][0]["pregnant"] = True
+    if revision > 1:
+        data |= {"revision": revision, "notification_id": str(uuid.uuid4())}
+    return data
+
+
+async def test_a_pregnancy_booked_after_a_police_report_task_is_that_one_task(
+    stack: Stack,
+) -> None:
+    notification = reported_pregnant()
+    stack.publish("incidents", [notification])
+    raised = await stack.the_task_created("the police-report task")
+    assert raised.task.idempotency_key == "MPS-2026-004242/person:P1"
+    booked = {
+        **pregnancy_booked(datetime.fromisoformat(notification["occurred_at"])),
+        "carers": [MOTHER],
+    }
+    stack.publish("register", [booked])
+    wait_for(
+        "the task updated with the register's record",
+        lambda: stack.metric("dvtrigger_tasks_total", result="updated") == 1,
+    )
+    (updated,) = await stack.inbox_tasks()
+    assert updated.task_id == raised.task_id
+    task = updated.task
+    assert (task.idempotency_key, task.amendment, task.outcome) == (
+        "MPS-2026-004242/person:P1",
+        1,
+        "trigger",
+    )
+    assert (task.subject.basis, task.subject.subject_ref) == ("register", "U4242")
+    assert task.changes[-1] == "the register now knows this pregnancy: record U4242"
+    # A police revision after the link: the same task, neither withdrawn nor doubled.
+    stack.publish("incidents", [reported_pregnant(2)])
+    wait_for(
+        "the revision's update",
+        lambda: stack.metric("dvtrigger_tasks_total", result="updated") == 2,
+    )
+    (revised,) = await stack.inbox_tasks()
+    assert revised.task_id == raised.task_id
+    assert (revised.task.revision, revised.task.outcome) == (2, "trigger")
+    keys = {r.key for r in stack.read_topic("task-commands")}
+    assert keys == {b"MPS-2026-004242/person:P1"}
+    assert stack.metric("dvtrigger_tasks_total", result="created") == 1
 
 
 async def _flagged(stack: Stack, booked: dict[str, Any], late: dict[str, Any], reason: str) -> Any:

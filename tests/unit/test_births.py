@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.decision import Decision, DecisionSubject
-from streams.domain.births import carriers, linked_commands, merged, task_outcomes
+from streams.domain.births import (
+    carried_words,
+    carriers,
+    linked_commands,
+    merged,
+    onto_tasks,
+    task_outcomes,
+)
+from streams.domain.newborns import birth_news, unnamed_births
 from streams.domain.register.index import RegisterIndex
 from streams.domain.task_policy import TaskPolicy
 from tests.support.fakes import FATHER, birth, register_event, register_of
@@ -16,6 +24,7 @@ from tests.support.samples import sample_incident
 NOW = datetime(2026, 7, 30, 10, 0, tzinfo=UTC)
 
 U1, C1, C2 = "subject:U1", "subject:C1", "subject:C2"
+P1 = "person:P1"
 
 
 def family(*children: str, born: str = "2026-07-01") -> RegisterIndex:
@@ -163,3 +172,90 @@ def test_a_revision_with_twins_keeps_each_on_its_own_task() -> None:
     assert twin.changes[-1] == (
         "a twin: the other child of this pregnancy is on this incident's task for U1"
     )
+
+
+# --- a birth after the incident day: the decision names the pregnancy, not the child ----------
+
+#: Born after the 2026-07-30 incident: out of scope as a child, so no decision names it.
+AFTER = "2026-08-05"
+
+
+def test_a_child_born_after_the_incident_is_carried_on_its_pregnancys_named_task() -> None:
+    register = family("C1", born=AFTER)
+    assert unnamed_births(decision(named("U1")), register, {U1}, {}) == {C1: U1}
+
+
+def test_twins_born_after_the_incident_are_both_carried_on_the_one_task() -> None:
+    register = family("C1", "C2", born=AFTER)
+    assert unnamed_births(decision(named("U1")), register, {U1}, {}) == {C1: U1, C2: U1}
+
+
+def test_no_unnamed_birth_for_a_task_not_named_or_a_child_named_or_with_a_task() -> None:
+    register = family("C1", born=AFTER)
+    assert unnamed_births(decision(named("U1")), register, set(), {}) == {}
+    assert unnamed_births(decision(named("U1"), named("C1")), register, {U1}, {}) == {}
+    assert unnamed_births(decision(named("U1")), register, {U1, C1}, {}) == {}
+
+
+def test_a_birth_is_news_once_then_again_only_when_its_words_change() -> None:
+    register, carried = family("C1", born=AFTER), {C1: U1}
+    words = "born on 2026-08-05, now child record C1"
+    assert birth_news(register, carried, {}, {}) == ({C1: words}, {C1: words})
+    assert birth_news(register, carried, carried, {C1: words}) == ({}, {C1: words})
+    corrected = {C1: "born on 2026-08-04, now child record C1"}
+    assert birth_news(register, carried, carried, corrected) == ({C1: words}, {C1: words})
+
+
+def test_a_child_carried_in_a_state_written_before_births_were_kept_is_not_news() -> None:
+    register, carried = family("C1", born=AFTER), {C1: U1}
+    news, told = birth_news(register, carried, carried, {})
+    assert news == {} and told == {C1: "born on 2026-08-05, now child record C1"}
+
+
+def test_a_task_carrying_a_child_born_after_the_incident_shows_the_child() -> None:
+    register = family("C1", "C2", born=AFTER)
+    only = decision(named("U1"))
+    carried = {C1: U1, C2: U1}
+    commands = linked_commands(only, sample_incident(), register, {}, carried, NOW, TaskPolicy())
+    (command,) = onto_tasks(commands, register, carried)  # moved again: nothing changes
+    assert command.idempotency_key == "MPS-2026-000001/subject:U1"
+    assert command.title.endswith("incident MPS-2026-000001, subject:U1")
+    assert (command.subject.subject_ref, command.subject.kind) == ("C1", "child")
+    assert command.subject.nhs_number == "4857773456"
+    assert command.changes == [
+        "born on 2026-08-05, now child record C1",
+        "born on 2026-08-05, now child record C2",
+    ]
+
+
+# --- a police-report task, and the register that later knows the baby -----------------------
+
+
+def test_a_register_subject_that_is_the_reported_baby_is_carried_on_its_task() -> None:
+    covered = {P1: U1}
+    assert carriers(decision(named("U1")), family(), {P1: "trigger"}, {}, covered) == {U1: P1}
+    # Not without the link, nor while the police-report subject is itself still named.
+    assert carriers(decision(named("U1")), family(), {P1: "trigger"}, {}) == {}
+    report = DecisionSubject(
+        basis="police_report", kind="unborn", person_ref="P1", outcome="trigger"
+    )
+    assert carriers(decision(named("U1"), report), family(), {P1: "trigger"}, {}, covered) == {}
+
+
+def test_its_child_born_later_follows_the_pregnancy_onto_the_police_report_task() -> None:
+    register = family("C1")
+    carried = carriers(decision(named("C1")), register, {P1: "trigger"}, {U1: P1})
+    assert carried == {U1: P1, C1: P1}
+    assert carried_words(register, C1, P1) == ["born on 2026-07-01, now child record C1"]
+    assert carried_words(register, U1, P1) == ["the register now knows this pregnancy: record U1"]
+
+
+def test_a_revision_after_the_link_updates_the_police_report_task_and_withdraws_nothing() -> None:
+    revised = decision(named("U1"), revision=2)
+    commands = linked_commands(
+        revised, sample_incident(revision=2), family(), {P1: "trigger"}, {U1: P1}, NOW, TaskPolicy()
+    )
+    assert keys(commands) == [(P1, "trigger")]
+    (command,) = commands
+    assert command.subject.subject_ref == "U1"
+    assert command.changes[-1] == "the register now knows this pregnancy: record U1"

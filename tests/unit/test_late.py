@@ -9,6 +9,7 @@ from streams.domain.late import (
     DECISION_ONLY,
     LATE_TASK,
     UNCHANGED,
+    Known,
     RecentIncidents,
     changed_keys,
     late_reason,
@@ -201,3 +202,81 @@ def test_a_recheck_names_no_record_and_says_how_the_change_was_found() -> None:
     assert "re-checked its recent incidents" in change.decision.reasons[-1]
     known = {"subject:U1": "trigger"}
     assert redecide(decision(subject("U1")), known, known, None, None, ON).result == UNCHANGED
+
+
+# --- a birth after the incident, and a police-report task the register later knows -------------
+
+U1, C1, C2, P1 = "subject:U1", "subject:C1", "subject:C2", "person:P1"
+BORN = "born on 2026-08-05, now child record C1"
+
+
+def born_after(*children: str, on: str = "2026-08-05") -> Known:
+    """U1 and its children born after the 2026-07-30 incident, as a re-decision knows them."""
+    births = [
+        birth(ref, carers=(), subject={"from_pregnancy_ref": "U1", "date_of_birth": on})
+        for ref in children
+    ]
+    expecting = register_event(
+        "U1", "pregnancy_registered", "unborn", subject={"expected_delivery_date": "2026-08-20"}
+    )
+    return Known(register_of(expecting, *births), DAY)
+
+
+def test_a_birth_after_the_incident_updates_the_pregnancys_task_once() -> None:
+    raised = {U1: "trigger"}
+    known = born_after("C1")
+    change = redecide(decision(subject("U1")), raised, raised, None, None, ON, known)
+    assert change.result == LATE_TASK and change.late == {}
+    assert change.upgraded == {
+        U1: "the register learned of the birth after the incident: re-decided on 2026-08-10"
+    }
+    assert change.carried == {C1: U1} and change.births == {C1: BORN}
+    assert change.outcomes == raised
+    # Redelivered, or re-checked after a restart: the state says it was told.
+    told = Known(known.register, DAY, change.carried, births=change.births)
+    again = redecide(decision(subject("U1")), raised, raised, None, None, ON, told)
+    assert again.result == UNCHANGED and again.upgraded == {}
+
+
+def test_twins_born_after_the_incident_are_told_on_the_one_task() -> None:
+    raised = {U1: "trigger"}
+    change = redecide(
+        decision(subject("U1")), raised, raised, None, None, ON, born_after("C1", "C2")
+    )
+    assert list(change.upgraded) == [U1]
+    assert change.carried == {C1: U1, C2: U1}
+    assert set(change.births) == {C1, C2}
+
+
+def test_a_corrected_date_of_birth_updates_the_task_once_more() -> None:
+    raised = {U1: "trigger"}
+    corrected = born_after("C1", on="2026-08-06")
+    told = Known(corrected.register, DAY, {C1: U1}, births={C1: BORN})
+    change = redecide(decision(subject("U1")), raised, raised, None, None, ON, told)
+    assert change.upgraded == {
+        U1: "the register corrected the birth after the incident: re-decided on 2026-08-10"
+    }
+    assert change.births == {C1: "born on 2026-08-06, now child record C1"}
+
+
+def test_a_state_carrying_a_child_from_before_births_were_kept_is_not_told_again() -> None:
+    raised = {U1: "trigger"}
+    known = born_after("C1")
+    old = Known(known.register, DAY, {C1: U1})
+    change = redecide(decision(subject("U1")), raised, raised, None, None, ON, old)
+    assert change.result == UNCHANGED and change.upgraded == {}
+    assert change.births == {C1: BORN}  # written, so the next re-decision knows
+
+
+def test_a_pregnancy_the_register_books_late_lands_on_the_police_report_task() -> None:
+    raised = {P1: "trigger"}
+    known = Known(register_of(), DAY, covered={P1: U1})
+    change = redecide(decision(subject("U1")), raised, raised, None, pregnancy(), ON, known)
+    assert change.late == {}
+    assert list(change.upgraded) == [U1]
+    assert change.carried == {U1: P1}
+    assert change.outcomes == raised
+    # Redelivered: one task, told once.
+    again = Known(known.register, DAY, change.carried, covered={P1: U1})
+    repeat = redecide(decision(subject("U1")), raised, change.logged, None, pregnancy(), ON, again)
+    assert repeat.result == UNCHANGED

@@ -7,7 +7,7 @@ from typing import Any
 
 from schemas.task import RaiseTask
 from streams.domain.incidents import IncidentState
-from tests.support.fakes import STRANGER, moved, register_body, sample_value
+from tests.support.fakes import MOTHER, STRANGER, moved, register_body, sample_value
 from tests.support.samples import sample_incident
 from tests.unit.test_late_flow import (
     KEY,
@@ -153,6 +153,212 @@ async def test_twins_both_learned_at_once_on_a_re_check() -> None:
     tasks = by_key(w)
     assert sorted(tasks) == ["MPS-2026-000001/subject:C2", U1_TASK]
     assert tasks[U1_TASK][-1].subject.subject_ref == "C1"
+
+
+# --- a birth after the incident day: the decision still names the pregnancy -----------------
+
+#: A birth after the 2026-07-30 incident: the child is out of scope, the pregnancy in it.
+AFTER = "2026-08-05"
+
+
+async def test_a_birth_after_the_incident_updates_the_pregnancys_task_once() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    birth = born(on=AFTER)
+    await register(w, birth)
+    raised, updated = commands(w)
+    assert updated.idempotency_key == raised.idempotency_key == U1_TASK
+    assert (updated.title, updated.task_type) == (raised.title, raised.task_type)
+    assert (updated.revision, updated.amendment, updated.outcome) == (1, 1, "trigger")
+    assert (updated.subject.subject_ref, updated.subject.kind) == ("C1", "child")
+    assert updated.subject.date_of_birth is not None
+    assert updated.subject.date_of_birth.isoformat() == AFTER
+    assert updated.changes == [
+        "the register learned of the birth after the incident: re-decided on 2026-08-10",
+        "born on 2026-08-05, now child record C1",
+    ]
+    assert state(w).carried == {"subject:C1": "subject:U1"}
+    assert state(w).births == {"subject:C1": "born on 2026-08-05, now child record C1"}
+    assert state(w).outcomes == {"subject:U1": "trigger"}
+    assert redecided(w, "late_task") == 1
+    # The birth again, and a re-check after a restart: nothing more.
+    await register(w, birth)
+    w = restarted(w, [])
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
+    assert len(commands(w)) == 2
+
+
+async def test_a_birth_after_the_incident_known_before_it_is_decided_is_on_the_one_task() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await register(w, born(on=AFTER))  # the police report comes in after the birth
+    await notify(w, sample_incident())
+    (command,) = commands(w)
+    assert (command.idempotency_key, command.amendment) == (U1_TASK, 0)
+    assert (command.subject.subject_ref, command.subject.kind) == ("C1", "child")
+    assert command.changes == ["born on 2026-08-05, now child record C1"]
+    assert state(w).births == {"subject:C1": "born on 2026-08-05, now child record C1"}
+    w = restarted(w, [])
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
+    assert len(commands(w)) == 1
+
+
+async def test_a_birth_after_the_incident_learned_on_a_re_check_is_told_once() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    w = restarted(w, [born(on=AFTER)])
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
+    _, updated = commands(w)
+    assert (updated.idempotency_key, updated.subject.subject_ref) == (U1_TASK, "C1")
+    assert updated.amendment == 1
+    w = restarted(w, [])
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
+    assert len(commands(w)) == 2
+
+
+async def test_a_corrected_date_of_birth_updates_the_task_once_more() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    await register(w, born(on=AFTER))
+    correction = born(on="2026-08-06")
+    await register(w, correction)
+    await register(w, correction)
+    _, told, corrected = commands(w)
+    assert corrected.idempotency_key == told.idempotency_key == U1_TASK
+    assert corrected.amendment == 2
+    assert corrected.changes == [
+        "the register corrected the birth after the incident: re-decided on 2026-08-10",
+        "born on 2026-08-06, now child record C1",
+    ]
+
+
+async def test_a_date_of_birth_corrected_to_before_the_incident_keeps_the_one_task() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    await register(w, born(on=AFTER))
+    await register(w, born(on="2026-07-20"))  # now named itself, the pregnancy no longer
+    assert list(by_key(w)) == [U1_TASK]
+    corrected = commands(w)[-1]
+    assert (corrected.amendment, corrected.subject.subject_ref) == (2, "C1")
+    assert corrected.changes[-1] == "born on 2026-07-20, now child record C1"
+    assert not corrected.needs_confirmation
+    assert state(w).outcomes == {"subject:U1": "trigger"} and state(w).flagged == {}
+
+
+async def test_twins_born_after_the_incident_are_both_told_on_the_one_task() -> None:
+    w = a_worker()
+    await register(w, pregnancy_body())
+    await notify(w, sample_incident())
+    await register(w, born("C1", on=AFTER))
+    await register(w, born("C2", on=AFTER))
+    tasks = by_key(w)
+    assert list(tasks) == [U1_TASK]
+    raised, first, second = tasks[U1_TASK]
+    assert [c.amendment for c in (raised, first, second)] == [0, 1, 2]
+    assert second.subject.subject_ref == "C1"
+    assert "born on 2026-08-05, now child record C2" in second.changes
+    assert set(state(w).births) == {"subject:C1", "subject:C2"}
+    # A revision keeps one task, shows the child, withdraws nothing.
+    await notify(w, sample_incident(revision=2))
+    (revised,) = [c for c in commands(w) if c.revision == 2]
+    assert (revised.idempotency_key, revised.outcome) == (U1_TASK, "trigger")
+    assert revised.subject.subject_ref == "C1"
+
+
+# --- a police-report task, and the register that later knows the baby -----------------------
+
+P1_TASK = "MPS-2026-000001/person:P1"
+P3_TASK = "MPS-2026-000001/person:P3"
+
+
+def reported(revision: int = 1, *extra: dict[str, Any]) -> Any:
+    """The sample incident with its victim (the register's MOTHER) reported pregnant."""
+    base = sample_incident(revision=revision)
+    persons = [p.model_dump(mode="json") for p in base.persons]
+    persons[0]["pregnant"] = True
+    return sample_incident(revision=revision, persons=[*persons, *extra])
+
+
+async def test_a_pregnancy_booked_after_a_police_report_task_is_that_task() -> None:
+    w = a_worker()
+    await notify(w, reported())
+    (raised,) = commands(w)
+    assert (raised.idempotency_key, raised.subject.basis) == (P1_TASK, "police_report")
+    booked = pregnancy_body(carers=(MOTHER,))
+    await register(w, booked)
+    await register(w, booked)
+    assert list(by_key(w)) == [P1_TASK]
+    _, updated = commands(w)
+    assert (updated.title, updated.task_type, updated.outcome) == (
+        raised.title,
+        raised.task_type,
+        "trigger",
+    )
+    assert (updated.amendment, updated.subject.basis, updated.subject.subject_ref) == (
+        1,
+        "register",
+        "U1",
+    )
+    assert updated.changes[-1] == "the register now knows this pregnancy: record U1"
+    assert state(w).carried == {"subject:U1": "person:P1"}
+    # A police revision after the link: the one task, not withdrawn, no register task.
+    await notify(w, reported(2))
+    (revised,) = [c for c in commands(w) if c.revision == 2]
+    assert (revised.idempotency_key, revised.outcome, revised.subject.subject_ref) == (
+        P1_TASK,
+        "trigger",
+        "U1",
+    )
+    # Born after the incident: told on the same task.
+    await register(w, born(on=AFTER))
+    assert list(by_key(w)) == [P1_TASK]
+    assert commands(w)[-1].subject.subject_ref == "C1"
+
+
+async def test_a_baby_in_the_police_report_registered_later_is_that_task() -> None:
+    w = a_worker()
+    baby = {
+        "person_ref": "P3",
+        "role": "child",
+        "given_name": "Zebedee",
+        "family_name": "Quuxley",
+        "date_of_birth": "2026-06-01",
+    }
+    incident = sample_incident(
+        persons=[*sample_incident().model_dump(mode="json")["persons"], baby]
+    )
+    await notify(w, incident)
+    (raised,) = commands(w)
+    assert raised.idempotency_key == P3_TASK
+    child = register_body(
+        "C1",
+        "birth_registered",
+        subject={"given_name": "Zebedee", "family_name": "Quuxley", "date_of_birth": "2026-06-01"},
+        carers=[MOTHER],
+        effective_date="2026-06-01",
+        recorded_at="2026-08-10T08:30:00+00:00",
+    )
+    await register(w, child)
+    assert list(by_key(w)) == [P3_TASK]
+    _, updated = commands(w)
+    assert (updated.amendment, updated.subject.subject_ref, updated.subject.kind) == (
+        1,
+        "C1",
+        "child",
+    )
+    assert updated.changes[-1] == "the register now knows this child: record C1"
 
 
 # --- stale knowledge -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from streams.domain.config import RULES_VERSION, MatchWeights, RulesConfig
 from streams.domain.matching.compare import Identity, compare_identities
 from streams.domain.matching.dwellings import compare_addresses
 from streams.domain.matching.levels import probability
-from streams.domain.rules import decide, first_anniversary, incident_day
+from streams.domain.rules import covering, decide, first_anniversary, incident_day
 from tests.support.fakes import register_of
 
 LA = "E09000014"
@@ -718,6 +718,27 @@ def test_a_baby_in_the_report_who_is_the_register_child_is_covered() -> None:
     baby = person("P3", "child", given_name="Phoebe", family_name="Ford", age_years=0)
     found = decide(incident("2026-03-01", carer_as(MOTHER), baby), register(child()))
     assert outcomes(found) == {"C1": "trigger"}
+
+
+def test_covering_names_the_register_subject_that_is_the_reported_baby() -> None:
+    pregnant = incident("2026-03-01", carer_as(MOTHER, pregnant=True))
+    raised = {"person:P1": "trigger"}
+    assert covering(pregnant, register(pregnancy()), RulesConfig(), raised) == {
+        "person:P1": "subject:U1"
+    }
+    baby = person("P3", "child", given_name="Phoebe", family_name="Ford", age_years=0)
+    reported = incident("2026-03-01", carer_as(MOTHER), baby)
+    assert covering(reported, register(child()), RulesConfig(), {"person:P3": "trigger"}) == {
+        "person:P3": "subject:C1"
+    }
+
+
+def test_covering_judges_nothing_without_a_police_report_task_and_skips_strangers() -> None:
+    pregnant = incident("2026-03-01", carer_as(MOTHER, pregnant=True))
+    assert covering(pregnant, register(pregnancy()), RulesConfig(), {"subject:U1": "t"}) == {}
+    stranger = person(given_name="Ann", family_name="Lee", pregnant=True)
+    at_home = incident("2026-03-01", stranger, at=HOME)
+    assert covering(at_home, register(pregnancy()), RulesConfig(), {"person:P1": "t"}) == {}
 
 
 # --- the decision -----------------------------------------------------------------------------
