@@ -17,16 +17,9 @@ from schemas.shared import Address
 from schemas.task import RaiseTask
 from tests.support.duty_inbox import close_task
 from tests.support.samples import OCCURRED_AT, sample_incident, sample_raise_task, sample_subject
+from tests.unit.test_history_keys import ELSEWHERE, STRANGER
 
 COUNCIL = "E09000014"
-ELSEWHERE = {"lines": ["Bus stop", "West Green Road"], "postcode": None}
-STRANGER = {
-    "person_ref": "P1",
-    "role": "victim",
-    "given_name": "Ottoline",
-    "family_name": "Pemberton",
-    "date_of_birth": "1988-05-05",
-}
 MOTHER = Carer(person_ref="H0000257", relationship="mother")
 AWAY = Address(lines=["12 Larch Close"], postcode="E17 3LC")
 ELSEWHERE_HOME = Address(lines=["3 Orchard Row"], postcode="E5 8QQ")

@@ -45,6 +45,18 @@ def late_event(type_: str, on: str, **kw: Any) -> dict[str, Any]:
     )
 
 
+async def nothing_more_after_a_restart(w: Any, sent: int) -> Any:
+    """Restart the worker, rebuild and re-check its recent incident: no command beyond `sent`.
+
+    The restarted worker is returned."""
+    w = restarted(w, [])
+    await w.register.rebuild_index()
+    await w.late.rebuild_recent()
+    assert w.late.recheck is not None and await w.late.recheck == 1
+    assert len(commands(w)) == sent
+    return w
+
+
 def by_key(w: Any) -> dict[str, list[RaiseTask]]:
     found: dict[str, list[RaiseTask]] = {}
     for command in commands(w):
@@ -76,11 +88,7 @@ async def test_a_birth_registered_after_the_incident_updates_the_pregnancys_task
     assert redecided(w, "late_task") == 1
     # The birth again, and a re-check after a restart: nothing more.
     await register(w, birth)
-    w = restarted(w, [])
-    await w.register.rebuild_index()
-    await w.late.rebuild_recent()
-    assert w.late.recheck is not None and await w.late.recheck == 1
-    assert len(commands(w)) == 2
+    await nothing_more_after_a_restart(w, 2)
 
 
 async def test_a_police_revision_after_the_birth_updates_the_same_task() -> None:
@@ -184,11 +192,7 @@ async def test_a_birth_after_the_incident_updates_the_pregnancys_task_once() -> 
     assert redecided(w, "late_task") == 1
     # The birth again, and a re-check after a restart: nothing more.
     await register(w, birth)
-    w = restarted(w, [])
-    await w.register.rebuild_index()
-    await w.late.rebuild_recent()
-    assert w.late.recheck is not None and await w.late.recheck == 1
-    assert len(commands(w)) == 2
+    await nothing_more_after_a_restart(w, 2)
 
 
 async def test_a_birth_after_the_incident_known_before_it_is_decided_is_on_the_one_task() -> None:
@@ -201,11 +205,7 @@ async def test_a_birth_after_the_incident_known_before_it_is_decided_is_on_the_o
     assert (command.subject.subject_ref, command.subject.kind) == ("C1", "child")
     assert command.changes == ["born on 2026-08-05, now child record C1"]
     assert state(w).births == {"subject:C1": "born on 2026-08-05, now child record C1"}
-    w = restarted(w, [])
-    await w.register.rebuild_index()
-    await w.late.rebuild_recent()
-    assert w.late.recheck is not None and await w.late.recheck == 1
-    assert len(commands(w)) == 1
+    await nothing_more_after_a_restart(w, 1)
 
 
 async def test_a_birth_after_the_incident_learned_on_a_re_check_is_told_once() -> None:
@@ -219,11 +219,7 @@ async def test_a_birth_after_the_incident_learned_on_a_re_check_is_told_once() -
     _, updated = commands(w)
     assert (updated.idempotency_key, updated.subject.subject_ref) == (U1_TASK, "C1")
     assert updated.amendment == 1
-    w = restarted(w, [])
-    await w.register.rebuild_index()
-    await w.late.rebuild_recent()
-    assert w.late.recheck is not None and await w.late.recheck == 1
-    assert len(commands(w)) == 2
+    await nothing_more_after_a_restart(w, 2)
 
 
 async def test_a_corrected_date_of_birth_updates_the_task_once_more() -> None:
@@ -380,11 +376,7 @@ async def test_a_loss_recorded_late_marks_the_task_once_never_closing_it() -> No
     assert sample_value(w, "dvtrigger_tasks_flagged_total", reason="pregnancy_ended") == 1
     # Redelivered, then re-checked after a restart: marked once.
     await register(w, loss)
-    w = restarted(w, [])
-    await w.register.rebuild_index()
-    await w.late.rebuild_recent()
-    assert w.late.recheck is not None and await w.late.recheck == 1
-    assert len(commands(w)) == 2
+    w = await nothing_more_after_a_restart(w, 2)
     assert state(w).flagged == {"subject:U1": "pregnancy_ended"}
     # A different change later marks it again, counted up.
     await register(w, late_event("subject_withdrawn", "2026-07-25"))

@@ -3,7 +3,6 @@ environment, and the policy they make."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -14,14 +13,7 @@ from streams.config.tasks import TaskSettings
 from streams.domain.task_policy import route
 from tests.unit.test_deploy import compose
 from tests.unit.test_deploy_kubernetes import settings_configmap
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No setting leaks in from the environment the tests run in."""
-    for name in list(os.environ):
-        if name.startswith("DVTRIGGER_") or name == "KAFKA_BOOTSTRAP_SERVERS":
-            monkeypatch.delenv(name)
+from tests.unit.test_settings import clean_env  # noqa: F401  (autouse: no setting leaks in)
 
 
 def test_defaults() -> None:
