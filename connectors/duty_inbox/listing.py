@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 from connectors.duty_inbox.query import Councils, TaskPage, TaskQuery, narrowed
 from connectors.duty_inbox.render import (
     TASK_TYPES,
+    child_name,
     day,
     due_html,
     esc,
     flags_html,
-    full_name,
     outcome_tag,
     priority_tag,
     tag,
@@ -193,14 +193,6 @@ def child_text(subject: TaskSubject) -> str:
         return f"{name}, unborn, {esc('due ' + day(due) if due else 'due date not known')}"
     born = subject.date_of_birth
     return f"{name}, {esc('born ' + day(born) if born else 'date of birth not known')}"
-
-
-def child_name(subject: TaskSubject) -> str:
-    """The child's name, or 'Baby of <carer> (<relationship>)', or 'name not known'."""
-    if subject.given_name or subject.family_name or not subject.carers:
-        return full_name(subject)
-    carer = subject.carers[0]
-    return f"Baby of {full_name(carer)} ({carer.relationship.replace('_', ' ')})"
 
 
 def what_happened(record: TaskRecord) -> str:

@@ -138,6 +138,14 @@ def full_name(person: TaskSubject | Carer) -> str:
     return name or "name not known"
 
 
+def child_name(subject: TaskSubject) -> str:
+    """The child's name, or 'Baby of <carer> (<relationship>)', or 'name not known'."""
+    if subject.given_name or subject.family_name or not subject.carers:
+        return full_name(subject)
+    carer = subject.carers[0]
+    return f"Baby of {full_name(carer)} ({carer.relationship.replace('_', ' ')})"
+
+
 def nhs(number: str) -> str:
     """An NHS number in its usual 3-3-4 groups."""
     return f"{number[:3]} {number[3:6]} {number[6:]}" if len(number) == 10 else number
@@ -159,7 +167,7 @@ def subject_html(subject: TaskSubject) -> str:
     else:
         kind, born = "Child", subject.date_of_birth
         born_text = f"born {esc(day(born))}" if born else "date of birth not known"
-    lines = [f"<strong>{esc(full_name(subject))}</strong>", f"{kind}, {born_text}"]
+    lines = [f"<strong>{esc(child_name(subject))}</strong>", f"{kind}, {born_text}"]
     if subject.nhs_number:
         lines.append(f"NHS {esc(nhs(subject.nhs_number))}")
     if subject.carers:

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.duty_inbox.listing import child_name, task_line, what_happened
+from connectors.duty_inbox.listing import task_line, what_happened
 from connectors.duty_inbox.query import TaskQuery
+from connectors.duty_inbox.render import child_name, subject_html
 from connectors.duty_inbox.store import TaskStore
 from schemas.task import RaiseTask, TaskPerson
 from streams.domain.ports.case_system import TaskRecord
@@ -137,6 +138,7 @@ def test_a_child_with_no_name_yet_is_listed_as_its_first_carers_baby() -> None:
         "U1", given_name=None, family_name=None, kind="unborn", date_of_birth=None
     )
     assert child_name(unborn) == "Baby of Imelda Quarrington (mother)"
+    assert "<strong>Baby of Imelda Quarrington (mother)</strong>" in subject_html(unborn)
     assert child_name(sample_subject()) == "Wilhelmina Quarrington"
     assert child_name(sample_subject(given_name=None, family_name=None, carers=[])) == (
         "name not known"
