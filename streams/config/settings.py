@@ -348,6 +348,23 @@ class Settings(BaseSettings):
             raise ValueError(f"{DEFAULT_ROUTE!r} is not a council code")
         return routes
 
+    #: Settings that were removed, kept only to refuse them: a deadline setting silently
+    #: ignored would change every task's due time without anyone noticing.
+    trigger_due_hours: float | None = Field(
+        None, description="Removed: tasks.trigger_due_working_days replaces it; set, it is refused."
+    )
+    review_due_hours: float | None = Field(
+        None, description="Removed: tasks.review_due_working_hours replaces it; set, it is refused."
+    )
+
+    @model_validator(mode="after")
+    def _no_removed_settings(self) -> Settings:
+        """Refuse a removed setting, saying what replaces it."""
+        for name, instead in _REMOVED.items():
+            if getattr(self, name) is not None:
+                raise ValueError(f"DVTRIGGER_{name.upper()} is no longer read: set {instead}")
+        return self
+
     @model_validator(mode="after")
     def _subjects_outlive_the_recent_window(self) -> Settings:
         """A recent incident is re-decided against the register: its subjects must still be held."""
@@ -387,6 +404,13 @@ class Settings(BaseSettings):
 
 
 _File = TypeVar("_File", MatchWeights, TermFrequencies)
+
+
+#: Removed settings and the settings that replace them (`Settings._no_removed_settings`).
+_REMOVED = {
+    "trigger_due_hours": "DVTRIGGER_TASKS__TRIGGER_DUE_WORKING_DAYS (working days)",
+    "review_due_hours": "DVTRIGGER_TASKS__REVIEW_DUE_WORKING_HOURS (office hours)",
+}
 
 
 def load_match_weights(path: Path) -> MatchWeights:

@@ -76,8 +76,19 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
         Settings()
 
 
-def test_the_flat_hour_settings_are_gone() -> None:
-    assert not {"trigger_due_hours", "review_due_hours"} & set(Settings.model_fields)
+@pytest.mark.parametrize(
+    ("name", "instead"),
+    [
+        ("TRIGGER_DUE_HOURS", "DVTRIGGER_TASKS__TRIGGER_DUE_WORKING_DAYS"),
+        ("REVIEW_DUE_HOURS", "DVTRIGGER_TASKS__REVIEW_DUE_WORKING_HOURS"),
+    ],
+)
+def test_a_removed_flat_hour_setting_is_refused_saying_what_replaces_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, instead: str
+) -> None:
+    monkeypatch.setenv(f"DVTRIGGER_{name}", "24")
+    with pytest.raises(ValidationError, match=f"DVTRIGGER_{name} is no longer read: set {instead}"):
+        Settings()
 
 
 @pytest.mark.parametrize("where", ["compose", "kubernetes"])
