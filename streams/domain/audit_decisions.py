@@ -200,7 +200,10 @@ def command_event(command: RaiseTask, at: datetime, *, actor: str) -> AuditEvent
         "amendment": command.amendment,
         "score": command.score,
         "late": command.late,
-        "changes": command.changes,
+        # How many, not the words: a birth's ("born on <date>, now child record …") and a
+        # stale task's carry the child's date of birth or a family's dates.
+        "changes": len(command.changes),
+        "needs_confirmation": command.needs_confirmation,
     }
     action = "withdraw" if command.outcome == "withdrawn" else "raise"
     return AuditEvent(

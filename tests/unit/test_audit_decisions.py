@@ -18,7 +18,7 @@ from schemas.task import RaiseTask
 from streams.bootstrap import Worker
 from streams.config.settings import Settings
 from streams.domain.audit import canonical, digest, envelope
-from streams.domain.audit_decisions import reproduce
+from streams.domain.audit_decisions import command_event, reproduce
 from streams.domain.config import RULES_VERSION, RulesConfig
 from streams.domain.ports.audit import AuditEvent
 from tests.support.fakes import (
@@ -30,7 +30,7 @@ from tests.support.fakes import (
     register_body,
     register_of,
 )
-from tests.support.samples import sample_incident
+from tests.support.samples import sample_incident, sample_raise_task
 
 KEY = b"MPS-2026-000001"
 INCIDENT = "MPS-2026-000001"
@@ -107,6 +107,14 @@ async def test_no_envelope_and_no_task_command_detail_holds_personal_data(tmp_pa
         if item.record["kind"] == "task_command":
             shown += canonical(item.record["detail"]).decode()
         assert not [word for word in PERSONAL if word in shown]
+
+
+def test_a_task_commands_detail_counts_its_changes_without_their_words() -> None:
+    born = "born on 2026-08-05, now child record C1"
+    command = sample_raise_task(changes=["revision 2 received", born], needs_confirmation=True)
+    detail = command_event(command, datetime(2026, 8, 10, tzinfo=UTC), actor="decide").detail
+    assert (detail["changes"], detail["needs_confirmation"]) == (2, True)
+    assert "2026-08-05" not in canonical(detail).decode()
 
 
 async def test_a_batch_is_appended_once(tmp_path: Path) -> None:
