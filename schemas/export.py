@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
+from schemas.receipt import Receipt
 from schemas.register import RegisterEvent
 from schemas.task import RaiseTask
 
@@ -27,6 +28,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "register-event.v1.schema.json": RegisterEvent,
     "decision.v1.schema.json": Decision,
     "raise-task.v1.schema.json": RaiseTask,
+    "receipt.v1.schema.json": Receipt,
 }
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
