@@ -30,6 +30,7 @@ ROLE_RETENTION_MS: dict[str, int | None] = {
     "task-retries": 7 * DAY_MS,
     "dead-letter": 365 * DAY_MS,  # waits for a person to fix and replay it
     "tasks-parked": 365 * DAY_MS,
+    "receipts": 90 * DAY_MS,  # read by the forces and `dvtrigger reconcile --since`
 }
 #: Topics kept by time alone, whatever the brokers' default retention.bytes.
 KEPT_BY_TIME = ("register-events", "decisions")

@@ -12,6 +12,7 @@ TOPIC_ROLES: dict[str, str] = {
     "dead-letter": "messages that can never be valid, with the reason in headers",
     "task-retries": "RaiseTask commands waiting for another attempt, with retry headers",
     "tasks-parked": "tasks the case system would not take before the deadline",
+    "receipts": "receipt/1 records for the police, keyed by the force's incident reference",
 }
 
 #: Headers of a dead letter or a parked task: why it was set aside and where it came from.
