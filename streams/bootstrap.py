@@ -28,6 +28,7 @@ from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
 from streams.domain.register.index import RegisterIndex
+from streams.flows.acknowledgements import AcknowledgementFlow
 from streams.flows.clock import Clock, SystemClock
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import DecideFlow
@@ -64,6 +65,7 @@ class Runtime:
     topics: Topics
     subjects: Any = None
     incident_state: Any = None
+    awaiting_ack: Any = None
 
 
 @dataclass
@@ -76,12 +78,14 @@ class Worker:
     deps: Deps
     subjects: Any = None
     incident_state: Any = None
+    awaiting_ack: Any = None
     dead_letters: DeadLetters | None = None
     ingest: IngestFlow | None = None
     register: RegisterFlow | None = None
     decide: DecideFlow | None = None
     late: LateFlow | None = None
     deliver: DeliverFlow | None = None
+    acks: AcknowledgementFlow | None = None
     retention: RetentionFlow | None = None
 
     @property
@@ -96,7 +100,15 @@ class Worker:
 
     def flows(self) -> list[Any]:
         """The flows this worker runs."""
-        found = (self.ingest, self.register, self.decide, self.late, self.deliver, self.retention)
+        found = (
+            self.ingest,
+            self.register,
+            self.decide,
+            self.late,
+            self.deliver,
+            self.acks,
+            self.retention,
+        )
         return [flow for flow in found if flow is not None]
 
 
@@ -163,6 +175,7 @@ def faust_topics(app: faust.App, settings: Settings) -> Topics:
         task_retries=topic("task-retries"),
         dead_letter=topic("dead-letter"),
         tasks_parked=topic("tasks-parked"),
+        receipts=topic("receipts"),
     )
 
 
@@ -170,8 +183,14 @@ def faust_runtime(settings: Settings, role: Role, on_changelog: Callable[[Any], 
     """The faust app, its topics and, for a worker that decides, its two tables."""
     app = faust_app(settings)
     topics = faust_topics(app, settings)
+    # Watches of raised tasks, keyed like the task commands (same bytes, same partition count).
+    awaiting_ack = (
+        None
+        if role == "decide"
+        else app.Table("tasks-awaiting-ack", key_type=bytes, value_type=bytes, use_partitioner=True)
+    )
     if role == "deliver":
-        return Runtime(app, topics)
+        return Runtime(app, topics, awaiting_ack=awaiting_ack)
     subjects = app.GlobalTable(
         "register-subjects",
         key_type=bytes,
@@ -187,7 +206,7 @@ def faust_runtime(settings: Settings, role: Role, on_changelog: Callable[[Any], 
     incident_state = app.Table(
         "incident-state", key_type=bytes, value_type=bytes, use_partitioner=True
     )
-    return Runtime(app, topics, subjects, incident_state)
+    return Runtime(app, topics, subjects, incident_state, awaiting_ack)
 
 
 def build(
@@ -229,7 +248,15 @@ def build(
         assert worker.register is not None
         changelog.append(worker.register.on_changelog)
     if role != "decide":
-        worker.deliver = DeliverFlow(deps, runtime.topics, runtime.app)
+        if runtime.awaiting_ack is not None:
+            worker.acks = AcknowledgementFlow(
+                deps,
+                runtime.app,
+                runtime.awaiting_ack,
+                runtime.topics.task_commands,
+                runtime.topics.receipts,
+            )
+        worker.deliver = DeliverFlow(deps, runtime.topics, runtime.app, worker.acks)
     for flow in worker.flows():
         flow.install(runtime.app)
     consumed = [topic for flow in worker.flows() for topic in flow.CONSUMES]

@@ -62,5 +62,12 @@ class InMemoryCaseSystem:
         records.sort(key=duty_order)  # stable: ties keep the order they were created in
         return records[:limit]
 
+    def acknowledge(self, task_id: str, at: datetime | None = None, closed: bool = False) -> None:
+        """As a duty worker would: acknowledge the task (or close it), for tests and demos."""
+        at = at or self._clock()
+        update: dict[str, object] = {"status": "closed" if closed else "acknowledged"}
+        update["closed_at" if closed else "acknowledged_at"] = at
+        self._by_id[task_id] = self._by_id[task_id].model_copy(update=update)
+
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -20,6 +20,7 @@ from streams.config.file_drop import FileDropSettings
 from streams.config.ingress import IngressSettings
 from streams.config.kafka_security import KafkaSecurity
 from streams.config.oidc import OidcSettings
+from streams.config.receipts import ReceiptSettings
 from streams.config.tasks import TaskSettings
 from streams.domain.config import MatchWeights, RulesConfig
 from streams.domain.matching.frequencies import TermFrequencies
@@ -301,6 +302,11 @@ class Settings(BaseSettings):
         default_factory=RetentionSettings,
         description="Retention periods and the purge timer, e.g."
         " DVTRIGGER_RETENTION__REGISTER_PURGE_AFTER_DAYS=180.",
+    )
+    receipts: ReceiptSettings = Field(
+        default_factory=ReceiptSettings,
+        description="The acknowledgement watch behind the task_acknowledged receipts, e.g."
+        " DVTRIGGER_RECEIPTS__ACK_POLL_INTERVAL_S=30.",
     )
     tasks: TaskSettings = Field(
         default_factory=TaskSettings,

@@ -113,7 +113,13 @@ def task_acknowledged(
 ) -> Receipt:
     """The council's duty team acknowledged (or closed) a task dvtrigger raised."""
     return Receipt(
-        receipt_id=receipt_id_of("task_acknowledged", watched.task_key, watched.task_ref),
+        receipt_id=receipt_id_of(
+            "task_acknowledged",
+            watched.task_key,
+            watched.task_ref,
+            watched.revision,
+            watched.amendment,
+        ),
         stage="task_acknowledged",
         at=at,
         force=watched.force,
@@ -162,6 +168,7 @@ class WatchedTask:
     revision: int
     task_type: TaskType
     raised_at: str
+    amendment: int = 0
 
     @classmethod
     def of(cls, command: RaiseTask, task_ref: str, council: str, at: datetime) -> WatchedTask:
@@ -176,6 +183,7 @@ class WatchedTask:
             command.revision,
             command.task_type,
             at.isoformat(),
+            command.amendment,
         )
 
     def dumps(self) -> bytes:

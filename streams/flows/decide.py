@@ -25,6 +25,7 @@ import faust
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
+from streams.domain import receipts
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
 from streams.domain.births import linked_commands
 from streams.domain.incidents import IncidentState, duplicate_kind, log_record, next_state
@@ -37,6 +38,7 @@ from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
 from streams.flows.incidents import Incidents
+from streams.flows.receipting import encode
 from streams.flows.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,7 @@ class DecideFlow:
             state = batch.work.states[incident.incident_id.encode()]
             self.incidents.remember(incident, state, start)
             metrics.count_decision(decision)
+            metrics.receipts.labels("decided").inc()
             lag = (now - incident.reported_at).total_seconds()
             metrics.seconds_to_decision.observe(max(0.0, lag))
 
@@ -167,6 +170,8 @@ class DecideFlow:
         )
         commands = with_people(commands, incident, self._register, deps.rules)
         await batch.work.send(self._topics.decisions, key, log_record(decision, now))
+        _, told = encode(receipts.decided(incident, decision, now))
+        await batch.work.send(self._topics.receipts, key, told)
         if isinstance(view, RecordingView):
             where = source(event)
             audited = decision_event(
@@ -180,7 +185,7 @@ class DecideFlow:
             )
             if deps.auditing:
                 batch.audit.append(command_event(command, now, actor=ACTOR))
-        _, told = birth_news(self._register, carried, state.carried, state.births)
-        decided = next_state(state, incident, decision, self._deps.rules, carried, told)
+        _, news = birth_news(self._register, carried, state.carried, state.births)
+        decided = next_state(state, incident, decision, self._deps.rules, carried, news)
         batch.work.stage(key, decided)
         batch.decided.append((incident, decision))

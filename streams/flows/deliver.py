@@ -20,17 +20,23 @@ acknowledged; a send the broker will not take is retried until it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
 
 from schemas.task import RaiseTask
+from streams.domain import receipts
+from streams.domain.ports.case_system import TaskReceipt
 from streams.domain.ports.routing import Route
+from streams.flows.acknowledgements import AcknowledgementFlow
 from streams.flows.attempts import Attempt, attempt, record_delivery
 from streams.flows.breaker import Breaker
 from streams.flows.deadletter import dead_letter_headers
 from streams.flows.deps import Deps, Topics, leaving
 from streams.flows.errors import where
+from streams.flows.receipting import ReceiptSender
 from streams.flows.retries import RetryPolicy, RetryState, backoff
 
 log = logging.getLogger(__name__)
@@ -45,11 +51,16 @@ class DeliverFlow:
     #: The topic roles this flow consumes (its lag is measured).
     CONSUMES = ("task-commands", "task-retries")
 
-    def __init__(self, deps: Deps, topics: Topics, app: Any) -> None:
-        """A flow delivering through `deps.router`; `app` says when the worker is leaving."""
+    def __init__(
+        self, deps: Deps, topics: Topics, app: Any, acks: AcknowledgementFlow | None = None
+    ) -> None:
+        """A flow delivering through `deps.router`; `app` says when the worker is leaving;
+        `acks` watches each task raised until it is acknowledged (none: not watched)."""
         self._deps = deps
         self._topics = topics
         self._app = app
+        self._acks = acks
+        self._receipts = ReceiptSender(topics.receipts, deps.metrics)
         s = deps.settings
         self.policy = RetryPolicy(
             s.task_retry_deadline_s, s.task_first_backoff_s, s.task_max_backoff_s
@@ -178,11 +189,34 @@ class DeliverFlow:
         """Finish a command that was delivered or refused; False when it is still to retry."""
         if result.receipt is not None:
             record_delivery(self._deps.metrics, route, command, result.receipt)
+            await self.raised(route, command, result.receipt)
             return True
         if result.kind == "rejected":
             await self.park(event, "rejected", result.reason, route)
             return True
         return False
+
+    async def raised(self, route: Route, command: RaiseTask, receipt: TaskReceipt) -> None:
+        """Tell the force the task is raised (its receipt, sent until the broker takes it), and
+        watch the task until the duty team acknowledges it."""
+        told = receipts.task_raised(command, receipt.task_id, route.name, self._deps.clock.now())
+        await self._until_taken(partial(self._receipts.send_all, [told]), "receipts topic")
+        if self._acks is not None:
+            self._acks.watch(command, route, receipt)
+
+    async def _until_taken(self, send: Callable[[], Awaitable[None]], where_to: str) -> None:
+        """Send until the broker takes it, backing off: never acknowledge an event whose work
+        went nowhere (a parked task, the receipt of a raised one)."""
+        sends = 0
+        while True:
+            try:
+                await send()
+                return
+            except Exception as exc:
+                sends += 1
+                log.error("%s refused a message at %s (%d); retrying", where_to, where(exc), sends)
+                first = self._deps.settings.task_first_backoff_s or 0.2
+                await self._deps.clock.sleep(backoff(sends, first=first))
 
     async def requeue(self, event: Any, route: Route, state: RetryState, result: Attempt) -> None:
         """Send the command to the retry topic, due after a backoff; past the deadline, park it."""
@@ -212,16 +246,8 @@ class DeliverFlow:
         headers = dead_letter_headers(
             reason_class, reason, message.topic, message.partition, message.offset
         )
-        sends = 0
-        while True:
-            try:
-                await _send_acked(self._topics.tasks_parked, event.key, event.value, headers)
-                break
-            except Exception as exc:  # never acknowledge an event that went nowhere
-                sends += 1
-                log.error("parking topic refused a task at %s (%d); retrying", where(exc), sends)
-                first = self._deps.settings.task_first_backoff_s or 0.2
-                await self._deps.clock.sleep(backoff(sends, first=first))
+        parking = partial(_send_acked, self._topics.tasks_parked, event.key, event.value, headers)
+        await self._until_taken(parking, "parking topic")
         log.warning(
             "task parked from %s@%s: %s (%s)", message.topic, message.offset, reason_class, reason
         )

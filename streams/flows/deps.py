@@ -58,6 +58,7 @@ class Topics:
     task_retries: Any
     dead_letter: Any
     tasks_parked: Any
+    receipts: Any
 
 
 def leaving(app: Any) -> bool:

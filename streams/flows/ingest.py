@@ -17,11 +17,14 @@ from typing import Any
 import faust
 
 from schemas.police import PoliceIncident
+from schemas.receipt import Receipt
+from streams.domain import receipts
 from streams.domain.parsing import Rejected, dead_letter_of, parse_incident
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import BATCH_SIZE, BATCH_WITHIN_S, DecideFlow
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
+from streams.flows.receipting import ReceiptSender, door_of
 
 
 class IngestFlow:
@@ -46,6 +49,7 @@ class IngestFlow:
         self._dead_letters = dead_letters
         self._redelivery = redelivery
         self._app = app
+        self._receipts = ReceiptSender(topics.receipts, deps.metrics)
 
     def install(self, app: faust.App) -> None:
         """Add the ingest agent to the app."""
@@ -56,33 +60,47 @@ class IngestFlow:
                 await self.handle_batch(events)
 
     async def handle_batch(self, events: list[Any]) -> None:
-        """Receive each notification (on its own), then decide those kept here as one batch.
+        """Receive each notification (on its own), send their receipts, then decide those kept
+        here as one batch.
 
         Work a transient failure left unfinished as the worker stopped is handed back to
-        the police topic, to be read again after the restart.
+        the police topic, to be read again after the restart (its receipts are sent again,
+        with the same ids).
         """
         failed = self._deps.metrics.incidents_rejected.labels("processing_error")
         here: list[tuple[Any, PoliceIncident]] = []
+        told: list[Receipt] = []
         run = self._redelivery
         for event in events:
-            guarded = partial(self._dead_letters.guarded, partial(self.receive, event, here))
+            receive = partial(self.receive, event, here, told)
+            guarded = partial(self._dead_letters.guarded, receive)
             if not await run.run(partial(guarded, event, failed), "ingest"):
                 await run.hand_back(self._topics.police_incidents, [event], "ingest")
+        if told and not await run.run(partial(self._receipts.send_all, told), "receipts"):
+            await run.hand_back(self._topics.police_incidents, events, "receipts")
+            return
         if here and not await run.run(partial(self._decide.decide_parsed, here), "decide"):
             await run.hand_back(self._topics.police_incidents, [e for e, _ in here], "decide")
 
-    async def receive(self, event: Any, here: list[tuple[Any, PoliceIncident]]) -> None:
-        """Validate one notification; keep it to decide here, forward it, or dead-letter it."""
+    async def receive(
+        self, event: Any, here: list[tuple[Any, PoliceIncident]], told: list[Receipt]
+    ) -> None:
+        """Validate one notification; keep it to decide here, forward it, or dead-letter it.
+        Its receipt (received or rejected) is added to `told`, sent after the batch's."""
         metrics = self._deps.metrics
         metrics.incidents_received.inc()
+        channel, door_at = door_of(getattr(event, "headers", None))
+        now = self._deps.clock.now()
         try:
             incident = parse_incident(event.value)
         except Rejected as rejected:
             metrics.incidents_rejected.labels(rejected.reason_class).inc()
             letter = dead_letter_of(event)  # an oversize value is not sent again
             await self._dead_letters.send(letter, rejected.reason_class, rejected.detail)
+            told.append(receipts.rejected(event.value, rejected, door_at or now, channel))
             return
         metrics.note_notification(incident.reported_at)
+        told.append(receipts.received(incident, door_at or now, channel, event.value))
         key = incident.incident_id.encode()
         if self.decides_in_place(event, key):
             metrics.incidents_routed.labels("in_place").inc()

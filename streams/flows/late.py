@@ -25,7 +25,7 @@ import faust
 
 from schemas.decision import Decision
 from schemas.police import PoliceIncident
-from streams.domain import late
+from streams.domain import late, receipts
 from streams.domain.audit_decisions import RecordingView, command_event, decision_event
 from streams.domain.incidents import IncidentState, log_record
 from streams.domain.late_tasks import redecision_commands
@@ -39,6 +39,7 @@ from streams.flows.decide import account
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import where
 from streams.flows.incidents import Incidents
+from streams.flows.receipting import encode
 from streams.flows.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class LateFlow:
             metrics.incidents_redecided.labels(result).inc()
         for decision in pending.logged:
             metrics.count_decision(decision)
+            metrics.receipts.labels("decided").inc()
         for reason in pending.flagged:
             metrics.tasks_flagged.labels(reason).inc()
         self.incidents.show()
@@ -285,6 +287,8 @@ class LateFlow:
         """Send the decision record of a re-decision, and account for it."""
         now = self._deps.clock.now()
         await pending.work.send(self._topics.decisions, key, log_record(record, now))
+        _, told = encode(receipts.decided(incident, record, now))
+        await pending.work.send(self._topics.receipts, key, told)
         pending.logged.append(record)
         if isinstance(view, RecordingView):
             pending.audit.append(

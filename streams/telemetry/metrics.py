@@ -92,6 +92,26 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.receipts = Counter(
+            "dvtrigger_receipts",
+            "Receipts for the police sent to the receipts topic and acknowledged, by stage"
+            " (received, rejected, decided, task_raised, task_acknowledged).",
+            ["stage"],
+            registry=r,
+        )
+        self.tasks_awaiting_ack = Gauge(
+            "dvtrigger_tasks_awaiting_acknowledgement",
+            "Raised tasks this deliver worker watches until the council's duty team acknowledges"
+            " them (its partitions of the tasks-awaiting-ack table).",
+            registry=r,
+        )
+        self.ack_watches_dropped = Counter(
+            "dvtrigger_ack_watches_dropped",
+            "Raised tasks no longer watched for an acknowledgement, by why: expired (none within"
+            " receipts.ack_watch_days) or not_found (the case system no longer has the task).",
+            ["why"],
+            registry=r,
+        )
         self.recent_incidents = Gauge(
             "dvtrigger_recent_incidents",
             "Recent incidents this worker owns and re-decides when the register changes.",

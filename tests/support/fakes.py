@@ -255,6 +255,7 @@ def make_worker(
         topics=topics or fake_topics(),
         subjects=FakeTable() if subjects is None else subjects,
         incident_state=FakeTable() if incident_state is None else incident_state,
+        awaiting_ack=FakeTable(),
     )
     metrics = (
         Metrics(CollectorRegistry(), clock=clock.time) if clock else Metrics(CollectorRegistry())

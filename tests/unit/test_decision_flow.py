@@ -151,7 +151,7 @@ async def test_state_is_written_only_after_every_send_is_acked() -> None:
     await notify(w, sample_incident())
     ((key, acked),) = w.incident_state.writes
     assert key == KEY
-    assert acked == [True, True]  # the decision and the command for C1
+    assert acked == [True, True, True]  # the decision, its receipt and the command for C1
     state = IncidentState.model_validate_json(w.incident_state[KEY])
     assert (state.revision, state.outcomes) == (1, {"subject:C1": "trigger"})
 

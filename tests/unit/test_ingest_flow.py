@@ -37,7 +37,7 @@ def invalid(**person: object) -> bytes:
 async def test_a_valid_notification_is_forwarded_by_incident_with_its_bytes() -> None:
     w = make_worker()
     raw = pretty_incident()
-    await w.ingest.receive(fake_event(raw, key=b"force-key-1", topic=TOPIC), [])
+    await w.ingest.receive(fake_event(raw, key=b"force-key-1", topic=TOPIC), [], [])
     (forwarded,) = w.topics.incidents.sent
     assert forwarded.key == b"MPS-2026-000001"
     assert forwarded.value == raw
@@ -49,7 +49,7 @@ async def test_revisions_of_one_incident_share_a_key() -> None:
     w = make_worker()
     for revision in (1, 2, 3):
         await w.ingest.receive(
-            fake_event(pretty_incident(revision=revision), key=None, topic=TOPIC), []
+            fake_event(pretty_incident(revision=revision), key=None, topic=TOPIC), [], []
         )
     assert {m.key for m in w.topics.incidents.sent} == {b"MPS-2026-000001"}
     assert len(w.topics.incidents.sent) == 3
@@ -73,7 +73,7 @@ async def test_a_notification_keyed_by_incident_on_its_partition_is_decided_in_p
     w = with_cluster()
     here: list[tuple[object, object]] = []
     event = fake_event(pretty_incident(), key=KEY, topic=TOPIC, partition=2)
-    await w.ingest.receive(event, here)
+    await w.ingest.receive(event, here, [])
     assert w.topics.incidents.sent == []
     ((kept, incident),) = here
     assert kept is event and incident.incident_id == KEY.decode()  # type: ignore[attr-defined]
@@ -95,7 +95,7 @@ async def test_any_other_notification_is_re_keyed_onto_the_incidents_topic(
     w = with_cluster(police, incidents)
     here: list[tuple[object, object]] = []
     await w.ingest.receive(
-        fake_event(pretty_incident(), key=key, topic=TOPIC, partition=partition), here
+        fake_event(pretty_incident(), key=key, topic=TOPIC, partition=partition), here, []
     )
     assert here == []
     (forwarded,) = w.topics.incidents.sent
@@ -126,7 +126,7 @@ async def test_an_invalid_notification_is_dead_lettered_and_counted(
     value: bytes | None, reason_class: str
 ) -> None:
     w = make_worker()
-    await w.ingest.receive(fake_event(value, key=b"k", topic=TOPIC, offset=41), [])
+    await w.ingest.receive(fake_event(value, key=b"k", topic=TOPIC, offset=41), [], [])
     assert w.topics.incidents.sent == []
     (letter,) = w.topics.dead_letter.sent
     assert (letter.key, letter.value) == (b"k", value)
@@ -141,7 +141,7 @@ async def test_an_invalid_notification_is_dead_lettered_and_counted(
 
 async def test_the_schema_reason_names_the_field() -> None:
     w = make_worker()
-    await w.ingest.receive(fake_event(invalid(nhs_number="94347659XX"), topic=TOPIC), [])
+    await w.ingest.receive(fake_event(invalid(nhs_number="94347659XX"), topic=TOPIC), [], [])
     reason = w.topics.dead_letter.sent[0].header(H_REASON) or ""
     assert "persons.0.nhs_number" in reason
 
@@ -195,7 +195,9 @@ async def test_a_failure_to_forward_is_run_again_never_dead_lettered() -> None:
     raw = pretty_incident()
     event = fake_event(raw, key=b"k", topic=TOPIC)
     with pytest.raises(ConnectionError):
-        await w.dead_letters.guarded(lambda: w.ingest.receive(event, []), event, failed_counter(w))
+        await w.dead_letters.guarded(
+            lambda: w.ingest.receive(event, [], []), event, failed_counter(w)
+        )
     assert w.topics.dead_letter.sent == []
     assert sample_value(w, "dvtrigger_incidents_rejected_total", reason="processing_error") == 0
 

@@ -106,7 +106,7 @@ def test_freshness_to_task_is_by_task_kind_with_a_bucket_at_the_fifteen_minute_s
 
 async def test_every_dead_letter_is_counted_by_source_role_and_reason_class() -> None:
     w = make_worker()
-    await w.ingest.receive(fake_event(b"{not json", topic="t9.police-incidents"), [])
+    await w.ingest.receive(fake_event(b"{not json", topic="t9.police-incidents"), [], [])
     await w.register.apply(fake_event(b"", topic="t9.register-events"))
     await w.dead_letters.send(fake_event(b"x", topic="t9.incidents"), "processing_error", "E")
     assert len(w.topics.dead_letter.sent) == 3
@@ -127,7 +127,7 @@ async def test_the_newest_notification_is_kept_whatever_order_they_come_in() -> 
     earlier = sample_incident(incident_id="MPS-2026-000003")
     earlier = earlier.model_copy(update={"reported_at": later.reported_at - timedelta(hours=1)})
     for incident in (later, earlier):
-        await w.ingest.receive(fake_event(incident.model_dump_json().encode()), [])
+        await w.ingest.receive(fake_event(incident.model_dump_json().encode()), [], [])
     assert sample_value(w, newest) == later.reported_at.timestamp()
 
 

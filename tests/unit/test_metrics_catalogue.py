@@ -38,6 +38,8 @@ BOUNDED_LABELS = {
     "version",
     "rules_version",
     "force",  # force code: one per force the ingress is configured for
+    "stage",  # receipt stage: received, rejected, decided, task_raised, task_acknowledged
+    "why",  # why a watch ended: expired, not_found
 }
 PROCESSES = {"decide", "deliver", "both", "duty inbox", "ingress", "file drop"}
 #: Each process that is not a worker, and the prefix of its metrics.
