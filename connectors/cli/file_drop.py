@@ -51,7 +51,11 @@ def cmd_file_drop(args: argparse.Namespace, settings: Settings) -> int:
     drop = Drop(
         folder=folder,
         feed=feed,
-        topics=Topics(settings.topic("police-incidents"), settings.topic("dead-letter")),
+        topics=Topics(
+            settings.topic("police-incidents"),
+            settings.topic("dead-letter"),
+            settings.topic("receipts"),
+        ),
         batch_size=config.batch_size,
         max_file_bytes=config.max_file_bytes,
         metrics=DropMetrics(CollectorRegistry()),

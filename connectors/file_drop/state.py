@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.file_drop.records import Accepted, Refused
+from schemas.receipt import Receipt as NotificationReceipt
 
 #: End offsets by topic name, then partition (as text: JSON object keys).
 Offsets = dict[str, dict[str, int]]
@@ -81,9 +82,16 @@ class Receipt(BaseModel):
     incident_ids: list[str] = Field(default_factory=list)
     resumed: list[Resumption] = Field(default_factory=list)
     first_receipt: str | None = None
+    #: Each line's receipt/1, as the receipts topic holds it: `received` (sent by the worker
+    #: that reads the line) or `rejected` (sent by the drop with the dead letter).
+    notifications: list[NotificationReceipt] = Field(default_factory=list)
 
 
-def published_receipt(progress: Progress, verdicts: Sequence[Accepted | Refused]) -> Receipt:
+def published_receipt(
+    progress: Progress,
+    verdicts: Sequence[Accepted | Refused],
+    notifications: Sequence[NotificationReceipt] = (),
+) -> Receipt:
     """The receipt of a file published in full (refused lines dead-lettered)."""
     assert progress.finished is not None
     accepted = [v for v in verdicts if isinstance(v, Accepted)]
@@ -103,6 +111,7 @@ def published_receipt(progress: Progress, verdicts: Sequence[Accepted | Refused]
         refused=refused,
         incident_ids=list(dict.fromkeys(v.incident_id for v in accepted)),
         resumed=progress.resumed,
+        notifications=list(notifications),
     )
 
 

@@ -384,3 +384,51 @@ def test_a_file_that_cannot_be_opened_is_left_and_the_others_go_on(tmp_path: Pat
     assert not poll_once(drop, keep_days=14)
     assert (tmp_path / "a-locked.jsonl").exists()
     assert [r.key for r in feed.values(POLICE)] == [b"MPS-2026-000007"]
+
+
+# --- receipts for the police -------------------------------------------------------------------
+
+RECEIPTS = "t.receipts"
+
+
+def receipting_drop(root: Path, feed: Any, batch_size: int = 2) -> Drop:
+    drop = make_drop(root, feed, batch_size)
+    return Drop(**{**vars(drop), "topics": Topics(POLICE, DEAD, RECEIPTS)})
+
+
+def test_each_line_s_receipt_is_in_the_file_s_receipt_and_a_refusal_s_on_the_topic(
+    tmp_path: Path,
+) -> None:
+    feed = FakeFeed()
+    (tmp_path / "batch.jsonl").write_bytes(BATCH)
+    receipting_drop(tmp_path, feed).process(tmp_path / "batch.jsonl")
+    (receipt,) = receipts(tmp_path)
+    stages = [(n["stage"], n.get("incident_id")) for n in receipt["notifications"]]
+    assert stages == [
+        ("received", "MPS-2026-000001"),
+        ("received", "MPS-2026-000002"),
+        ("rejected", None),
+        ("received", "MPS-2026-000003"),
+    ]
+    (on_topic,) = feed.values(RECEIPTS)  # a valid line's receipt is the worker's to send
+    in_file = {k: v for k, v in receipt["notifications"][2].items() if v is not None}
+    assert json.loads(on_topic.value) == in_file
+    assert NAME not in on_topic.value.decode() and NHS not in on_topic.value.decode()
+    door = {k: v for k, v in feed.values(POLICE)[0].headers if k.startswith("dvtrigger-")}
+    assert door["dvtrigger-channel"] == b"file_drop"
+    assert datetime.fromisoformat(door["dvtrigger-received-at"].decode()) == NOW
+
+
+def test_a_restart_sends_only_the_record_of_a_line_that_had_not_landed(tmp_path: Path) -> None:
+    refused_first = jsonl(b"{not json", incident(1))
+    feed = FakeFeed(fail_after=1)  # the dead letter lands; its receipt does not
+    (tmp_path / "batch.jsonl").write_bytes(refused_first)
+    with pytest.raises(FeedUnavailable):
+        receipting_drop(tmp_path, feed).process(tmp_path / "batch.jsonl")
+    feed.fail_after = None
+    receipting_drop(tmp_path, feed).process(tmp_path / "batch.jsonl")
+    assert (lines_on(feed, DEAD), lines_on(feed, RECEIPTS), lines_on(feed, POLICE)) == (
+        [1],
+        [1],
+        [2],
+    )
