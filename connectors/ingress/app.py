@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,9 +24,12 @@ from connectors.ingress.limits import RateLimiter
 from connectors.ingress.metrics import IngressMetrics
 from connectors.ingress.openapi import PATH, install_openapi, responses
 from connectors.ingress.sink import BrokerUnavailable, Record, Sink
+from schemas.receipt import Receipt
 from streams.config.settings import Settings
+from streams.domain import receipts
 from streams.domain.parsing import Rejected, parse_incident
 from streams.flows.deadletter import dead_letter_headers
+from streams.flows.receipting import H_CHANNEL, H_RECEIVED_AT, encode
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,13 @@ class Refused(Exception):
         status: int,
         reason: str,
         detail: str,
-        extra: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.reason = reason
-        self.body: dict[str, str] = {"detail": detail, **(extra or {})}
+        self.body: dict[str, object] = {"detail": detail, **(extra or {})}
         self.headers = headers or {}
 
 
@@ -58,12 +62,14 @@ def create_app(
     authenticator: Authenticator | None = None,
     metrics: IngressMetrics | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
-    """The ingress on one sink; `clock` (monotonic seconds) drives the rate limit."""
+    """The ingress on one sink; `clock` (monotonic seconds) drives the rate limit, `wall` (UTC)
+    stamps receipts."""
     app = FastAPI(title="dvtrigger police ingress", version="1", docs_url=None, redoc_url=None)
     app.state.metrics = metrics or IngressMetrics()
     auth = authenticator or Authenticator(settings.ingress)
-    ingress = _Ingress(settings, sink, auth, app.state.metrics, clock)
+    ingress = _Ingress(settings, sink, auth, app.state.metrics, clock, wall)
     app.add_exception_handler(Refused, ingress.refused)
 
     @app.post(PATH, status_code=202, responses=responses(), operation_id="publishIncident")
@@ -90,8 +96,10 @@ class _Ingress:
         auth: Authenticator,
         metrics: IngressMetrics,
         clock: Callable[[], float],
+        wall: Callable[[], datetime],
     ) -> None:
         self.metrics = metrics
+        self._wall = wall
         self._s = settings
         self._sink = sink
         self._auth = auth
@@ -108,16 +116,26 @@ class _Ingress:
             self.metrics.rate_limited.labels(who.force).inc()
             raise Refused(429, "", "too many requests", headers={"Retry-After": str(wait)})
         raw = await _read_body(request, self._s.ingress.max_body_bytes)
+        now = self._wall()
         try:
             incident = parse_incident(raw)
         except Rejected as rejected:
-            await self._dead_letter(raw, rejected, who)
-            extra = {"reason_class": rejected.reason_class, "reason": rejected.detail}
+            told = await self._dead_letter(raw, rejected, who, now)
+            extra: dict[str, object] = {
+                "reason_class": rejected.reason_class,
+                "reason": rejected.detail,
+                "receipt": told.model_dump(mode="json", exclude_none=True),
+            }
             raise Refused(422, "invalid", "the notification is not valid", extra) from None
         if incident.force != who.force:
             raise Refused(403, "forbidden", "a force may publish under its own force code only")
         key = incident.incident_id.encode()
-        await self._write(Record(self._topic, key, raw, [(H_FORCE, who.force.encode())]))
+        headers = [
+            (H_FORCE, who.force.encode()),
+            (H_CHANNEL, b"ingress"),
+            (H_RECEIVED_AT, now.isoformat().encode()),
+        ]
+        await self._write(Record(self._topic, key, raw, headers))
         self.metrics.accepted.labels(who.force).inc()
         log.info(
             "accepted incident=%s revision=%s force=%s via=%s",
@@ -126,8 +144,15 @@ class _Ingress:
             who.force,
             who.method,
         )
-        receipt = {"status": "accepted", "notification_id": incident.notification_id}
-        return JSONResponse({**receipt, "incident_id": incident.incident_id}, 202)
+        # The worker reading the notification sends this same receipt to the receipts topic.
+        told = receipts.received(incident, now, "ingress", raw)
+        answer = {
+            "status": "accepted",
+            "notification_id": incident.notification_id,
+            "incident_id": incident.incident_id,
+            "receipt": told.model_dump(mode="json", exclude_none=True),
+        }
+        return JSONResponse(answer, 202)
 
     async def _authenticate(self, request: Request) -> Principal:
         chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain")
@@ -139,13 +164,19 @@ class _Ingress:
             challenge = {"WWW-Authenticate": 'Bearer realm="dvtrigger"'}
             raise Refused(401, "unauthenticated", "unauthenticated", headers=challenge) from None
 
-    async def _dead_letter(self, raw: bytes, rejected: Rejected, who: Principal) -> None:
-        """The raw body and the reason, on the dead-letter topic, for a replay after a fix."""
+    async def _dead_letter(
+        self, raw: bytes, rejected: Rejected, who: Principal, now: datetime
+    ) -> Receipt:
+        """The raw body and the reason, on the dead-letter topic, for a replay after a fix; then
+        its rejected receipt on the receipts topic (the worker never sees this one)."""
         headers = dead_letter_headers(
             rejected.reason_class, rejected.detail, self._topic, None, None
         )
         headers.append((H_FORCE, who.force.encode()))
         await self._write(Record(self._s.topic("dead-letter"), None, raw, headers))
+        told = receipts.rejected(raw, rejected, now, "ingress", force=who.force)
+        key, value = encode(told)
+        await self._write(Record(self._s.topic("receipts"), key, value))
         self.metrics.dead_lettered.labels(rejected.reason_class).inc()
         log.warning(
             "dead-lettered force=%s reason_class=%s reason=%s",
@@ -153,6 +184,7 @@ class _Ingress:
             rejected.reason_class,
             rejected.detail,
         )
+        return told
 
     async def _write(self, record: Record) -> None:
         try:

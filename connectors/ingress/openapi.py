@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from connectors.ingress.auth import API_KEY_HEADER
 from schemas.police import PoliceIncident
+from schemas.receipt import Receipt as NotificationReceipt
 
 PATH = "/v1/police-incidents"
 _REF = "#/components/schemas/{model}"
@@ -33,11 +34,14 @@ EXAMPLE: dict[str, Any] = {
 
 
 class Receipt(BaseModel):
-    """What a 202 says: the notification is on the feed."""
+    """What a 202 says: the notification is on the feed, and its `received` receipt."""
 
     status: str = Field(description="`accepted`.")
     notification_id: str
     incident_id: str
+    receipt: NotificationReceipt = Field(
+        description="The `received` receipt/1, as the receipts topic will hold it."
+    )
 
 
 class Problem(BaseModel):
@@ -51,6 +55,9 @@ class Invalid(Problem):
 
     reason_class: str = Field(description="`empty`, `not_json`, `schema` or `oversize`.")
     reason: str = Field(description="Field paths and error types.")
+    receipt: NotificationReceipt = Field(
+        description="The `rejected` receipt/1, as the receipts topic holds it."
+    )
 
 
 def _retry_after(meaning: str) -> dict[str, Any]:

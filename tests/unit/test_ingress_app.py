@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from streams.config.ingress import IngressSettings
 from streams.config.settings import Settings
 from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
 from streams.domain.parsing import parse_incident
+from tests.support.fakes import fake_event, make_worker
 from tests.support.ingress import (
     API_KEYS,
     AUDIENCE,
@@ -81,14 +83,28 @@ async def test_a_valid_notification_is_written_keyed_by_incident_then_answered_2
     body = incident_bytes("MPS", 3)
     response = await ingress.post(body)
     assert response.status_code == 202
-    assert response.json() == {
+    answer = response.json()
+    receipt = answer.pop("receipt")
+    assert answer == {
         "status": "accepted",
         "notification_id": json.loads(body)["notification_id"],
         "incident_id": "MPS-2026-000003",
     }
     [record] = ingress.sink.of("t.police-incidents")
     assert (record.key, record.value) == (b"MPS-2026-000003", body)
-    assert dict(record.headers)[H_FORCE] == b"MPS"
+    headers = dict(record.headers)
+    assert headers[H_FORCE] == b"MPS"
+    # The worker reading the record sends the very receipt the force was answered with.
+    assert (receipt["stage"], receipt["channel"], receipt["force"]) == (
+        "received",
+        "ingress",
+        "MPS",
+    )
+    w = make_worker()
+    read = SimpleNamespace(**vars(fake_event(body, key=record.key)), headers=record.headers)
+    await w.ingest.handle_batch([read])
+    assert json.loads(w.topics.receipts.sent[0].value or b"") == receipt
+    assert ingress.sink.of("t.receipts") == []  # received: the worker's to send
     assert ingress.sample("dvtrigger_ingress_accepted_total", force="MPS") == 1
 
 
@@ -151,6 +167,11 @@ async def test_an_invalid_body_is_422_naming_the_field_without_its_value_and_dea
     assert headers[H_REASON_CLASS] == b"schema"
     assert CANARY.encode() not in headers[H_REASON]
     assert ingress.sample("dvtrigger_ingress_dead_lettered_total", reason="schema") == 1
+    [receipt] = ingress.sink.of("t.receipts")  # the worker never sees it: the ingress receipts it
+    assert receipt.key == b"MPS-2026-000001"
+    assert json.loads(receipt.value) == response.json()["receipt"]
+    assert response.json()["receipt"]["stage"] == "rejected"
+    assert CANARY.encode() not in receipt.value
 
 
 @pytest.mark.parametrize(("body", "reason_class"), [(b"", "empty"), (b"{nope", "not_json")])
