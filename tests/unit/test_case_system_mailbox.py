@@ -6,10 +6,12 @@ import asyncio
 from email.message import EmailMessage
 
 import pytest
+from pydantic import SecretStr
 
 from connectors.case_system.mailbox import MailboxCaseSystem
 from connectors.case_system.memory import InMemoryCaseSystem
 from connectors.case_system.sent_ledger import SentLedger
+from connectors.case_system.smtp import SmtpMailer
 from streams.domain.ports.case_system import (
     CaseSystem,
     CaseSystemError,
@@ -151,3 +153,24 @@ def test_a_mailbox_needs_a_sender_and_recipients(sender: str, recipients: list[s
             sender=sender,
             recipients=recipients,
         )
+
+
+@pytest.mark.parametrize(
+    ("host", "options"),
+    [
+        ("smtp.council.test", {"require_starttls": False}),
+        ("127.0.0.1", {"require_starttls": False, "username": "u", "password": SecretStr("p")}),
+        ("smtp.council.test", {"username": "u"}),
+    ],
+    ids=["plain text over a network", "credentials in plain text", "a username alone"],
+)
+def test_the_smtp_mailer_refuses_an_unsafe_configuration(
+    host: str, options: dict[str, object]
+) -> None:
+    with pytest.raises(ValueError):
+        SmtpMailer(host, 25, **options)  # type: ignore[arg-type]
+
+
+def test_plain_text_is_allowed_to_a_relay_on_this_host_only() -> None:
+    for host in ("127.0.0.1", "::1", "localhost"):
+        SmtpMailer(host, 25, require_starttls=False)
