@@ -20,8 +20,13 @@ from prometheus_client import generate_latest
 from pydantic import SecretStr
 
 from connectors.audit import FileAuditLog
+from connectors.case_system.fhir import FhirCaseSystem
 from connectors.case_system.http import HttpCaseSystem
+from connectors.case_system.mailbox import MailboxCaseSystem
+from connectors.case_system.sent_ledger import SentLedger
+from connectors.case_system.smtp import SmtpMailer
 from connectors.kafka.security import faust_credentials
+from streams.config.case_systems import CaseSystemRoute
 from streams.config.settings import Settings
 from streams.config.topics import DELIVER_SUFFIX
 from streams.domain.config import RULES_VERSION
@@ -355,19 +360,48 @@ def run_worker(settings: Settings, role: Role = "all") -> None:
 
 
 def router_from_settings(settings: Settings) -> CaseSystemRouter:
-    """An HTTP case system for `case_system_url` and for each council in `case_systems`."""
+    """The case system of `case_system_*` and of each council in `case_systems`, each through
+    its adapter (`streams/config/case_systems.py`)."""
+    default_timeout = settings.case_system_timeout_s
     default = Route(
         DEFAULT_ROUTE,
-        HttpCaseSystem(
-            settings.case_system_url,
-            timeout=settings.case_system_timeout_s,
-            token=settings.case_system_token,
-        ),
-        settings.case_system_timeout_s,
+        case_system_of(settings, DEFAULT_ROUTE, settings.default_route()),
+        default_timeout,
     )
     councils: dict[str, Route] = {}
     for code, config in settings.case_systems.items():
-        timeout = config.timeout_s or settings.case_system_timeout_s
-        client = HttpCaseSystem(config.url, timeout=timeout, token=config.token)
-        councils[code] = Route(code, client, timeout)
+        timeout = config.timeout_s or default_timeout
+        councils[code] = Route(code, case_system_of(settings, code, config), timeout)
     return CaseSystemRouter(default, councils)
+
+
+def case_system_of(settings: Settings, name: str, config: CaseSystemRoute) -> CaseSystem:
+    """One route's case system, through the adapter its configuration names."""
+    timeout = config.timeout_s or settings.case_system_timeout_s
+    if config.adapter == "fhir":
+        system = config.fhir.identifier_system
+        options = {} if system is None else {"identifier_system": system}
+        return FhirCaseSystem(config.url, timeout=timeout, token=config.token, **options)
+    store = HttpCaseSystem(config.url, timeout=timeout, token=config.token)
+    if config.adapter == "json":
+        return store
+    mail = config.mail
+    assert mail is not None  # CaseSystemRoute's validator
+    mailer = SmtpMailer(
+        mail.smtp_host,
+        mail.smtp_port,
+        username=mail.username,
+        password=mail.password,
+        ca_file=mail.ca_file,
+        timeout=mail.timeout_s,
+    )
+    ledger = SentLedger(mail.ledger_path or settings.data_dir / "mail" / f"{name}.sqlite")
+    return MailboxCaseSystem(
+        store,
+        mailer,
+        ledger,
+        link_base=mail.link_base,
+        sender=mail.sender,
+        recipients=mail.recipients,
+        timezone=settings.tasks.office_timezone,
+    )

@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.config.case_systems import Adapter, CaseSystemRoute, FhirOptions, MailOptions
 from streams.config.file_drop import FileDropSettings
 from streams.config.ingress import IngressSettings
 from streams.config.kafka_security import KafkaSecurity
@@ -25,18 +26,6 @@ from streams.config.tasks import TaskSettings
 from streams.domain.config import MatchWeights, RulesConfig
 from streams.domain.matching.frequencies import TermFrequencies
 from streams.domain.ports.routing import DEFAULT_ROUTE
-
-
-class CaseSystemRoute(BaseModel):
-    """Where one council's case system is: its task API, token and request timeout."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    url: str = Field(description="Base URL of this council's case system task API.")
-    token: SecretStr | None = Field(None, description="Bearer token, if required.")
-    timeout_s: float | None = Field(
-        None, gt=0, description="Per-request timeout; unset: `case_system_timeout_s`."
-    )
 
 
 class RetentionSettings(BaseModel):
@@ -201,12 +190,22 @@ class Settings(BaseSettings):
     )
     case_system_token: SecretStr | None = Field(None, description="Bearer token, if required.")
     case_system_timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
+    case_system_adapter: Adapter = Field(
+        "json", description="The default route's adapter: `json`, `fhir` or `email`."
+    )
+    case_system_fhir: FhirOptions = Field(
+        default_factory=FhirOptions, description="The default route's `fhir` options."
+    )
+    case_system_mail: MailOptions | None = Field(
+        None, description="The default route's mailbox, when its adapter is `email`."
+    )
     case_systems: dict[str, CaseSystemRoute] = Field(
         default_factory=dict,
         description="Case system of each council, by council code (the subject's"
         ' local_authority), as JSON: {"E09000033": {"url": "https://…", "token": "…",'
-        ' "timeout_s": 5}}. Tasks of no council go to `case_system_url`; tasks of a council'
-        " missing here too, and are counted as unrouted.",
+        ' "timeout_s": 5, "adapter": "fhir"}}. Tasks of no council go to `case_system_url`;'
+        " tasks of a council missing here too, and are counted as unrouted. Adapters:"
+        " docs/case-systems.md.",
     )
     task_retry_deadline_s: float = Field(
         300.0,
@@ -343,6 +342,23 @@ class Settings(BaseSettings):
         description="The watched folder of police notification batches (`dvtrigger file-drop`),"
         " e.g. DVTRIGGER_FILE_DROP__DIRECTORY=/srv/drop, DVTRIGGER_FILE_DROP__BATCH_SIZE=100.",
     )
+
+    @model_validator(mode="after")
+    def _default_route_is_whole(self) -> Settings:
+        """The default route's adapter has its options (`email`: its mailbox)."""
+        self.default_route()
+        return self
+
+    def default_route(self) -> CaseSystemRoute:
+        """The default route (`case_system_*`) as a route like any council's."""
+        return CaseSystemRoute(
+            adapter=self.case_system_adapter,
+            url=self.case_system_url,
+            token=self.case_system_token,
+            timeout_s=self.case_system_timeout_s,
+            fhir=self.case_system_fhir,
+            mail=self.case_system_mail,
+        )
 
     @field_validator("case_systems")
     @classmethod
