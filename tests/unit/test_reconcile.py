@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
+from connectors.cli.main import main
+from connectors.cli.reconcile import grace_of, parse, since_of
 from schemas.receipt import Receipt
 from streams.domain.reconcile import Report, reconcile
 from streams.domain.reconcile_text import age, render_text
@@ -18,6 +22,7 @@ from tests.support.receipts import (
     refused,
     whole,
 )
+from tests.support.samples import HOSTILE_NAME
 
 LONDON = "Europe/London"
 #: Midnight of 30 July 2026 in London (summer time: 23:00 UTC the day before).
@@ -224,3 +229,53 @@ def test_an_age_is_shown_in_its_two_largest_units() -> None:
         "2h 05m",
         "3d 04h",
     ]
+
+
+# The command line's own parsing and refusals.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-07-30", SINCE),
+        ("2026-01-15", datetime(2026, 1, 15, tzinfo=UTC)),  # winter: London is UTC
+        ("2026-07-30T06:30", datetime(2026, 7, 30, 5, 30, tzinfo=UTC)),
+        ("2026-07-30T06:30:00+00:00", datetime(2026, 7, 30, 6, 30, tzinfo=UTC)),
+    ],
+)
+def test_since_is_a_date_or_a_time_where_the_council_is(text: str, expected: datetime) -> None:
+    assert since_of(text, LONDON) == expected
+
+
+def test_a_grace_is_a_number_and_a_unit() -> None:
+    assert grace_of("15m") == grace_of("15") == timedelta(minutes=15)
+    assert grace_of("2h") == timedelta(hours=2) and grace_of("90s") == timedelta(seconds=90)
+
+
+def test_records_that_are_not_receipts_are_counted_not_fatal() -> None:
+    good = arrived("MPS-2026-000001", T).model_dump_json().encode()
+    hostile = json.dumps({"schema": "receipt/1", "name": HOSTILE_NAME}).encode()
+    found, unreadable = parse([good, b"not json", None, hostile, good])
+    assert [r.incident_id for r in found] == ["MPS-2026-000001"] * 2
+    assert unreadable == 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["reconcile"],  # --since is required
+        ["reconcile", "--since", "2026-07-30", "--grace", "soon"],
+        ["reconcile", "--since", "yesterday", "--bootstrap", "127.0.0.1:1"],
+    ],
+)
+def test_a_usage_error_exits_2_before_any_connection(argv: list[str]) -> None:
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's own refusals
+        status = int(exit_.code or 0)
+    assert status == 2
+
+
+def test_no_cluster_named_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    assert main(["reconcile", "--since", "2026-07-30"]) == 2
