@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,8 @@ def planted() -> list[Receipt]:
         arrived("WMP-2026-000004", T + 50 * MINUTE),
         judged("WMP-2026-000004", "review", T + 51 * MINUTE),  # no task
         refused(b"not json", T + 60 * MINUTE),
+        arrived("MPS-2026-000002", T + 11 * MINUTE, channel="ingress"),  # the same, again
+        arrived("MPS-2026-000008", NOW - 5 * MINUTE),  # in flight
     ]
 
 
@@ -68,6 +71,8 @@ def test_each_planted_gap_is_found_and_no_complete_revision_is() -> None:
     assert refs(report, "review_without_task") == [("WMP", "WMP-2026-000004", 1, "decided review")]
     assert len(report.gaps) == 3
     assert report.exit_status == 1
+    assert [g.incident_id for g in report.in_flight] == ["MPS-2026-000008"]
+    assert report.duplicates == 1
     gap = report.gaps_of("no_decision")[0]
     assert gap.notification_id == notification("MPS-2026-000002").notification_id
     assert gap.opened_at == T + 10 * MINUTE
@@ -86,6 +91,7 @@ def test_counts_by_force_and_day() -> None:
     )
     assert (wmp.received, wmp.decided, wmp.tasks_raised, wmp.acknowledged) == (2, 2, 1, 0)
     assert days[("unknown", date(2026, 7, 30))].rejected == 1  # its force could not be read
+    assert days[("MPS", date(2026, 7, 31))].received == 1
 
 
 def test_a_receipt_before_midnight_utc_in_summer_is_counted_on_the_next_london_day() -> None:
@@ -229,6 +235,15 @@ def test_an_age_is_shown_in_its_two_largest_units() -> None:
         "2h 05m",
         "3d 04h",
     ]
+
+
+def test_the_example_in_the_docs_is_what_these_receipts_give() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reconcile.md").read_text()
+    report = run(planted(), unreadable=2)
+    example = doc.split("```text\n", 1)[1].split("```", 1)[0]
+    assert example == render_text(report)
+    shown = json.loads(doc.split("```json\n", 1)[1].split("```", 1)[0])
+    assert shown == {**report.as_dict(), "days": report.as_dict()["days"][:1]}
 
 
 # The command line's own parsing and refusals.
