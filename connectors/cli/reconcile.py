@@ -42,20 +42,23 @@ def add_parser(sub: Any) -> None:
     rec.add_argument(
         "--since",
         required=True,
+        metavar="DATE",
         help="a date (midnight where the council is) or an ISO 8601 time",
     )
     rec.add_argument(
         "--grace",
         type=grace_of,
         default=DEFAULT_GRACE,
+        metavar="SPAN",
         help="how long a stage may take before it is a gap: 15m (default), 90s, 2h, 1d",
     )
-    rec.add_argument("--force", help="only this force's receipts (its code, e.g. MPS)")
+    rec.add_argument("--force", metavar="CODE", help="only this force's receipts (e.g. MPS)")
     rec.add_argument("--json", action="store_true", help="print the report as JSON")
     rec.add_argument(
         "--timeout",
         type=float,
         default=30.0,
+        metavar="SECONDS",
         help="seconds to wait for the cluster, or for a record, before giving up (default 30)",
     )
     rec.add_argument("--bootstrap", help="host:port of the Kafka cluster")
