@@ -11,6 +11,7 @@ from pathlib import Path
 from connectors.cli.calibrate import add_parser as add_calibrate
 from connectors.cli.file_drop import add_parser as add_file_drop
 from connectors.cli.ingress import add_parser as add_ingress
+from connectors.cli.reconcile import add_parser as add_reconcile
 from streams.config.settings import Settings
 
 
@@ -130,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     add_file_drop(sub)
     add_ingress(sub)
     add_calibrate(sub)
+    add_reconcile(sub)
     for name in ("publish", "topics", "dead-letter", "parked"):
         sub.choices[name].add_argument("--bootstrap", help="host:port of the Kafka cluster")
     for name in PASSTHROUGH:
