@@ -9,8 +9,11 @@ references only:
   investigation task was raised for it;
 - `review_without_task`: a revision was decided `review` and no task at all was raised for it.
 
-Each revision stands alone: a later revision decided does not cover an earlier one. A task is
-known by its `task_raised` receipt, or by a `task_acknowledged` one if that is all there is.
+A revision received after a later one was decided is not decided itself (the worker counts
+it as an older revision and keeps the later decision): a decided revision covers every
+earlier revision of its incident, for `no_decision`. Tasks are judged revision by revision.
+A task is known by its `task_raised` receipt, or by a `task_acknowledged` one if that is all
+there is.
 Rejections are counted, not gaps: they are in the dead-letter topic with their reason.
 
 Delivery is at least once, so receipts are counted once by `receipt_id`. A gap is opened by
@@ -199,10 +202,13 @@ def _gaps(receipts: Iterable[Receipt], since: datetime, now: datetime) -> list[G
             by[receipt.decision] = _first(by.get(receipt.decision), receipt)
         elif receipt.stage in ("task_raised", "task_acknowledged"):
             tasks[key].add(receipt.task_type)
+    newest: dict[tuple[str, str], int] = {}
+    for force, incident_id, revision in decided:
+        newest[force, incident_id] = max(revision, newest.get((force, incident_id), 0))
     found = [
         _gap("no_decision", "received", key, first, now)
         for key, first in received.items()
-        if key not in decided
+        if newest.get(key[:2], 0) < key[2]
     ]
     for key, by in decided.items():
         if "trigger" in by and INVESTIGATION not in tasks[key]:

@@ -1,4 +1,4 @@
-"""Receipts on a real broker: every stage of a notification, on the receipts topic, for the force."""
+"""Receipts on a real broker: every stage of a notification on the receipts topic, for the force."""
 
 from __future__ import annotations
 

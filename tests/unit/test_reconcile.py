@@ -115,14 +115,25 @@ def test_a_receipt_sent_twice_is_counted_once() -> None:
     assert report.gaps == ()
 
 
-def test_a_later_revision_decided_covers_only_its_own_revision() -> None:
+def test_a_later_revision_decided_covers_an_earlier_one_the_worker_skips() -> None:
+    """Revision 1 arriving after revision 2 was decided is an older revision: not decided."""
+    found = [
+        arrived("MPS-2026-000007", T, revision=2),
+        judged("MPS-2026-000007", "trigger", T + MINUTE, revision=2),
+        raised("MPS-2026-000007", T + 2 * MINUTE, revision=2),
+        arrived("MPS-2026-000007", T + 3 * MINUTE, revision=1),
+    ]
+    assert refs(run(found), "no_decision") == []
+
+
+def test_an_earlier_revision_decided_does_not_cover_a_later_one() -> None:
     found = [
         arrived("MPS-2026-000007", T, revision=1),
-        arrived("MPS-2026-000007", T + MINUTE, revision=2),
-        judged("MPS-2026-000007", "trigger", T + 2 * MINUTE, revision=2),
-        raised("MPS-2026-000007", T + 3 * MINUTE, revision=2),
+        judged("MPS-2026-000007", "trigger", T + MINUTE, revision=1),
+        raised("MPS-2026-000007", T + 2 * MINUTE, revision=1),
+        arrived("MPS-2026-000007", T + 3 * MINUTE, revision=2),
     ]
-    assert refs(run(found), "no_decision") == [("MPS", "MPS-2026-000007", 1, "received")]
+    assert refs(run(found), "no_decision") == [("MPS", "MPS-2026-000007", 2, "received")]
 
 
 def test_a_trigger_needs_an_investigation_and_a_review_any_task() -> None:
