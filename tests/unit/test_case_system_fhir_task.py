@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from connectors.case_system.fhir_task import (
 from schemas.task import RaiseTask, TaskPerson
 from streams.domain.ports.case_system import CaseSystemBadResponse, TaskRecord
 from streams.domain.ports.task_updates import apply_task_command
+from tests.support.fhir_example import example_task_json
 from tests.support.samples import (
     HOSTILE_NAME,
     personal_data_in,
@@ -32,6 +34,7 @@ from tests.support.samples import (
 )
 
 CREATED_AT = datetime(2026, 7, 30, 9, 23, 0, 123456, tzinfo=UTC)
+DOCS = Path(__file__).parents[2] / "docs" / "case-systems.md"
 PEOPLE = [
     TaskPerson(person_ref="P1", role="victim", known_as="the baby's mother", how="same name"),
     TaskPerson(person_ref="P2", role="suspect", how="no one in the family matched", score=0.1),
@@ -262,3 +265,9 @@ def test_a_task_without_a_readable_record_is_a_bad_response(spoil: Any) -> None:
         task_record(task)
     assert str(caught.value).startswith("Task/t-1: ")
     assert personal_data_in(str(caught.value), sample_raise_task()) == []
+
+
+def test_the_example_in_the_docs_is_the_task_sent_for_the_sample_command() -> None:
+    section = DOCS.read_text(encoding="utf-8").split("## FHIR R4 Task", 1)[1]
+    example = section.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(example) == json.loads(example_task_json())
