@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from connectors.audit import FileAuditLog
 from connectors.case_system.fhir import FhirCaseSystem
+from connectors.case_system.fhir_task import TASK_KEY_SYSTEM
 from connectors.case_system.http import HttpCaseSystem
 from connectors.case_system.mailbox import MailboxCaseSystem
 from connectors.case_system.sent_ledger import SentLedger
@@ -379,9 +380,10 @@ def case_system_of(settings: Settings, name: str, config: CaseSystemRoute) -> Ca
     """One route's case system, through the adapter its configuration names."""
     timeout = config.timeout_s or settings.case_system_timeout_s
     if config.adapter == "fhir":
-        system = config.fhir.identifier_system
-        options = {} if system is None else {"identifier_system": system}
-        return FhirCaseSystem(config.url, timeout=timeout, token=config.token, **options)
+        system = config.fhir.identifier_system or TASK_KEY_SYSTEM
+        return FhirCaseSystem(
+            config.url, timeout=timeout, token=config.token, identifier_system=system
+        )
     store = HttpCaseSystem(config.url, timeout=timeout, token=config.token)
     if config.adapter == "json":
         return store

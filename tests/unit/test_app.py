@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -75,3 +77,46 @@ def test_every_worker_says_its_version_and_rules_version() -> None:
     registry = w.metrics.registry  # type: ignore[attr-defined]
     labels = {"version": VERSION, "rules_version": RULES_VERSION}
     assert registry.get_sample_value("dvtrigger_build_info", labels) == 1
+
+
+def test_each_council_s_route_is_built_with_the_adapter_its_settings_name(tmp_path: Path) -> None:
+    from connectors.case_system.fhir import FhirCaseSystem
+    from connectors.case_system.mailbox import MailboxCaseSystem
+
+    mail = {
+        "smtp_host": "relay.westminster.test",
+        "sender": "dvtrigger@westminster.test",
+        "recipients": ["mash@westminster.test"],
+        "link_base": "https://inbox.test",
+    }
+    settings = Settings.model_validate(
+        {
+            "app_id": "adapters",
+            "data_dir": tmp_path,
+            "case_system_adapter": "fhir",
+            "case_system_url": "https://fhir.front-door.test/R4",
+            "case_systems": {
+                "E09000014": {"url": "http://haringey.test"},
+                "E09000033": {"adapter": "email", "url": "http://inbox.test", "mail": mail},
+            },
+        }
+    )
+    w = build(settings, metrics=Metrics(CollectorRegistry()), role="deliver")
+    default, haringey, westminster = (route.case_system for route in w.router.routes())
+    assert isinstance(default, FhirCaseSystem)
+    assert isinstance(haringey, HttpCaseSystem)
+    assert isinstance(westminster, MailboxCaseSystem)
+    assert (tmp_path / "mail" / "E09000033.sqlite").exists()  # its ledger of mails sent
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"adapter": "email", "url": "http://inbox.test"},  # no mailbox
+        {"adapter": "json", "url": "http://x.test", "mail": {"smtp_host": "h", "sender": "a@b",
+         "recipients": ["c@d"], "link_base": "http://x"}},  # a mailbox on a json route
+    ],
+)  # fmt: skip
+def test_a_route_s_adapter_and_options_must_agree(route: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="adapter is `email`"):
+        Settings.model_validate({"case_systems": {"E09000033": route}})
