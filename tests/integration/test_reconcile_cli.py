@@ -22,6 +22,7 @@ from connectors.kafka.topics import ensure_topics
 from schemas.receipt import Receipt
 from streams.config.settings import Settings
 from tests.support.receipts import MINUTE, acknowledged, arrived, judged, raised, whole
+from tests.support.topics import site_settings
 
 pytestmark = pytest.mark.integration
 
@@ -41,15 +42,7 @@ def now() -> datetime:
 @pytest.fixture
 def site(monkeypatch: pytest.MonkeyPatch, broker: str) -> Settings:
     """Settings of a site of its own on the session broker, its topics created."""
-    name = f"reconcile-{uuid.uuid4().hex[:8]}"
-    for key, value in {
-        "KAFKA_BOOTSTRAP_SERVERS": broker,
-        "DVTRIGGER_APP_ID": name,
-        "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
-        "DVTRIGGER_TOPIC_PARTITIONS": "3",
-    }.items():
-        monkeypatch.setenv(key, value)
-    settings = Settings()
+    settings = site_settings(monkeypatch, broker, f"reconcile-{uuid.uuid4().hex[:8]}")
     ensure_topics(settings, broker)
     return settings
 

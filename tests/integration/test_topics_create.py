@@ -11,6 +11,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from connectors.cli.main import main
 from connectors.kafka.topics import DAY_MS, wanted_topics
 from streams.config.settings import Settings
+from tests.support.topics import site_settings
 
 pytestmark = pytest.mark.integration
 
@@ -18,15 +19,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def site(monkeypatch: pytest.MonkeyPatch, broker: str) -> Settings:
     """Settings of a site of its own on the session broker, as the command reads them."""
-    name = f"topics-{uuid.uuid4().hex[:8]}"
-    for key, value in {
-        "KAFKA_BOOTSTRAP_SERVERS": broker,
-        "DVTRIGGER_APP_ID": name,
-        "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
-        "DVTRIGGER_TOPIC_PARTITIONS": "3",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return Settings()
+    return site_settings(monkeypatch, broker, f"topics-{uuid.uuid4().hex[:8]}")
 
 
 def test_create_twice_then_nothing_to_do(

@@ -1,10 +1,12 @@
-"""Reading a topic whole in a test: every record on it now, from the beginning."""
+"""Topics in a test: reading one whole, from the beginning; a site of its own on a broker."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+
+from streams.config.settings import Settings
 
 
 def read_topic(bootstrap: str, topic: str, **options: Any) -> list[Any]:
@@ -23,3 +25,16 @@ def read_topic(bootstrap: str, topic: str, **options: Any) -> list[Any]:
         return records
     finally:
         consumer.close()
+
+
+def site_settings(monkeypatch: Any, broker: str, name: str) -> Settings:
+    """Settings of a site of its own on `broker`, set in the environment as the command line
+    reads them: app id and topic prefix `name`, three partitions a topic."""
+    for key, value in {
+        "KAFKA_BOOTSTRAP_SERVERS": broker,
+        "DVTRIGGER_APP_ID": name,
+        "DVTRIGGER_TOPIC_PREFIX": f"{name}.",
+        "DVTRIGGER_TOPIC_PARTITIONS": "3",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
