@@ -56,6 +56,9 @@ class Receipt(WireModel):
     incident_id: str | None = None
     notification_id: str | None = None
     revision: Annotated[int, Field(ge=1), JsonInteger] | None = None
+    #: `task_raised` and `task_acknowledged`: re-decisions of the revision that changed the task
+    #: (late knowledge); a task's version is (revision, amendment).
+    amendment: Annotated[int, Field(ge=0), JsonInteger] | None = None
     #: Where the notification came in (`received` and `rejected`).
     channel: Channel | None = None
     #: SHA-256 of the bytes as received (`received` and `rejected`): a force that cannot read

@@ -12,6 +12,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ from connectors.case_system.http import HttpCaseSystem
 from connectors.case_system.mailbox import MailboxCaseSystem
 from connectors.case_system.sent_ledger import SentLedger
 from connectors.case_system.smtp import SmtpMailer
+from connectors.kafka.receipts_log import ReceiptsTail
 from connectors.kafka.security import faust_credentials
 from streams.config.case_systems import CaseSystemRoute
 from streams.config.settings import Settings
@@ -35,7 +37,7 @@ from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
 from streams.domain.register.index import RegisterIndex
-from streams.flows.acknowledgements import AcknowledgementFlow
+from streams.flows.acknowledgements import AcknowledgementFlow, ReadNew
 from streams.flows.clock import Clock, SystemClock
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import DecideFlow
@@ -70,7 +72,9 @@ class Runtime:
     topics: Topics
     subjects: Any = None
     incident_state: Any = None
-    awaiting_ack: Any = None
+    #: Reads what is new on the receipts topic (the acknowledgement watch's fold); None: a
+    #: tail of the configured cluster.
+    read_receipts: Any = None
 
 
 @dataclass
@@ -83,7 +87,9 @@ class Worker:
     deps: Deps
     subjects: Any = None
     incident_state: Any = None
-    awaiting_ack: Any = None
+    #: Reads what is new on the receipts topic (the acknowledgement watch's fold); None: a
+    #: tail of the configured cluster.
+    read_receipts: Any = None
     dead_letters: DeadLetters | None = None
     ingest: IngestFlow | None = None
     register: RegisterFlow | None = None
@@ -188,14 +194,8 @@ def faust_runtime(settings: Settings, role: Role, on_changelog: Callable[[Any], 
     """The faust app, its topics and, for a worker that decides, its two tables."""
     app = faust_app(settings)
     topics = faust_topics(app, settings)
-    # Watches of raised tasks, keyed like the task commands (same bytes, same partition count).
-    awaiting_ack = (
-        None
-        if role == "decide"
-        else app.Table("tasks-awaiting-ack", key_type=bytes, value_type=bytes, use_partitioner=True)
-    )
     if role == "deliver":
-        return Runtime(app, topics, awaiting_ack=awaiting_ack)
+        return Runtime(app, topics)
     subjects = app.GlobalTable(
         "register-subjects",
         key_type=bytes,
@@ -211,7 +211,7 @@ def faust_runtime(settings: Settings, role: Role, on_changelog: Callable[[Any], 
     incident_state = app.Table(
         "incident-state", key_type=bytes, value_type=bytes, use_partitioner=True
     )
-    return Runtime(app, topics, subjects, incident_state, awaiting_ack)
+    return Runtime(app, topics, subjects, incident_state)
 
 
 def build(
@@ -253,15 +253,12 @@ def build(
         assert worker.register is not None
         changelog.append(worker.register.on_changelog)
     if role != "decide":
-        if runtime.awaiting_ack is not None:
-            worker.acks = AcknowledgementFlow(
-                deps,
-                runtime.app,
-                runtime.awaiting_ack,
-                runtime.topics.task_commands,
-                runtime.topics.receipts,
-            )
-        worker.deliver = DeliverFlow(deps, runtime.topics, runtime.app, worker.acks)
+        worker.deliver = DeliverFlow(deps, runtime.topics, runtime.app)
+        read = runtime.read_receipts or receipts_tail(settings)
+        topics = runtime.topics
+        worker.acks = AcknowledgementFlow(
+            deps, runtime.app, topics.task_commands, topics.receipts, read
+        )
     for flow in worker.flows():
         flow.install(runtime.app)
     consumed = [topic for flow in worker.flows() for topic in flow.CONSUMES]
@@ -358,6 +355,17 @@ def run_worker(settings: Settings, role: Role = "all") -> None:
     audit = None if role == "deliver" else FileAuditLog(settings.audit_directory(), chain)
     worker = build(settings, role=role, audit=audit)
     FaustWorker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+def receipts_tail(settings: Settings) -> ReadNew:
+    """What is new on the receipts topic, read off the event loop by a consumer in no group."""
+    servers = settings.kafka_bootstrap_servers or "127.0.0.1:9092"
+    tail = ReceiptsTail(settings, servers, settings.topic("receipts"))
+
+    async def read_new(since: datetime) -> list[bytes]:
+        return await asyncio.to_thread(tail.read_new, since)
+
+    return read_new
 
 
 def router_from_settings(settings: Settings) -> CaseSystemRouter:

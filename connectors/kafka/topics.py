@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.config.settings import Settings
-from streams.config.topics import DELIVER_SUFFIX, TOPIC_ROLES
+from streams.config.topics import TOPIC_ROLES
 
 DAY_MS = 86_400_000
 #: retention.ms of each topic role; None: a setting (the decision log's, the register events').
@@ -37,10 +37,6 @@ KEPT_BY_TIME = ("register-events", "decisions")
 #: The faust tables (streams/app.py) whose changelogs are compacted, and their partitions:
 #: the register is a GlobalTable of one partition; incident state is partitioned like incidents.
 TABLES: dict[str, int | None] = {"register-subjects": 1, "incident-state": None}
-#: The deliver role's tables (its app id ends in `DELIVER_SUFFIX`): the watches of raised tasks
-#: awaiting acknowledgement, partitioned like the task commands. (A worker of role `all` keeps
-#: the same table under the plain app id; faust creates that one itself.)
-DELIVER_TABLES: dict[str, int | None] = {"tasks-awaiting-ack": None}
 TOPIC_ALREADY_EXISTS = 36
 
 log = logging.getLogger(__name__)
@@ -89,10 +85,9 @@ class Plan:
         return not self.create and not self.alter
 
 
-def changelog(settings: Settings, table: str, suffix: str = "") -> str:
-    """The changelog faust writes for `table`: prefixed by the app id (with the role's
-    `suffix`), not the topic prefix."""
-    return f"{settings.app_id}{suffix}-{table}-changelog"
+def changelog(settings: Settings, table: str) -> str:
+    """The changelog faust writes for `table`: prefixed by the app id, not the topic prefix."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 def wanted_topics(settings: Settings) -> list[TopicSpec]:
@@ -113,12 +108,10 @@ def wanted_topics(settings: Settings) -> list[TopicSpec]:
         )
         for role in TOPIC_ROLES
     ]
-    tables = [(t, p, "") for t, p in TABLES.items()]
-    tables += [(t, p, DELIVER_SUFFIX) for t, p in DELIVER_TABLES.items()]
-    for table, partitions, suffix in tables:
+    for table, partitions in TABLES.items():
         specs.append(
             TopicSpec(
-                changelog(settings, table, suffix),
+                changelog(settings, table),
                 partitions or settings.topic_partitions,
                 settings.topic_replication,
                 {**common, "cleanup.policy": "compact"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -101,6 +101,7 @@ def task_raised(command: RaiseTask, task_ref: str, council: str, at: datetime) -
         incident_id=incident.incident_id,
         notification_id=incident.notification_id,
         revision=command.revision,
+        amendment=command.amendment,
         task_ref=task_ref,
         task_type=command.task_type,
         council=council,
@@ -125,6 +126,7 @@ def task_acknowledged(
         force=watched.force,
         incident_id=watched.incident_id,
         revision=watched.revision,
+        amendment=watched.amendment,
         task_ref=watched.task_ref,
         task_type=task_type or watched.task_type,
         council=watched.council,
@@ -158,7 +160,7 @@ def references(raw: bytes | None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class WatchedTask:
-    """A raised task waiting to be acknowledged: its references, as the ack watcher keeps them."""
+    """A raised task waiting to be acknowledged: its references, as the watch keeps them."""
 
     task_key: str
     task_ref: str
@@ -186,11 +188,26 @@ class WatchedTask:
             command.amendment,
         )
 
-    def dumps(self) -> bytes:
-        """As the ack watcher's table holds it."""
-        return json.dumps(asdict(self)).encode()
-
     @classmethod
-    def loads(cls, raw: bytes) -> WatchedTask:
-        """From the ack watcher's table."""
-        return cls(**json.loads(raw))
+    def of_receipt(cls, receipt: Receipt) -> WatchedTask:
+        """The watch a `task_raised` receipt opens."""
+        assert receipt.stage == "task_raised"
+        missing = None in (receipt.task_key, receipt.task_ref, receipt.council, receipt.force)
+        if missing or receipt.incident_id is None or receipt.task_type is None:
+            raise ValueError("a task_raised receipt without its references")
+        return cls(
+            str(receipt.task_key),
+            str(receipt.task_ref),
+            str(receipt.council),
+            str(receipt.force),
+            receipt.incident_id,
+            receipt.revision or 1,
+            receipt.task_type,
+            receipt.at.isoformat(),
+            receipt.amendment or 0,
+        )
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """The task's version the watch is of: (revision, amendment)."""
+        return self.revision, self.amendment

@@ -1,30 +1,35 @@
 """Acknowledgements: a raised task is watched until the council's duty team acknowledges it.
 
-The deliver worker writes a watch (`WatchedTask`: references only) to the `tasks-awaiting-ack`
-table, keyed by the task's idempotency key, each time a task is raised or updated. A timer
-(`receipts.ack_poll_interval_s`) asks each watched task's case system for it, a slice at a time
-(`receipts.ack_poll_batch`). Acknowledged or closed: the `task_acknowledged` receipt is sent
-and acknowledged by the broker, then the watch is removed. Not yet: it is asked again next
-time. The case system down: the watch waits. Gone from the case system, or unacknowledged
-past `receipts.ack_watch_days`: the watch is dropped, counted and logged (the reconciliation
-report shows the task raised and not acknowledged).
+The watch is the receipts topic folded (`Watches`): a `task_raised` receipt opens a watch of
+its task at its version (revision, amendment), a `task_acknowledged` receipt of that version
+or a later one closes it. The deliver worker tails the topic (`read_new`, a consumer in no
+group: `connectors/kafka/receipts_log.py`) from `receipts.ack_watch_days` ago when it
+starts, then on, so a restart, a rebalance or another worker's deliveries lose no watch and
+no faust table has to be recovered. (A faust table was tried first: on the embedded broker a
+deliver worker restarted after a SIGKILL then hung about half the time.)
 
-Asking works for every adapter (`CaseSystem.get_task`), whatever the case system: the duty
-inbox, a council's FHIR server, or the inbox behind the secure-email adapter. A council that
-acknowledges in its own system is seen within one poll interval.
+A timer (`receipts.ack_poll_interval_s`) reads what is new, then asks the case system of each
+watched task for it, `receipts.ack_poll_batch` at a time, only for the tasks whose command
+partition this worker is assigned (so two workers never ask after one task). Acknowledged or
+closed: the `task_acknowledged` receipt is sent and acknowledged by the broker, and the
+watch closes. Not yet: asked again next time. The case system down: the watch waits. Gone
+from the case system, or unacknowledged past `receipts.ack_watch_days`: the watch is dropped,
+counted and logged (the reconciliation shows the task raised and not acknowledged).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import faust
+from pydantic import ValidationError
 
-from schemas.task import RaiseTask
+from schemas.receipt import Receipt
 from streams.domain import receipts
-from streams.domain.ports.case_system import CaseSystemError, TaskNotFound, TaskReceipt
+from streams.domain.ports.case_system import CaseSystemError, TaskNotFound
 from streams.domain.ports.routing import Route
 from streams.domain.receipts import WatchedTask
 from streams.flows.deps import Deps, leaving
@@ -35,22 +40,58 @@ from streams.flows.receipting import ReceiptSender
 log = logging.getLogger(__name__)
 #: Statuses of the port that end the watch: the duty team has the task in hand.
 DONE = ("acknowledged", "closed")
+#: Reads the receipts written since the last read; the first read starts at the time given.
+ReadNew = Callable[[datetime], Awaitable[list[bytes]]]
+
+
+class Watches:
+    """The tasks raised and not yet acknowledged, by task key: the receipts topic folded."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, WatchedTask] = {}
+
+    def fold(self, receipt: Receipt) -> None:
+        """Open a watch on a newer `task_raised`; close it on a `task_acknowledged` of its
+        version or a later one."""
+        if receipt.stage == "task_raised":
+            watched = WatchedTask.of_receipt(receipt)
+            known = self.by_key.get(watched.task_key)
+            if known is None or watched.version >= known.version:
+                self.by_key[watched.task_key] = watched
+        elif receipt.stage == "task_acknowledged" and receipt.task_key is not None:
+            known = self.by_key.get(receipt.task_key)
+            acknowledged = (receipt.revision or 0, receipt.amendment or 0)
+            if known is not None and known.version <= acknowledged:
+                del self.by_key[receipt.task_key]
+
+    def fold_all(self, values: Iterable[bytes]) -> int:
+        """Fold raw records; how many were not receipts (skipped)."""
+        unreadable = 0
+        for value in values:
+            try:
+                self.fold(Receipt.model_validate_json(value))
+            except ValidationError:
+                unreadable += 1
+        return unreadable
 
 
 class AcknowledgementFlow:
     """Watches raised tasks and sends `task_acknowledged` receipts."""
 
-    #: The topic roles this flow consumes: none (a timer drives it).
+    #: The topic roles this flow consumes through faust: none (a timer drives it).
     CONSUMES: tuple[str, ...] = ()
 
-    def __init__(self, deps: Deps, app: Any, table: Any, task_commands: Any, receipts: Any) -> None:
-        """A watcher over `table`, partitioned as `task_commands` (whose partitions say which
-        watches are this worker's), sending to the `receipts` topic."""
+    def __init__(
+        self, deps: Deps, app: Any, task_commands: Any, receipts_topic: Any, read_new: ReadNew
+    ) -> None:
+        """A watcher folding what `read_new` reads of the receipts topic, acting on the tasks
+        whose `task_commands` partition this worker holds, answering on `receipts_topic`."""
         self._deps = deps
         self._app = app
-        self.table = table
         self._task_commands = task_commands
-        self._sender = ReceiptSender(receipts, deps.metrics)
+        self._read_new = read_new
+        self._sender = ReceiptSender(receipts_topic, deps.metrics)
+        self.watches = Watches()
 
     def install(self, app: faust.App) -> None:
         """Poll every `ack_poll_interval_s` on every worker; none on an app without timers."""
@@ -64,47 +105,48 @@ class AcknowledgementFlow:
         interval = self._deps.settings.receipts.ack_poll_interval_s
         timer(interval, on_leader=False, name="acknowledgement-poll")(poll_periodically)
 
-    def watch(self, command: RaiseTask, route: Route, receipt: TaskReceipt) -> None:
-        """Watch a task the case system now holds at this command's revision (from the agent)."""
-        if receipt.revision != command.revision:
-            return  # a later revision is there; its own delivery watches it
-        watched = WatchedTask.of(command, receipt.task_id, route.name, self._deps.clock.now())
-        self.table[command.idempotency_key.encode()] = watched.dumps()
+    async def catch_up(self) -> None:
+        """Fold what was written to the receipts topic since the last read."""
+        since = self._deps.clock.now() - timedelta(days=self._deps.settings.receipts.ack_watch_days)
+        unreadable = self.watches.fold_all(await self._read_new(since))
+        if unreadable:
+            log.warning("%d records on the receipts topic are not receipts; skipped", unreadable)
 
     async def poll(self) -> int:
-        """Ask after this worker's watched tasks, a slice; how many were acknowledged."""
-        settings = self._deps.settings.receipts
+        """Catch up, then ask after this worker's watched tasks, a slice; how many were
+        acknowledged. Never raises: a failure is logged and the next poll tries again."""
         if leaving(self._app):
             return 0
-        acknowledged = 0
-        mine = [key for key in list(self.table.keys()) if self._owns(key)]
+        try:
+            await self.catch_up()
+        except Exception as exc:
+            log.error(
+                "reading the receipts topic failed at %s; asking after what is known", where(exc)
+            )
+        mine = [w for w in list(self.watches.by_key.values()) if self._owns(w.task_key)]
         self._deps.metrics.tasks_awaiting_ack.set(len(mine))
-        for key in mine[: settings.ack_poll_batch]:
+        acknowledged = 0
+        for watched in mine[: self._deps.settings.receipts.ack_poll_batch]:
             if leaving(self._app):
                 break
             try:
-                acknowledged += await self._ask(key)
+                acknowledged += await self._ask(watched)
             except Exception as exc:  # one failure must not stop the others
                 log.error("acknowledgement poll failed at %s", where(exc))
         return acknowledged
 
-    async def _ask(self, key: bytes) -> int:
+    async def _ask(self, watched: WatchedTask) -> int:
         """Ask after one watched task; 1 when it was acknowledged (its receipt sent)."""
-        raw = self.table.get(key)
-        if raw is None:
-            return 0
-        watched = WatchedTask.loads(raw)
         now = self._deps.clock.now()
-        if now - datetime.fromisoformat(watched.raised_at) > timedelta(
-            days=self._deps.settings.receipts.ack_watch_days
-        ):
-            self._drop(key, "expired")
+        window = timedelta(days=self._deps.settings.receipts.ack_watch_days)
+        if now - datetime.fromisoformat(watched.raised_at) > window:
+            self._drop(watched, "expired")
             return 0
         route = self._route(watched.council)
         try:
             record = await route.case_system.get_task(watched.task_ref)
         except TaskNotFound:
-            self._drop(key, "not_found")
+            self._drop(watched, "not_found")
             return 0
         except CaseSystemError:
             return 0  # the case system is down or refusing: ask again next time
@@ -113,13 +155,12 @@ class AcknowledgementFlow:
         at = record.acknowledged_at or record.closed_at or now
         receipt = receipts.task_acknowledged(watched, record.status, at, record.task_type)
         await self._sender.send_all([receipt])
-        if self.table.get(key) == raw:  # not re-watched by a newer delivery meanwhile
-            del self.table[key]
+        self.watches.fold(receipt)
         return 1
 
-    def _drop(self, key: bytes, why: str) -> None:
+    def _drop(self, watched: WatchedTask, why: str) -> None:
         """Stop watching a task that will not be acknowledged here; counted and logged."""
-        del self.table[key]
+        self.watches.by_key.pop(watched.task_key, None)
         self._deps.metrics.ack_watches_dropped.labels(why).inc()
         log.warning("stopped watching a task for its acknowledgement: %s", why)
 
@@ -128,6 +169,6 @@ class AcknowledgementFlow:
         router = self._deps.router
         return router.councils.get(name) or router.default
 
-    def _owns(self, key: bytes) -> bool:
-        """Whether this worker holds the partition of the watch (as of the task command)."""
-        return owns(self._app, self._task_commands, key)
+    def _owns(self, task_key: str) -> bool:
+        """Whether this worker holds the task-command partition of the task's key."""
+        return owns(self._app, self._task_commands, task_key.encode())

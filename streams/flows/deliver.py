@@ -30,7 +30,6 @@ from schemas.task import RaiseTask
 from streams.domain import receipts
 from streams.domain.ports.case_system import TaskReceipt
 from streams.domain.ports.routing import Route
-from streams.flows.acknowledgements import AcknowledgementFlow
 from streams.flows.attempts import Attempt, attempt, record_delivery
 from streams.flows.breaker import Breaker
 from streams.flows.deadletter import dead_letter_headers
@@ -51,15 +50,11 @@ class DeliverFlow:
     #: The topic roles this flow consumes (its lag is measured).
     CONSUMES = ("task-commands", "task-retries")
 
-    def __init__(
-        self, deps: Deps, topics: Topics, app: Any, acks: AcknowledgementFlow | None = None
-    ) -> None:
-        """A flow delivering through `deps.router`; `app` says when the worker is leaving;
-        `acks` watches each task raised until it is acknowledged (none: not watched)."""
+    def __init__(self, deps: Deps, topics: Topics, app: Any) -> None:
+        """A flow delivering through `deps.router`; `app` says when the worker is leaving."""
         self._deps = deps
         self._topics = topics
         self._app = app
-        self._acks = acks
         self._receipts = ReceiptSender(topics.receipts, deps.metrics)
         s = deps.settings
         self.policy = RetryPolicy(
@@ -197,12 +192,10 @@ class DeliverFlow:
         return False
 
     async def raised(self, route: Route, command: RaiseTask, receipt: TaskReceipt) -> None:
-        """Tell the force the task is raised (its receipt, sent until the broker takes it), and
-        watch the task until the duty team acknowledges it."""
+        """Tell the force the task is raised: its receipt, sent until the broker takes it, which
+        also opens the task's acknowledgement watch (`streams/flows/acknowledgements.py`)."""
         told = receipts.task_raised(command, receipt.task_id, route.name, self._deps.clock.now())
         await self._until_taken(partial(self._receipts.send_all, [told]), "receipts topic")
-        if self._acks is not None:
-            self._acks.watch(command, route, receipt)
 
     async def _until_taken(self, send: Callable[[], Awaitable[None]], where_to: str) -> None:
         """Send until the broker takes it, backing off: never acknowledge an event whose work

@@ -102,7 +102,7 @@ class Metrics:
         self.tasks_awaiting_ack = Gauge(
             "dvtrigger_tasks_awaiting_acknowledgement",
             "Raised tasks this deliver worker watches until the council's duty team acknowledges"
-            " them (its partitions of the tasks-awaiting-ack table).",
+            " them (of the task-command partitions it is assigned).",
             registry=r,
         )
         self.ack_watches_dropped = Counter(

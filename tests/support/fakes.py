@@ -106,6 +106,19 @@ class FakeCluster:
         return self.partition_of(key)
 
 
+class TopicTail:
+    """The receipts topic of fake topics as the acknowledgement watch reads it: what is new."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.read = 0
+
+    async def __call__(self, since: datetime) -> list[bytes]:
+        sent = self.topics.receipts.sent  # looked up each time: a test may swap the topic
+        new, self.read = sent[self.read :], len(sent)
+        return [m.value for m in new if m.value]
+
+
 def fake_topics() -> Topics:
     """Every role's topic as a FakeTopic named as the default settings name it."""
     names = {role.replace("-", "_"): f"dvtrigger.{role}" for role in TOPIC_ROLES}
@@ -250,12 +263,13 @@ def make_worker(
     """A worker built by the composition root on fake topics, tables and app, with fresh
     metrics and an in-memory case system; `index`: records the register already holds;
     `audit`: the audit log decisions are accounted to (none by default)."""
+    topics = topics or fake_topics()
     runtime = Runtime(
         app=FakeApp(),  # type: ignore[arg-type]
-        topics=topics or fake_topics(),
+        topics=topics,
         subjects=FakeTable() if subjects is None else subjects,
         incident_state=FakeTable() if incident_state is None else incident_state,
-        awaiting_ack=FakeTable(),
+        read_receipts=TopicTail(topics),
     )
     metrics = (
         Metrics(CollectorRegistry(), clock=clock.time) if clock else Metrics(CollectorRegistry())

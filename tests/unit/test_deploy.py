@@ -126,7 +126,7 @@ def test_compose_settings_make_valid_settings_and_topics() -> None:
     settings = settings_from(env)
     assert settings.topic_replication == 1  # one Kafka node
     assert settings.web_host == "0.0.0.0" and str(settings.data_dir) == "/data"
-    assert len(wanted_topics(settings)) == 12
+    assert len(wanted_topics(settings)) == 11
 
 
 def test_compose_mounts_and_builds_from_paths_that_exist() -> None:

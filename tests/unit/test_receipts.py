@@ -14,6 +14,7 @@ from streams.config.settings import Settings
 from streams.domain import receipts
 from streams.domain.parsing import Rejected
 from streams.domain.ports.case_system import CaseSystemUnavailable
+from streams.flows.acknowledgements import Watches
 from streams.flows.receipting import H_CHANNEL, H_RECEIVED_AT
 from tests.support.fakes import birth, fake_event, make_worker, register_of, sample_value
 from tests.support.samples import (
@@ -88,7 +89,7 @@ def test_no_receipt_of_a_command_carries_its_personal_data() -> None:
     for receipt in (raised, acked):
         assert personal_data_in(receipt.model_dump_json(), cmd) == []
         assert (receipt.force, receipt.incident_id) == ("MPS", cmd.incident_id)
-    assert receipts.WatchedTask.loads(watched.dumps()) == watched
+    assert receipts.WatchedTask.of_receipt(raised) == watched
 
 
 # --- ingest: received and rejected -------------------------------------------------------------
@@ -167,7 +168,7 @@ async def deliver(w: Worker, revision: int = 1) -> None:
     await w.deliver.deliver(event)
 
 
-async def test_a_raised_task_gets_its_receipt_and_is_watched() -> None:
+async def test_a_raised_task_gets_its_receipt_which_opens_its_watch() -> None:
     fake = InMemoryCaseSystem()
     w = deliver_worker(fake)
     await deliver(w)
@@ -179,7 +180,9 @@ async def test_a_raised_task_gets_its_receipt_and_is_watched() -> None:
         task.task_id,
         "default",
     )
-    assert w.acks is not None and len(w.acks.table) == 1
+    assert w.acks is not None
+    await w.acks.catch_up()
+    assert list(w.acks.watches.by_key) == [receipt.task_key]
 
 
 async def test_an_acknowledged_task_gets_its_receipt_once_and_is_no_longer_watched() -> None:
@@ -194,7 +197,7 @@ async def test_an_acknowledged_task_gets_its_receipt_once_and_is_no_longer_watch
     assert await w.acks.poll() == 0
     stages = [(r.stage, r.task_status, r.at) for _, r in sent_receipts(w)]
     assert stages[1:] == [("task_acknowledged", "acknowledged", AT + timedelta(minutes=5))]
-    assert len(w.acks.table) == 0
+    assert w.acks.watches.by_key == {}
 
 
 async def test_a_revision_after_the_acknowledgement_is_watched_again() -> None:
@@ -227,10 +230,10 @@ async def test_a_case_system_down_keeps_the_watch_and_a_gone_task_ends_it() -> N
     await deliver(w)
     assert w.acks is not None
     fake.down = True
-    assert await w.acks.poll() == 0 and len(w.acks.table) == 1
+    assert await w.acks.poll() == 0 and len(w.acks.watches.by_key) == 1
     fake.down = False
     fake._by_id.clear()  # the council's system lost the task
-    assert await w.acks.poll() == 0 and len(w.acks.table) == 0
+    assert await w.acks.poll() == 0 and w.acks.watches.by_key == {}
     assert sample_value(w, "dvtrigger_ack_watches_dropped_total", why="not_found") == 1
 
 
@@ -240,5 +243,36 @@ async def test_a_task_unacknowledged_past_the_watch_is_dropped_and_counted() -> 
     await deliver(w)
     assert w.acks is not None
     clock.at += timedelta(days=31)
-    assert await w.acks.poll() == 0 and len(w.acks.table) == 0
+    assert await w.acks.poll() == 0 and w.acks.watches.by_key == {}
     assert sample_value(w, "dvtrigger_ack_watches_dropped_total", why="expired") == 1
+
+
+# --- the watch is the receipts topic folded ----------------------------------------------------
+
+
+def test_the_fold_opens_on_the_newest_raise_and_closes_on_its_acknowledgement() -> None:
+    watches = Watches()
+    first = receipts.task_raised(sample_raise_task(), "t-1", "default", AT)
+    amended = receipts.task_raised(sample_raise_task(amendment=1), "t-1", "default", AT)
+    watches.fold(amended)
+    watches.fold(first)  # an older version read later does not take the newer's place
+    (watched,) = watches.by_key.values()
+    assert watched.version == (1, 1)
+    older_ack = receipts.task_acknowledged(receipts.WatchedTask.of_receipt(first), "closed", AT)
+    watches.fold(older_ack)  # the acknowledgement of an older version: still watched
+    assert len(watches.by_key) == 1
+    watches.fold(receipts.task_acknowledged(watched, "acknowledged", AT))
+    assert watches.by_key == {}
+    assert watches.fold_all([b"not a receipt", first.model_dump_json().encode()]) == 1
+    assert len(watches.by_key) == 1
+
+
+async def test_a_restarted_worker_watches_what_the_topic_says_is_unacknowledged() -> None:
+    fake = InMemoryCaseSystem()
+    w = deliver_worker(fake)
+    await deliver(w)
+    restarted = make_worker(settings=Settings(), case_system=fake, clock=Clock(), topics=w.topics)
+    assert restarted.acks is not None
+    (task,) = await fake.list_tasks()
+    fake.acknowledge(task.task_id)
+    assert await restarted.acks.poll() == 1  # it knew the watch from the topic alone

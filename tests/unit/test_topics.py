@@ -102,7 +102,7 @@ def test_every_topic_role_has_a_retention_decided() -> None:
 
 def test_production_settings_on_every_topic() -> None:
     specs = wanted_topics(PRODUCTION)
-    assert len(specs) == len(TOPIC_ROLES) + 3
+    assert len(specs) == len(TOPIC_ROLES) + 2
     for spec in specs:
         assert spec.replication == 3
         assert spec.configs["min.insync.replicas"] == "2"
@@ -112,9 +112,8 @@ def test_changelogs_are_compacted_and_the_logs_are_not() -> None:
     specs = by_name(wanted_topics(PRODUCTION))
     register = specs["dvtrigger-register-subjects-changelog"]
     incidents = specs["dvtrigger-incident-state-changelog"]
-    watches = specs["dvtrigger-deliver-tasks-awaiting-ack-changelog"]  # the deliver app's table
-    assert {t.configs["cleanup.policy"] for t in (register, incidents, watches)} == {"compact"}
-    assert (register.partitions, incidents.partitions, watches.partitions) == (1, 6, 6)
+    assert register.configs["cleanup.policy"] == incidents.configs["cleanup.policy"] == "compact"
+    assert (register.partitions, incidents.partitions) == (1, 6)
     for role in TOPIC_ROLES:
         assert specs[PRODUCTION.topic(role)].configs["cleanup.policy"] == "delete"
     # a subject's events fold into one record: compacting them by subject_ref would lose some;
@@ -244,7 +243,7 @@ def test_running_twice_changes_nothing_the_second_time() -> None:
 def test_a_dry_run_changes_nothing() -> None:
     admin = FakeAdmin()
     result, _ = bring_in_line(admin, wanted_topics(PRODUCTION), dry_run=True)
-    assert len(result.create) == len(TOPIC_ROLES) + 3
+    assert len(result.create) == len(TOPIC_ROLES) + 2
     assert admin.topics == {} and admin.calls == []
     assert report(result, [], dry_run=True)[0].startswith("would create dvtrigger.police-incidents")
 
