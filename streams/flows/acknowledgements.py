@@ -162,7 +162,12 @@ class AcknowledgementFlow:
         """Stop watching a task that will not be acknowledged here; counted and logged."""
         self.watches.by_key.pop(watched.task_key, None)
         self._deps.metrics.ack_watches_dropped.labels(why).inc()
-        log.warning("stopped watching a task for its acknowledgement: %s", why)
+        log.warning(
+            "stopped watching task %s of %s for its acknowledgement: %s",
+            watched.task_ref,
+            watched.council,
+            why,
+        )
 
     def _route(self, name: str) -> Route:
         """The route a task was raised on, by name; the default when it is no longer configured."""
