@@ -195,19 +195,6 @@ async def test_a_next_link_off_the_base_is_not_followed() -> None:
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_5xx_is_unavailable(status: int) -> None:
-    with pytest.raises(CaseSystemUnavailable) as caught:
-        await client(answer(status)).raise_task(CMD)
-    assert caught.value.kind == "5xx"
-
-
-async def test_429_is_unavailable_with_retry_after() -> None:
-    with pytest.raises(CaseSystemUnavailable) as caught:
-        await client(answer(429, **{"Retry-After": "7"})).raise_task(CMD)
-    assert (caught.value.kind, caught.value.retry_after) == ("429", 7.0)
-
-
 async def test_412_on_an_update_is_a_retryable_conflict_on_a_create_a_refusal() -> None:
     newer = revised(2)
     server = Recorder(

@@ -64,19 +64,6 @@ async def test_list_sends_status_and_limit() -> None:
     assert dict(seen[0].url.params) == {"status": "open", "limit": "5"}
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_5xx_is_unavailable(status: int) -> None:
-    with pytest.raises(CaseSystemUnavailable) as caught:
-        await client(answer(status)).raise_task(CMD)
-    assert caught.value.kind == "5xx"
-
-
-async def test_429_is_unavailable_with_retry_after() -> None:
-    with pytest.raises(CaseSystemUnavailable) as caught:
-        await client(answer(429, **{"Retry-After": "7"})).raise_task(CMD)
-    assert (caught.value.kind, caught.value.retry_after) == ("429", 7.0)
-
-
 async def test_409_is_a_retryable_conflict() -> None:
     with pytest.raises(CaseSystemConflict) as caught:
         await client(answer(409)).raise_task(CMD)
