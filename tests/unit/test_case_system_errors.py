@@ -41,3 +41,24 @@ async def test_429_is_unavailable_with_retry_after(adapter: str) -> None:
     with pytest.raises(CaseSystemUnavailable) as caught:
         await ADAPTERS[adapter](answering(429, **{"Retry-After": "7"})).raise_task(CMD)
     assert (caught.value.kind, caught.value.retry_after) == ("429", 7.0)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (httpx.ReadTimeout("read timed out"), "timeout"),
+        (httpx.ConnectTimeout("connect timed out"), "timeout"),
+        (httpx.ConnectError("connection refused"), "connect"),
+        (httpx.RemoteProtocolError("server disconnected"), "connect"),
+    ],
+)
+async def test_transport_failures_are_unavailable(
+    adapter: str, error: httpx.TransportError, kind: str
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    with pytest.raises(CaseSystemUnavailable) as caught:
+        await ADAPTERS[adapter](httpx.MockTransport(fail)).raise_task(CMD)
+    assert caught.value.kind == kind

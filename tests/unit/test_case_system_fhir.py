@@ -223,23 +223,6 @@ async def test_404_on_get_is_task_not_found() -> None:
     assert str(caught.value) == "GET /Task/..%2Fhealthz: 404"
 
 
-@pytest.mark.parametrize(
-    ("error", "kind"),
-    [
-        (httpx.ReadTimeout("read timed out"), "timeout"),
-        (httpx.ConnectError("connection refused"), "connect"),
-        (httpx.RemoteProtocolError("server disconnected"), "connect"),
-    ],
-)
-async def test_transport_failures_are_unavailable(error: httpx.TransportError, kind: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    with pytest.raises(CaseSystemUnavailable) as caught:
-        await client(handler).raise_task(CMD)
-    assert caught.value.kind == kind
-
-
 GARBLED: dict[str, Handler] = {
     "html": lambda r: httpx.Response(200, text="<html>proxy</html>"),
     "not a task": answer(200, {"resourceType": "Patient", "id": "t-1", "name": HOSTILE_NAME}),

@@ -83,24 +83,6 @@ async def test_404_on_get_is_task_not_found() -> None:
         await client(answer(404, {"detail": "unknown task"})).get_task("t-404")
 
 
-@pytest.mark.parametrize(
-    ("error", "kind"),
-    [
-        (httpx.ReadTimeout("read timed out"), "timeout"),
-        (httpx.ConnectTimeout("connect timed out"), "timeout"),
-        (httpx.ConnectError("connection refused"), "connect"),
-        (httpx.RemoteProtocolError("server disconnected"), "connect"),
-    ],
-)
-async def test_transport_failures_are_unavailable(error: httpx.TransportError, kind: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    with pytest.raises(CaseSystemUnavailable) as caught:
-        await client(handler).raise_task(CMD)
-    assert caught.value.kind == kind
-
-
 async def test_a_body_that_does_not_parse_is_a_retryable_bad_response() -> None:
     with pytest.raises(CaseSystemBadResponse) as caught:
         await client(answer(200, {"task_id": HOSTILE_NAME})).raise_task(CMD)
