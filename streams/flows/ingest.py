@@ -60,8 +60,8 @@ class IngestFlow:
                 await self.handle_batch(events)
 
     async def handle_batch(self, events: list[Any]) -> None:
-        """Receive each notification (on its own), send their receipts, then decide those kept
-        here as one batch.
+        """Receive each notification (on its own), then decide those kept here as one batch,
+        their receipts sent alongside and confirmed after.
 
         Work a transient failure left unfinished as the worker stopped is handed back to
         the police topic, to be read again after the restart (its receipts are sent again,
@@ -76,11 +76,13 @@ class IngestFlow:
             guarded = partial(self._dead_letters.guarded, receive)
             if not await run.run(partial(guarded, event, failed), "ingest"):
                 await run.hand_back(self._topics.police_incidents, [event], "ingest")
-        if told and not await run.run(partial(self._receipts.send_all, told), "receipts"):
-            await run.hand_back(self._topics.police_incidents, events, "receipts")
-            return
+        # The receipts go out with the decisions' sends and are confirmed after: one round
+        # trip to the broker for both.
+        sending = await self._receipts.start(told)
         if here and not await run.run(partial(self._decide.decide_parsed, here), "decide"):
             await run.hand_back(self._topics.police_incidents, [e for e, _ in here], "decide")
+        if told and not await run.run(partial(self._receipts.confirm, sending), "receipts"):
+            await run.hand_back(self._topics.police_incidents, events, "receipts")
 
     async def receive(
         self, event: Any, here: list[tuple[Any, PoliceIncident]], told: list[Receipt]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,14 @@ def encode(receipt: Receipt) -> tuple[bytes | None, bytes]:
     return key, receipt.model_dump_json(exclude_none=True).encode()
 
 
+@dataclass
+class Sending:
+    """Receipts sent and the acknowledgements to await (None: the sends themselves failed)."""
+
+    receipts: list[Receipt]
+    acks: list[Any] | None
+
+
 class ReceiptSender:
     """Sends receipts to the receipts topic and counts them by stage."""
 
@@ -41,10 +50,29 @@ class ReceiptSender:
 
     async def send_all(self, receipts: Iterable[Receipt]) -> None:
         """Send receipts and wait for every acknowledgement; then count them."""
+        await self.confirm(await self.start(receipts))
+
+    async def start(self, receipts: Iterable[Receipt]) -> Sending:
+        """Send receipts without waiting: their acknowledgements come with the next flush, so
+        a caller may do its own sends meanwhile and `confirm` after (one round trip, not two)."""
         kept = list({receipt.receipt_id: receipt for receipt in receipts}.values())
-        acks = [await self.send(receipt) for receipt in kept]
-        await asyncio.gather(*acks)
-        for receipt in kept:
+        try:
+            acks = [await self.send(receipt) for receipt in kept]
+        except Exception:  # not taken: `confirm` sends them all again
+            acks = None
+        return Sending(kept, acks)
+
+    async def confirm(self, sending: Sending) -> None:
+        """Wait for the acknowledgements of what `start` sent; any failure sends them all
+        again (same ids) and waits, raising if the broker still will not take them."""
+        try:
+            if sending.acks is None:
+                raise ConnectionError("receipts not sent")
+            await asyncio.gather(*sending.acks)
+        except Exception:
+            acks = [await self.send(receipt) for receipt in sending.receipts]
+            await asyncio.gather(*acks)
+        for receipt in sending.receipts:
             self.counted(receipt)
 
     def counted(self, receipt: Receipt) -> None:

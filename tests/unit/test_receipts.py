@@ -16,7 +16,15 @@ from streams.domain.parsing import Rejected
 from streams.domain.ports.case_system import CaseSystemUnavailable
 from streams.flows.acknowledgements import Watches
 from streams.flows.receipting import H_CHANNEL, H_RECEIVED_AT
-from tests.support.fakes import birth, fake_event, make_worker, register_of, sample_value
+from tests.support.fakes import (
+    FakeTopic,
+    birth,
+    fake_event,
+    fake_topics,
+    make_worker,
+    register_of,
+    sample_value,
+)
 from tests.support.samples import (
     HOSTILE_NAME,
     personal_data_in,
@@ -276,3 +284,23 @@ async def test_a_restarted_worker_watches_what_the_topic_says_is_unacknowledged(
     (task,) = await fake.list_tasks()
     fake.acknowledge(task.task_id)
     assert await restarted.acks.poll() == 1  # it knew the watch from the topic alone
+
+
+async def test_receipts_the_broker_did_not_take_are_sent_again_with_the_same_ids() -> None:
+    class Flaky(FakeTopic):
+        refusals = 1
+
+        async def send(self, *args: Any, **kwargs: Any) -> Any:
+            if self.refusals:
+                self.refusals -= 1
+                raise ConnectionError("broker went away")
+            return await super().send(*args, **kwargs)
+
+    topics = fake_topics()
+    topics.receipts = Flaky("dvtrigger.receipts")
+    w = make_worker(topics=topics)
+    raw = sample_incident().model_dump_json().encode()
+    await w.ingest.handle_batch([fake_event(raw, key=b"MPS-2026-000001", topic=POLICE)])
+    ((_, receipt),) = sent_receipts(w)
+    assert receipt.stage == "received" and w.topics.receipts.sent[0].acked
+    assert sample_value(w, "dvtrigger_receipts_total", stage="received") == 1
