@@ -31,7 +31,6 @@ from connectors.kafka.receipts_log import ReceiptsTail
 from connectors.kafka.security import faust_credentials
 from streams.config.case_systems import CaseSystemRoute
 from streams.config.settings import Settings
-from streams.config.topics import DELIVER_SUFFIX
 from streams.domain.config import RULES_VERSION
 from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.case_system import CaseSystem
@@ -62,6 +61,8 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 #: (as `dvtrigger run` does), so slow case-system calls never take the decisions' event loop.
 #: `deliver` runs both delivery agents: first attempts (task commands) and retries.
 Role = Literal["all", "decide", "deliver"]
+#: The deliver role's consumer group is its own: it reads only the task commands.
+DELIVER_SUFFIX = "-deliver"
 
 
 @dataclass

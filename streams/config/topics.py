@@ -15,9 +15,6 @@ TOPIC_ROLES: dict[str, str] = {
     "receipts": "receipt/1 records for the police, keyed by the force's incident reference",
 }
 
-#: The deliver role's consumer group and table prefix: the app id with this after it.
-DELIVER_SUFFIX = "-deliver"
-
 #: Headers of a dead letter or a parked task: why it was set aside and where it came from.
 H_REASON = "dvtrigger-reason"
 H_REASON_CLASS = "dvtrigger-reason-class"
