@@ -224,10 +224,16 @@ def install(app: Any, metrics: Metrics, interval_s: float, timeout_s: float) -> 
     async def attach_filters() -> None:
         attach(outage)  # at start, not at build: a worker only built (a test's) leaves the log be
 
+    asking: set[asyncio.Task[None]] = set()
+
     async def probe_broker() -> None:
+        # In a task of its own: an unanswered probe would hold the timer past its interval
+        # (mode logs each overlap). One at a time.
         client = _producer_client(app)
-        if client is not None:
-            await probe(outage, client.fetch_all_metadata, timeout_s)
+        if client is not None and not asking:
+            found = asyncio.ensure_future(probe(outage, client.fetch_all_metadata, timeout_s))
+            asking.add(found)
+            found.add_done_callback(asking.discard)
 
     task(attach_filters)
     timer(interval_s, on_leader=False, name="broker-probe")(probe_broker)
