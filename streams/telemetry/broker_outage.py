@@ -55,6 +55,25 @@ AIOKAFKA_LOGGERS = (
     "aiokafka.consumer.group_coordinator",
     "aiokafka.producer.sender",
 )
+#: kafka-python's (the deliver worker's receipts tail; its clients back off, so these come
+#: a few a second, not a hundred).
+KAFKA_PYTHON_FAILURES: dict[str, int | None] = {
+    "Connection failed: %s": 0,
+    "Metadata refresh: failed %s": 0,
+    "Fetch to node %s failed: %s": 1,
+    "No node available for metadata refresh - backoff/retry": None,
+}
+KAFKA_PYTHON_LOGGERS = ("kafka.net.manager", "kafka.cluster", "kafka.consumer.fetcher")
+#: Messages that also come when a broker closes an idle connection, so never open an outage,
+#: but are counted, not logged, while one is under way.
+DURING_AN_OUTAGE: dict[str, int | None] = {
+    "%s: Connection lost: %s": 1,  # kafka-python
+    "%s: socket disconnected": None,
+    "%s: Abort (%s)": 1,
+}
+DURING_LOGGERS = ("kafka.net.connection", "kafka.net.transport")
+FAILURES = {**AIOKAFKA_FAILURES, **KAFKA_PYTHON_FAILURES}
+LOGGERS = AIOKAFKA_LOGGERS + KAFKA_PYTHON_LOGGERS + DURING_LOGGERS
 #: Errors that mean the broker was not reached (by class name: aiokafka's and kafka-python's
 #: trees are apart), besides `OSError` and timeouts.
 CONNECTION_ERRORS = frozenset(
@@ -116,6 +135,15 @@ class BrokerOutage:
                 why,
             )
 
+    def suppress(self) -> bool:
+        """Count a record that says no more than the outage under way; whether one is."""
+        with self._lock:
+            if self.since is None:
+                return False
+            self.suppressed += 1
+        self._on_suppressed()
+        return True
+
     def answered(self) -> bool:
         """The broker answered a probe; close the outage unless the clients are still
         failing. Whether an outage was closed."""
@@ -136,17 +164,25 @@ class BrokerOutage:
 class OutageFilter(logging.Filter):
     """Hands the Kafka clients' connection failures to a `BrokerOutage` instead of the log."""
 
-    def __init__(self, outage: BrokerOutage, failures: dict[str, int | None]) -> None:
+    def __init__(
+        self,
+        outage: BrokerOutage,
+        failures: dict[str, int | None] = FAILURES,
+        during: dict[str, int | None] = DURING_AN_OUTAGE,
+    ) -> None:
         super().__init__()
         self.outage = outage
         self.failures = failures
+        self.during = during
 
     def filter(self, record: logging.LogRecord) -> bool:
         """False (not logged) for a connection failure, which the outage counts."""
-        if not is_connection_failure(record, self.failures):
-            return True
-        self.outage.failed(describe(record), suppressed=True)
-        return False
+        if is_connection_failure(record, self.failures):
+            self.outage.failed(describe(record), suppressed=True)
+            return False
+        if is_connection_failure(record, self.during):
+            return not self.outage.suppress()
+        return True
 
 
 def is_connection_failure(record: logging.LogRecord, failures: dict[str, int | None]) -> bool:
@@ -176,13 +212,9 @@ def describe(record: logging.LogRecord) -> str:
     return message if len(message) <= 200 else message[:197] + "..."
 
 
-def attach(
-    outage: BrokerOutage,
-    loggers: Iterable[str] = AIOKAFKA_LOGGERS,
-    failures: dict[str, int | None] = AIOKAFKA_FAILURES,
-) -> Callable[[], None]:
+def attach(outage: BrokerOutage, loggers: Iterable[str] = LOGGERS) -> Callable[[], None]:
     """Filter the connection failures of `loggers` into `outage`; returns the undoing."""
-    found = OutageFilter(outage, failures)
+    found = OutageFilter(outage)
     targets = [logging.getLogger(name) for name in loggers]
     for target in targets:
         target.addFilter(found)

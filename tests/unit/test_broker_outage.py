@@ -10,11 +10,15 @@ import logging
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError, UnknownTopicOrPartitionError
+from kafka.errors import KafkaConnectionError as KafkaPythonConnectionError
 from prometheus_client import CollectorRegistry
 
 from streams.telemetry.broker_outage import (
     AIOKAFKA_FAILURES,
     AIOKAFKA_LOGGERS,
+    DURING_AN_OUTAGE,
+    KAFKA_PYTHON_FAILURES,
+    LOGGERS,
     BrokerOutage,
     OutageFilter,
     attach,
@@ -83,7 +87,7 @@ def test_an_outage_is_logged_once_at_its_start_and_once_at_its_end(
 ) -> None:
     clock, counted = FakeClock(), []
     outage = BrokerOutage(clock, settle_s=2.0, on_suppressed=lambda: counted.append(1))
-    found = OutageFilter(outage, AIOKAFKA_FAILURES)
+    found = OutageFilter(outage)
     caplog.set_level(logging.INFO)
     passed = []
     for _ in range(300):  # three seconds of two clients retrying every 10 ms
@@ -122,7 +126,7 @@ def test_an_answer_closes_only_once_the_clients_have_stopped_failing(
 
 def test_other_records_pass_through_during_an_outage() -> None:
     outage = BrokerOutage(FakeClock())
-    found = OutageFilter(outage, AIOKAFKA_FAILURES)
+    found = OutageFilter(outage)
     assert not found.filter(REFUSED)
     assert found.filter(record("Unexpected error in fetcher routine"))
     assert outage.suppressed == 1
@@ -157,7 +161,7 @@ def test_the_gauges_and_the_counter() -> None:
     registry = metrics.registry
     assert registry.get_sample_value("dvtrigger_broker_reachable") == 1.0
     assert registry.get_sample_value("dvtrigger_broker_outage_seconds") == 0.0
-    OutageFilter(outage, AIOKAFKA_FAILURES).filter(REFUSED)
+    OutageFilter(outage).filter(REFUSED)
     outage.failed("probe timed out")
     clock.now += 42
     assert registry.get_sample_value("dvtrigger_broker_reachable") == 0.0
@@ -212,3 +216,27 @@ def test_every_failure_message_is_aiokafkas_own_on_a_filtered_logger() -> None:
         assert any(repr(message) in text or f'"{message}"' in text for text in sources.values()), (
             message
         )
+
+
+def test_kafka_pythons_failures_too_and_its_disconnections_only_during_an_outage() -> None:
+    outage = BrokerOutage(FakeClock())
+    found = OutageFilter(outage)
+    refused = KafkaPythonConnectionError("111 ECONNREFUSED")
+    lost = record("%s: Connection lost: %s", "<conn>", refused, name="kafka.net.connection")
+    assert found.filter(lost)  # a broker closing an idle connection: logged, no outage
+    assert outage.reachable
+    assert not found.filter(record("Connection failed: %s", refused, name="kafka.net.manager"))
+    assert not outage.reachable
+    assert not found.filter(lost)
+    assert outage.suppressed == 2
+
+
+def test_every_kafka_python_message_is_its_own_on_a_filtered_logger() -> None:
+    sources = {}
+    for name in ("net.manager", "cluster", "consumer.fetcher", "net.connection", "net.transport"):
+        module = importlib.import_module(f"kafka.{name}")
+        (logger,) = [v for v in vars(module).values() if isinstance(v, logging.Logger)]
+        assert logger.name in LOGGERS, name
+        sources[name] = inspect.getsource(module)
+    for message in [*KAFKA_PYTHON_FAILURES, *DURING_AN_OUTAGE]:
+        assert any(repr(message) in text for text in sources.values()), message
