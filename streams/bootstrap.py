@@ -325,7 +325,7 @@ async def stop_worker(app: Any, reason: BaseException) -> None:
 
 def _pages(worker: Worker) -> None:
     """The worker's HTTP endpoints: Prometheus metrics, liveness (/healthz: the process
-    answers) and readiness (/readyz: recovered, and the broker reachable)."""
+    answers) and readiness (/readyz: what it waits for, `waiting_for`)."""
     registry = worker.metrics.registry
     index = worker.register.index if worker.register is not None else None
 
