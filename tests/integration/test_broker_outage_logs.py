@@ -65,7 +65,7 @@ def ready(url: str) -> bool | None:
     """Whether a process's /readyz says ready; None when it does not answer."""
     try:
         with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except urllib.error.HTTPError as refused:
         return False if refused.code == 503 else None
     except OSError:

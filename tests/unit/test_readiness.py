@@ -21,13 +21,14 @@ class FakeWeb:
 
 def page(worker: Worker, path: str) -> tuple[int, Any]:
     handler = worker.app.pages[path]  # type: ignore[attr-defined]
-    return asyncio.run(handler(FakeWeb(), SimpleNamespace(headers={})))
+    found: tuple[int, Any] = asyncio.run(handler(FakeWeb(), SimpleNamespace(headers={})))
+    return found
 
 
 def recovering(worker: Worker) -> asyncio.Event:
     """Give the fake app faust's recovery service; its `completed` event, not yet set."""
     completed = asyncio.Event()
-    worker.app.tables = SimpleNamespace(recovery=SimpleNamespace(completed=completed))  # type: ignore[attr-defined]
+    worker.app.tables = SimpleNamespace(recovery=SimpleNamespace(completed=completed))  # type: ignore[assignment]
     return completed
 
 
