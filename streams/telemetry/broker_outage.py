@@ -62,6 +62,8 @@ KAFKA_PYTHON_FAILURES: dict[str, int | None] = {
     "Metadata refresh: failed %s": 0,
     "Fetch to node %s failed: %s": 1,
     "No node available for metadata refresh - backoff/retry": None,
+    "Bootstrap connection to %s failed: %s (backoff %.2f secs)": 1,
+    "Bootstrap failed: %s": 0,
 }
 KAFKA_PYTHON_LOGGERS = ("kafka.net.manager", "kafka.cluster", "kafka.consumer.fetcher")
 #: Messages that also come when a broker closes an idle connection, so never open an outage,
@@ -70,6 +72,7 @@ DURING_AN_OUTAGE: dict[str, int | None] = {
     "%s: Connection lost: %s": 1,  # kafka-python
     "%s: socket disconnected": None,
     "%s: Abort (%s)": 1,
+    "Bootstrap %s not ready; waiting %.2f secs": None,
 }
 DURING_LOGGERS = ("kafka.net.connection", "kafka.net.transport")
 FAILURES = {**AIOKAFKA_FAILURES, **KAFKA_PYTHON_FAILURES}
