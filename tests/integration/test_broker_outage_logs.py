@@ -1,7 +1,7 @@
 """A broker outage is reported once, kept in a gauge, and reported again when it ends.
 
 The worker runs on a broker of its own, which the test takes away: stopped (connections
-refused, aiokafka's flood: about 80 ERROR lines a second per process before the outage was
+refused, aiokafka's flood: 60 to 100 ERROR lines a second per process before the outage was
 tracked) or frozen with SIGSTOP (connections hang, aiokafka logs nothing: only the probe can
 tell). Both processes must log the outage's start once at ERROR and its end once, show
 `dvtrigger_broker_reachable` 0 during it and 1 after, and /readyz false during it.
