@@ -49,7 +49,8 @@ from streams.flows.late import LateFlow
 from streams.flows.register import RegisterFlow
 from streams.flows.register_snapshot import RegisterSnapshots, store_url
 from streams.flows.retention import RetentionFlow
-from streams.telemetry import consumer_lag
+from streams.telemetry import broker_outage, consumer_lag
+from streams.telemetry.broker_outage import BrokerOutage
 from streams.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class Worker:
     deliver: DeliverFlow | None = None
     acks: AcknowledgementFlow | None = None
     retention: RetentionFlow | None = None
+    #: Whether the broker is reachable (the probe and the Kafka clients' log tell it).
+    outage: BrokerOutage | None = None
 
     @property
     def metrics(self) -> Metrics:
@@ -264,6 +267,9 @@ def build(
         flow.install(runtime.app)
     consumed = [topic for flow in worker.flows() for topic in flow.CONSUMES]
     consumer_lag.install(runtime.app, metrics, consumed)
+    worker.outage = broker_outage.install(
+        runtime.app, metrics, settings.broker_probe_interval_s, settings.broker_probe_timeout_s
+    )
     _pages(worker)
     return worker
 
@@ -318,7 +324,8 @@ async def stop_worker(app: Any, reason: BaseException) -> None:
 
 
 def _pages(worker: Worker) -> None:
-    """The worker's HTTP endpoints: Prometheus metrics and a health check."""
+    """The worker's HTTP endpoints: Prometheus metrics, liveness (/healthz: the process
+    answers) and readiness (/readyz: what it waits for, `waiting_for`)."""
     registry = worker.metrics.registry
     index = worker.register.index if worker.register is not None else None
 
@@ -335,6 +342,28 @@ def _pages(worker: Worker) -> None:
     async def health_page(web: Any, request: Any) -> Any:
         subjects = len(index) if index is not None else 0
         return web.json({"status": "ok", "role": worker.role, "register_subjects": subjects})
+
+    @worker.app.page("/readyz")
+    async def ready_page(web: Any, request: Any) -> Any:
+        waiting = waiting_for(worker)
+        subjects = len(index) if index is not None else 0
+        found = {"ready": not waiting, "role": worker.role, "register_subjects": subjects}
+        if waiting:
+            return web.json({**found, "waiting_for": waiting}, status=503)
+        return web.json(found)
+
+
+def waiting_for(worker: Worker) -> list[str]:
+    """What the worker still waits for before it does its work: faust's recovery of its
+    tables and streams (`recovery`), the register index rebuilt from the table (`register`),
+    a reachable broker (`broker`). Empty: ready."""
+    recovery = getattr(getattr(worker.app, "tables", None), "recovery", None)
+    checks = {
+        "recovery": recovery is None or recovery.completed.is_set(),
+        "register": worker.register is None or worker.register.rebuilt,
+        "broker": worker.outage is None or worker.outage.reachable,
+    }
+    return [name for name, done in checks.items() if not done]
 
 
 def bearer_matches(header: str, token: SecretStr | None) -> bool:

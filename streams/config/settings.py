@@ -156,11 +156,24 @@ class Settings(BaseSettings):
         " years, so a serious case review can read it; archive it too (README, Topics).",
     )
     web_host: str = Field("127.0.0.1", description="Worker HTTP (metrics, health) bind address.")
-    web_port: int = Field(6066, description="Worker HTTP port: /metrics, /healthz.")
+    web_port: int = Field(6066, description="Worker HTTP port: /metrics, /healthz, /readyz.")
     deliver_web_port: int = Field(
         6067, description="HTTP port of a `worker --role deliver` (its own /metrics, /healthz)."
     )
     data_dir: Path = Field(Path("var"), description="Local state: faust data, duty inbox db.")
+    broker_probe_interval_s: float = Field(
+        5.0,
+        ge=0,
+        description="How often a worker asks the broker for metadata to tell whether it is"
+        " reachable (dvtrigger_broker_reachable, the outage's log lines); 0: no probe, and the"
+        " Kafka clients' connection errors are logged as they come.",
+    )
+    broker_probe_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A probe not answered within this long opens a broker outage: a broker"
+        " that hangs rather than refuses makes the Kafka clients log nothing for minutes.",
+    )
     recovery_consistency_check: bool = Field(
         False,
         description="faust's check, at a table's recovery, that its changelog was read to the"

@@ -104,6 +104,8 @@ class RegisterFlow:
         self._saved: dict[int, int] = {}  # partition -> offset of the last snapshot written
         self._made: float | None = None  # when the snapshot last written or loaded was made
         self.restored = False
+        #: Whether the index was rebuilt from the recovered table: the worker can match.
+        self.rebuilt = False
 
     def install(self, app: faust.App) -> None:
         """Add the register agent and the index upkeep to the app."""
@@ -303,6 +305,7 @@ class RegisterFlow:
             self.index.compact()
             heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
         self.update_size()
+        self.rebuilt = True
         log.info("register index rebuilt: %d subjects, %d filed again", len(self.index), filed)
         await self._listener.register_rebuilt()
 

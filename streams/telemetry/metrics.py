@@ -38,6 +38,7 @@ class Metrics:
         self._freshness(r)
         self._consumer(r)
         self._retention(r)
+        self._broker(r)
         self.build = Info("dvtrigger_build", "Version of dvtrigger and of its rules.", registry=r)
 
     def _incidents(self, r: CollectorRegistry) -> None:
@@ -299,6 +300,26 @@ class Metrics:
         self.retention_last_sweep = Gauge(
             "dvtrigger_retention_last_sweep_timestamp_seconds",
             "When this worker last finished a retention sweep (Unix time).",
+            registry=r,
+        )
+
+    def _broker(self, r: CollectorRegistry) -> None:
+        """Whether the broker can be reached (`streams.telemetry.broker_outage`)."""
+        self.broker_reachable = ScrapeGauge(
+            "dvtrigger_broker_reachable",
+            "1 while this worker reaches the broker, 0 during an outage: from its Kafka"
+            " clients' connection failures and a periodic metadata probe.",
+            registry=r,
+        )
+        self.broker_outage_seconds = ScrapeGauge(
+            "dvtrigger_broker_outage_seconds",
+            "Seconds the broker outage under way has lasted; 0 while the broker is reachable.",
+            registry=r,
+        )
+        self.log_records_suppressed = Counter(
+            "dvtrigger_log_records_suppressed",
+            "Connection-failure log records of the Kafka clients counted instead of logged"
+            " during broker outages (the outage's start and end are logged once each).",
             registry=r,
         )
 

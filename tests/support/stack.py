@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -147,6 +148,24 @@ class Stack:
         extra = Deliverer(process, f"http://127.0.0.1:{port}")
         wait_for("the second deliver process", lambda: _process_answers(process, extra.web_url))
         return extra
+
+    def readiness(self, url: str | None = None) -> dict[str, Any] | None:
+        """A process's /readyz (the decide process's by default): its JSON, ready or not;
+        None while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"{url or self.web_url}/readyz", timeout=5) as response:
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as refused:
+            if refused.code != 503:
+                raise
+            return dict(json.loads(refused.read()))
+        except OSError:
+            return None
+
+    def ready(self) -> bool:
+        """Whether both processes say they are ready (/readyz): recovered, register loaded,
+        broker reachable."""
+        return all((self.readiness(url) or {}).get("ready") is True for url in self.web_urls)
 
     def register_size(self) -> int:
         return int(self.get_json("/healthz")["register_subjects"])

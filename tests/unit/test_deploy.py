@@ -162,8 +162,10 @@ def test_compose_health_checks_ask_each_process_on_its_port() -> None:
         "deliver": env["DVTRIGGER_DELIVER_WEB_PORT"],
         "duty-inbox": "8081",
     }
+    pages = {"decide": "readyz", "deliver": "readyz", "duty-inbox": "healthz"}
     for name, port in ports.items():
-        assert f"127.0.0.1:{port}/healthz" in " ".join(services[name]["healthcheck"]["test"])
+        asked = f"127.0.0.1:{port}/{pages[name]}"
+        assert asked in " ".join(services[name]["healthcheck"]["test"]), name
         assert any(p.endswith(f":{port}") for p in services[name]["ports"]), name
 
 

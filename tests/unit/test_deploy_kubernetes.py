@@ -145,7 +145,13 @@ def test_every_container_is_limited_and_runs_as_no_root_on_a_read_only_root() ->
             assert_cli_knows([str(arg) for arg in container["args"]])
 
 
-def test_long_running_containers_are_probed_on_healthz_at_their_port() -> None:
+#: The stream workers: ready only once recovered (/readyz).
+WORKERS = ("dvtrigger-decide", "dvtrigger-deliver")
+
+
+def test_long_running_containers_are_probed_at_their_port() -> None:
+    """Liveness on /healthz; readiness on /readyz for the workers (recovered, broker
+    reachable), on /healthz for the others."""
     expected = {
         "dvtrigger-decide": 6066,
         "dvtrigger-deliver": 6067,
@@ -159,10 +165,29 @@ def test_long_running_containers_are_probed_on_healthz_at_their_port() -> None:
     for name, doc in of_kind("Deployment").items():
         (container,) = containers(doc)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        for probe in ("livenessProbe", "readinessProbe"):
+        ready = "/readyz" if name in WORKERS else "/healthz"
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", ready)):
             http = container[probe]["httpGet"]
-            assert http["path"] == "/healthz", f"{name} {probe}"
+            assert http["path"] == path, f"{name} {probe}"
             assert ports[http["port"]] == expected[name], f"{name} {probe}"
+
+
+def test_a_worker_may_load_its_register_for_ten_minutes_before_liveness_counts() -> None:
+    """At 379k subjects the load took 248 s; the startup probe (on /healthz) allows more
+    than twice that before the liveness probe may restart the pod."""
+    for name in WORKERS:
+        (container,) = containers(of_kind("Deployment")[name])
+        startup = container["startupProbe"]
+        assert startup["httpGet"]["path"] == "/healthz", name
+        allowed = startup["periodSeconds"] * startup["failureThreshold"]
+        assert allowed >= (600 if name == "dvtrigger-decide" else 60), name
+
+
+def test_workers_not_ready_are_still_scraped() -> None:
+    """A worker loading its register or in a broker outage is not ready; its headless
+    Service still publishes it, so Prometheus keeps scraping it (the outage gauge)."""
+    for name in WORKERS:
+        assert of_kind("Service")[name]["spec"]["publishNotReadyAddresses"] is True, name
 
 
 def test_services_and_budgets_select_the_pods() -> None:
