@@ -1,0 +1,297 @@
+"""Exactly one task when the duty inbox's disk fills, the worker's clock steps, or poison
+arrives on the register feed (issue 16, faults 5 to 7).
+
+Each test runs a worker (decide and deliver processes) on the session's broker, publishes a
+simulated scenario, plants its fault in the running stack, and asserts: no expected task is
+missing, none is duplicated, nothing is stuck (every expected task arrives within a couple of
+minutes, nothing is parked unless the test parks it on purpose), and the fault really
+happened. The expected tasks come from the offline replay of the same files. Each test's
+figures go to the faults table of the terminal summary; seconds to recover run from the end
+of the fault to the moment the last expected task is in the inbox.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.kafka.dead_letters import replay_parked
+from connectors.simulate import simulate
+from schemas.receipt import Receipt
+from tests.conftest import record_fault
+from tests.support.duty_inbox import serve_duty_inbox
+from tests.support.faulty_proxy import FaultyProxy, read_tasks, serve_faulty_proxy, summary, tally
+from tests.support.stack import Stack, running_stack, wait_for
+from tests.support.worker_faults import (
+    InjectedFull,
+    SmallDisk,
+    expected_by_incident,
+    small_disk,
+)
+
+pytestmark = pytest.mark.integration
+
+#: Short backoffs and breaker reset, so a test recovers in seconds (as the delivery faults').
+FAULT_ENV = {
+    "DVTRIGGER_CASE_SYSTEM_TIMEOUT_S": "1.0",
+    "DVTRIGGER_TASK_RETRY_DEADLINE_S": "120",
+    "DVTRIGGER_TASK_FIRST_BACKOFF_S": "0.2",
+    "DVTRIGGER_TASK_MAX_BACKOFF_S": "2",
+    "DVTRIGGER_BREAKER_RESET_S": "2",
+}
+#: How long the proxy must be quiet before the inbox is counted: late retries have landed.
+QUIET_S = 3.0
+RECOVERY_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Run:
+    """One fault test: its stack, the incidents, the tasks they must raise, what was sent."""
+
+    name: str
+    stack: Stack
+    inbox: str
+    incidents: list[dict[str, Any]]
+    by_incident: dict[str, set[str]]
+    subjects: int
+    sent: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def expected(self) -> set[str]:
+        return set().union(*self.by_incident.values())
+
+    def publish(self, incidents: list[dict[str, Any]]) -> None:
+        self.sent += self.stack.publish("incidents", incidents)
+
+    def raised(self, incidents: list[dict[str, Any]]) -> bool:
+        """Are the tasks of these incidents all in the inbox?"""
+        wanted = set().union(*(self.by_incident[i["incident_id"]] for i in incidents))
+        return not tally(read_tasks(self.inbox), wanted).missing
+
+    def await_all(self, proxy: FaultyProxy | None = None) -> float:
+        """Wait until every expected task is in the inbox; when that was (monotonic)."""
+        seen = f"; proxy saw {summary(proxy.posts())}" if proxy else ""
+        wait_for(
+            f"all {len(self.expected)} expected tasks ({self.name}{seen})",
+            lambda: not tally(read_tasks(self.inbox), self.expected).missing,
+            timeout=RECOVERY_TIMEOUT_S,
+        )
+        return time.monotonic()
+
+    def finish(
+        self,
+        config: pytest.Config,
+        fault_ended: float,
+        evidence: str,
+        proxy: FaultyProxy | None = None,
+        parked_ok: bool = False,
+    ) -> None:
+        """Wait for every task and for quiet, record the figures, assert exactly once."""
+        recovered = self.await_all(proxy)
+        if proxy is not None:
+            wait_for("the proxy to be quiet", lambda: proxy.idle_for() >= QUIET_S, timeout=60)
+        else:
+            time.sleep(QUIET_S)
+        counted = tally(read_tasks(self.inbox), self.expected)
+        parked = len(self.stack.read_topic("tasks-parked"))
+        row = {
+            "fault": self.name,
+            "messages sent": self.sent,
+            "task commands": len(self.stack.read_topic("task-commands")),
+            "tasks expected": len(self.expected),
+            "tasks found": counted.found,
+            "duplicates": counted.duplicates,
+            "missing": len(counted.missing),
+            "recover s": f"{max(0.0, recovered - fault_ended):.1f}",
+            "the fault, as the proxy saw it": evidence,
+        }
+        record_fault(config, row)
+        detail = {**row, **self.notes, "parked": parked, "withdrawn": sorted(counted.withdrawn)}
+        assert not counted.missing, (sorted(counted.missing), detail)
+        assert counted.duplicates == 0, detail
+        assert not counted.unexpected, (sorted(counted.unexpected), detail)
+        assert counted.distinct == len(self.expected) + len(counted.withdrawn), detail
+        if not parked_ok:
+            assert parked == 0, ("tasks were parked", detail)
+        for worker in self.stack.workers:
+            assert worker.poll() is None, f"a worker exited ({worker.returncode}): {detail}"
+
+
+def _start(name: str, stack: Stack, inbox: str, tmp_path: Path, seed: int) -> Run:
+    """A scenario whose register is loaded into the worker, and the tasks it must raise."""
+    scenario = simulate(seed, 24, 48)
+    by_incident = expected_by_incident(scenario, tmp_path)
+    run = Run(name, stack, inbox, list(scenario.incidents), by_incident, _subjects(scenario))
+    assert len(run.expected) >= 15, f"seed {seed} raises only {len(run.expected)} tasks"
+    run.sent += stack.publish("register", scenario.register)
+    wait_for(f"{run.subjects} register subjects", lambda: stack.register_size() == run.subjects)
+    return run
+
+
+def _subjects(scenario: Any) -> int:
+    return len({event["subject"]["subject_ref"] for event in scenario.register})
+
+
+def _thirds(items: list[Any]) -> list[list[Any]]:
+    third = len(items) // 3
+    return [items[:third], items[third : 2 * third], items[2 * third :]]
+
+
+def _total(stack: Stack, name: str) -> float:
+    """The sum of a metric over all its labels, in both processes' /metrics."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in stack.metrics_text().splitlines()
+        if line.startswith((f"{name} ", f"{name}{{"))
+    )
+
+
+def _receipted_tasks(stack: Stack) -> set[str]:
+    """The task ids every `task_raised` receipt names: what the force was told is raised."""
+    receipts = [Receipt.model_validate_json(r.value) for r in stack.read_topic("receipts")]
+    return {r.task_ref for r in receipts if r.stage == "task_raised" and r.task_ref}
+
+
+# -- 5. the duty inbox's disk fills up, then is freed --------------------------------------------
+
+DISK_FAULT_S = 8.0
+
+
+@pytest.fixture
+def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmallDisk | InjectedFull]:
+    """The inbox's disk: a small tmpfs when this process may mount, else an injected error."""
+    with small_disk(tmp_path / "disk", monkeypatch) as mounted:
+        yield mounted
+
+
+@pytest.fixture
+def disk_inbox(disk: SmallDisk | InjectedFull) -> Iterator[str]:
+    """A real duty inbox whose database is on `disk`."""
+    with serve_duty_inbox(disk.path / "inbox.sqlite3") as url:
+        yield url
+
+
+@pytest.fixture
+def watcher(disk_inbox: str) -> Iterator[FaultyProxy]:
+    """A proxy in front of the inbox that plants nothing: it records what the inbox answered."""
+    with serve_faulty_proxy(disk_inbox) as running:
+        yield running
+
+
+def _held_open(db_path: Path) -> sqlite3.Connection:
+    """A reader holding the database open, as a busy inbox's requests do: its WAL index stays,
+    so the inbox still signs its client in during the fault and only writes fail."""
+    reader = sqlite3.connect(db_path)
+    reader.execute("SELECT count(*) FROM tasks").fetchone()
+    return reader
+
+
+def _answers_between(proxy: FaultyProxy, start: float, end: float) -> Counter[int | None]:
+    """What the inbox answered the POSTs sent between `start` and `end` (monotonic)."""
+    return Counter(e.upstream_status for e in proxy.posts() if start < e.at < end)
+
+
+def test_inbox_disk_full_for_a_while_then_back(
+    broker: str,
+    disk: SmallDisk | InjectedFull,
+    disk_inbox: str,
+    watcher: FaultyProxy,
+    tmp_path: Path,
+    pytestconfig: pytest.Config,
+) -> None:
+    with (
+        running_stack(broker, watcher.url, tmp_path, **FAULT_ENV) as stack,
+        closing(_held_open(disk.path / "inbox.sqlite3")),
+    ):
+        run = _start("16.5 inbox disk full 8 s", stack, disk_inbox, tmp_path, seed=51)
+        third = len(run.incidents) // 3
+        before, during = run.incidents[:third], run.incidents[third:]
+        run.publish(before)
+        wait_for("the first tasks", lambda: run.raised(before))
+        stored_before = len(read_tasks(disk_inbox))
+        filler = disk.fill()
+        full_at = time.monotonic()
+        run.publish(during)
+        wait_for("the inbox to refuse a task", lambda: watcher.statuses()[503] >= 3)
+        wait_for("a retry queued", lambda: _total(stack, "dvtrigger_tasks_retry_queued_total") > 0)
+        time.sleep(max(0.0, full_at + DISK_FAULT_S - time.monotonic()))
+        stored_during = len(read_tasks(disk_inbox))
+        answered = _answers_between(watcher, full_at + 0.05, time.monotonic())
+        disk.free()
+        freed_at = time.monotonic()
+        retried = _total(stack, "dvtrigger_tasks_retry_queued_total")
+        evidence = (
+            f"{disk.kind}{f' ({filler // 1024} KiB filler)' if filler else ''}"
+            f" for {DISK_FAULT_S:.0f} s: inbox answered"
+            f" {answered[503]} x 503, {answered[201] + answered[200]} x 2xx; {retried:.0f}"
+            " retries queued"
+        )
+        run.notes = {"answered during the fault": dict(answered), "stored": stored_during}
+        run.finish(pytestconfig, freed_at, evidence, proxy=watcher)
+
+        assert answered[503] >= 3, f"the fault did not happen: {answered}"
+        assert set(answered) <= {503}, f"a POST was not refused while the disk was full: {answered}"
+        assert stored_during == stored_before, "a task was stored while the disk was full"
+        assert retried > 0
+        stored = {t.task_id for t in read_tasks(disk_inbox)}
+        receipted = _receipted_tasks(stack)
+        assert receipted <= stored, f"receipts for tasks not stored: {sorted(receipted - stored)}"
+        assert receipted == stored, "a stored task has no task_raised receipt"
+
+
+PARK_DEADLINE_S = 4.0
+
+
+def test_inbox_disk_full_past_the_retry_deadline_parks_then_replays(
+    broker: str,
+    disk: SmallDisk | InjectedFull,
+    disk_inbox: str,
+    watcher: FaultyProxy,
+    tmp_path: Path,
+    pytestconfig: pytest.Config,
+) -> None:
+    deadline = {"DVTRIGGER_TASK_RETRY_DEADLINE_S": str(PARK_DEADLINE_S)}
+    with (
+        running_stack(broker, watcher.url, tmp_path, **{**FAULT_ENV, **deadline}) as stack,
+        closing(_held_open(disk.path / "inbox.sqlite3")),
+    ):
+        run = _start("16.5 inbox disk full, parked", stack, disk_inbox, tmp_path, seed=52)
+        disk.fill()
+        run.publish(run.incidents)
+
+        def parked() -> int:
+            return len(stack.read_topic("tasks-parked"))
+
+        wait_for(
+            "every task parked: nothing left retrying",
+            lambda: parked() > 0 and watcher.idle_for() >= 3.0,
+            timeout=90,
+        )
+        answered = Counter(e.upstream_status for e in watcher.posts())
+        parked_then, commands = parked(), len(stack.read_topic("task-commands"))
+        missing_then = len(tally(read_tasks(disk_inbox), run.expected).missing)
+        disk.free()
+        freed_at = time.monotonic()
+        replayed = replay_parked(stack.settings, broker)
+        evidence = (
+            f"{disk.kind}, deadline {PARK_DEADLINE_S:.0f} s: {answered[503]} x 503,"
+            f" {parked_then} tasks parked, all replayed after the disk was back"
+        )
+        run.notes = {"answered during the fault": dict(answered), "replayed": replayed}
+        run.finish(pytestconfig, freed_at, evidence, proxy=watcher, parked_ok=True)
+
+        assert set(answered) <= {503} and answered[503] > 0, answered
+        assert replayed == parked_then == commands, "not every command was parked"
+        assert missing_then == len(run.expected), "a task was stored while the disk was full"
+        assert stack.metric("dvtrigger_tasks_parked_total", reason="deadline") == parked_then
+        stored = {t.task_id for t in read_tasks(disk_inbox)}
+        assert _receipted_tasks(stack) == stored
