@@ -12,8 +12,10 @@ of the fault to the moment the last expected task is in the inbox.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -26,10 +28,11 @@ import pytest
 from connectors.kafka.dead_letters import replay_parked
 from connectors.simulate import simulate
 from schemas.receipt import Receipt
+from streams.config.topics import H_REASON, H_REASON_CLASS
 from tests.conftest import record_fault
 from tests.support.duty_inbox import serve_duty_inbox
 from tests.support.faulty_proxy import FaultyProxy, read_tasks, serve_faulty_proxy, summary, tally
-from tests.support.stack import Stack, running_stack, wait_for
+from tests.support.stack import Stack, metric_value, running_stack, wait_for
 from tests.support.worker_faults import (
     InjectedFull,
     SmallDisk,
@@ -295,3 +298,96 @@ def test_inbox_disk_full_past_the_retry_deadline_parks_then_replays(
         assert stack.metric("dvtrigger_tasks_parked_total", reason="deadline") == parked_then
         stored = {t.task_id for t in read_tasks(disk_inbox)}
         assert _receipted_tasks(stack) == stored
+
+
+# -- 7. poison register events in the middle of a stream ---------------------------------------
+
+NEVER_SEEN = "S-NEVER-REGISTERED-1"
+
+
+def _unknown_subject(template: dict[str, Any], type_: str, n: int) -> dict[str, Any]:
+    """A valid register event (by the contract) changing a subject the register never held."""
+    subject = {"subject_ref": f"{NEVER_SEEN[:-1]}{n}", "kind": "child"}
+    event = {**template, "event_id": str(uuid.uuid4()), "type": type_}
+    event = {k: v for k, v in event.items() if k not in ("carers", "outcome")}
+    return {**event, "subject": subject, "effective_date": "2026-03-01"}
+
+
+def _schema_broken(template: dict[str, Any]) -> bytes:
+    """JSON that breaks the register feed's schema: an event type and a kind it does not have."""
+    broken = {**template, "type": "subject_teleported"}
+    broken["subject"] = {**template["subject"], "kind": "teenager"}
+    return json.dumps(broken).encode()
+
+
+def test_poison_and_unknown_subject_register_events_mid_stream(
+    stack: Stack, inbox: str, tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    scenario = simulate(71, 24, 48)
+    by_incident = expected_by_incident(scenario, tmp_path)
+    register = list(scenario.register)
+    run = Run(
+        "16.7 poison register events",
+        stack,
+        inbox,
+        list(scenario.incidents),
+        by_incident,
+        _subjects(scenario),
+    )
+    template = register[0]
+    not_json = b'{"schema": "register-event/1", "type": "subject_moved", "subject": {'
+    half = len(register) // 2
+    bad: list[tuple[bytes, str]] = []
+
+    def poison(value: bytes, reason_class: str, key: bytes) -> None:
+        stack.produce_raw("register-events", value, key=key)
+        bad.append((value, reason_class))
+        run.sent += 1
+
+    def unknown(type_: str, n: int) -> None:
+        event = _unknown_subject(template, type_, n)
+        run.sent += stack.publish("register", [event])  # valid: the publisher's check passes
+        bad.append((json.dumps(event).encode(), "unknown_subject"))
+
+    run.sent += stack.publish("register", register[:half])
+    poison(not_json, "not_json", b"x")
+    poison(_schema_broken(template), "schema", template["subject"]["subject_ref"].encode())
+    unknown("subject_moved", 1)
+    run.sent += stack.publish("register", register[half:])
+    wait_for(f"{run.subjects} subjects", lambda: stack.register_size() == run.subjects)
+    first, second, third = _thirds(run.incidents)
+    run.publish(first)
+    unknown("subject_withdrawn", 2)
+    poison(b"\xff\xfe not even text", "not_json", b"y")
+    last_bad = time.monotonic()
+    run.publish(second)
+    run.publish(third)
+
+    def letters() -> list[Any]:
+        return stack.read_topic("dead-letter")
+
+    wait_for("every bad register event dead-lettered", lambda: len(letters()) >= len(bad))
+    dead = letters()
+    reasons = Counter(dict(r.headers)[H_REASON_CLASS].decode() for r in dead)
+    rejected = {
+        reason: metric_value(
+            stack.metrics_text(), "dvtrigger_register_events_rejected_total", reason=reason
+        )
+        for reason in reasons
+    }
+    evidence = f"{len(bad)} bad events among {len(register)} good: dead-lettered " + ", ".join(
+        f"{n} {reason}" for reason, n in sorted(reasons.items())
+    )
+    run.notes = {"dead letters": dict(reasons), "rejected metric": rejected}
+    run.finish(pytestconfig, last_bad, evidence)
+
+    assert reasons == Counter(reason for _, reason in bad), reasons
+    assert len(dead) == len(bad), "something else was dead-lettered"
+    assert rejected == {reason: float(n) for reason, n in reasons.items()}
+    unknown_letters = [r for r in dead if dict(r.headers)[H_REASON_CLASS] == b"unknown_subject"]
+    for record in unknown_letters:
+        reason = dict(record.headers)[H_REASON].decode()
+        assert reason.endswith("of a subject the register does not hold"), reason
+        assert NEVER_SEEN[:-1] not in reason  # the reason names no subject
+    assert stack.register_size() == run.subjects, "an unknown subject was added to the register"
+    assert _total(stack, "dvtrigger_register_events_applied_total") >= run.subjects
