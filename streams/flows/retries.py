@@ -4,8 +4,8 @@ A command that failed for a retryable reason travels on the retry topic with its
 key and value and these headers: how many requests were made for it, when the first was
 made, when the next is due, how long that wait was, and the class of the last failure.
 Times are wall-clock seconds since the epoch, because the next attempt may be made by another
-process; the wait lets a reader cap a due time that a wall clock stepped back has pushed
-into the future (`RetryState.due_by`). Pure: the time is passed in.
+process; the wait tells a reader when the due time was set, so one set before the wall
+clock was stepped back is not waited for (`RetryState.due_by`). Pure: the time is passed in.
 """
 
 from __future__ import annotations
@@ -70,10 +70,16 @@ class RetryState:
         ]
 
     def due_by(self, now: float, deadline_s: float) -> float:
-        """When to try: when due, but never past the deadline, nor later than the wait that was
-        set from `now` (a wall clock stepped back an hour must not hold a retry an hour)."""
+        """When to try: when due, but never past the deadline.
+
+        A due time whose wait began after `now` was written before the wall clock was stepped
+        back (say an hour): it is due at once, not an hour late. How long it has waited cannot
+        be told from a clock that jumped; the route's circuit breaker paces such retries.
+        """
         due = min(self.due_at, self.first_attempt_at + deadline_s)
-        return due if self.wait_s is None else min(due, now + self.wait_s)
+        if self.wait_s is not None and self.due_at - self.wait_s > now:
+            return now
+        return due
 
     @classmethod
     def from_headers(cls, headers: Headers, now: float) -> RetryState:

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import pytest
 
 from connectors.kafka.dead_letters import replay_parked
 from connectors.simulate import simulate
+from schemas.decision import Decision
 from schemas.receipt import Receipt
 from streams.config.topics import H_REASON, H_REASON_CLASS
 from tests.conftest import record_fault
@@ -36,6 +38,8 @@ from tests.support.stack import Stack, metric_value, running_stack, wait_for
 from tests.support.worker_faults import (
     InjectedFull,
     SmallDisk,
+    SteppedClock,
+    clock_offset,
     expected_by_incident,
     small_disk,
 )
@@ -391,3 +395,113 @@ def test_poison_and_unknown_subject_register_events_mid_stream(
         assert NEVER_SEEN[:-1] not in reason  # the reason names no subject
     assert stack.register_size() == run.subjects, "an unknown subject was added to the register"
     assert _total(stack, "dvtrigger_register_events_applied_total") >= run.subjects
+
+
+# -- 6. the worker's wall clock stepped an hour forwards, then back ------------------------------
+
+STEP_S = 3600
+CLOCK_OUTAGE_S = 10.0
+
+
+@pytest.fixture
+def clock(tmp_path: Path) -> SteppedClock:
+    if not SteppedClock.available():
+        pytest.skip("libfaketime is not installed (Debian package faketime)")
+    return SteppedClock(tmp_path / "faketime.rc")
+
+
+@pytest.fixture
+def proxy(inbox: str) -> Iterator[FaultyProxy]:
+    """A faulty proxy in front of the test's duty inbox."""
+    with serve_faulty_proxy(inbox) as running:
+        yield running
+
+
+def _negative_samples(stack: Stack) -> list[str]:
+    """dvtrigger samples below zero: none may be (counts, histograms, ages, lags)."""
+    return [
+        line
+        for line in stack.metrics_text().splitlines()
+        if line.startswith("dvtrigger_") and float(line.rsplit(" ", 1)[1]) < 0
+    ]
+
+
+def _decided_at(stack: Stack) -> dict[tuple[str, int], list[datetime]]:
+    """When each incident revision was decided, by the decision log (each time it was)."""
+    decided: dict[tuple[str, int], list[datetime]] = {}
+    for record in stack.read_topic("decisions"):
+        decision = Decision.model_validate_json(record.value)
+        at = datetime.fromisoformat(str((decision.model_extra or {})["decided_at"]))
+        decided.setdefault((decision.incident_id, decision.revision), []).append(at)
+    return decided
+
+
+def test_worker_clock_stepped_an_hour_forwards_then_back(
+    broker: str,
+    proxy: FaultyProxy,
+    inbox: str,
+    clock: SteppedClock,
+    tmp_path: Path,
+    pytestconfig: pytest.Config,
+) -> None:
+    with running_stack(broker, proxy.url, tmp_path, **FAULT_ENV, **clock.env()) as stack:
+
+        def offsets() -> list[float]:
+            return [clock_offset(url) for url in stack.web_urls]
+
+        def clocks_at(offset: int) -> bool:
+            return all(abs(seen - offset) < 5 for seen in offsets())
+
+        assert clocks_at(0), offsets()
+        run = _start("16.6 worker clock +1 h, then -1 h", stack, inbox, tmp_path, seed=61)
+        quarter = len(run.incidents) // 4
+        phases = [run.incidents[i * quarter : (i + 1) * quarter] for i in range(3)]
+        phases.append(run.incidents[3 * quarter :])
+        published: dict[str, tuple[int, float]] = {}  # incident: (phase, real time published)
+
+        def publish(phase: int) -> None:
+            published.update({i["incident_id"]: (phase, time.time()) for i in phases[phase]})
+            run.publish(phases[phase])
+
+        publish(0)
+        wait_for("the tasks before the steps", lambda: run.raised(phases[0]))
+        clock.step(+STEP_S)
+        wait_for("the workers' clocks an hour ahead", lambda: clocks_at(STEP_S))
+        publish(1)
+        wait_for("the tasks after the step forward", lambda: run.raised(phases[1]), timeout=90)
+        # The inbox fails for a while: commands wait on the retry topic, due an hour ahead of
+        # the real time, and the circuit opens; then the clock is stepped back an hour.
+        outage = proxy.fail((503,), seconds=CLOCK_OUTAGE_S)
+        publish(2)
+        wait_for(
+            "retries queued an hour ahead",
+            lambda: _total(stack, "dvtrigger_tasks_retry_queued_total") > 0,
+        )
+        clock.step(-STEP_S)
+        wait_for("the workers' clocks back", lambda: clocks_at(0))
+        publish(3)
+        assert outage.until is not None
+        retried = _total(stack, "dvtrigger_tasks_retry_queued_total")
+        opened = _total(stack, "dvtrigger_case_system_circuit_state")
+        time.sleep(max(0.0, outage.until - time.monotonic()))
+        evidence = (
+            f"workers' wall clock +{STEP_S // 3600} h, then back during a"
+            f" {CLOCK_OUTAGE_S:.0f} s outage ({proxy.statuses()[503]} x 503, {retried:.0f}"
+            " retries queued, due an hour ahead)"
+        )
+        run.notes = {"circuit state at the step back": opened}
+        run.finish(pytestconfig, outage.until, evidence, proxy=proxy)
+
+        assert proxy.statuses()[503] >= 1 and retried > 0
+        decided = _decided_at(stack)
+        doubled = {key: times for key, times in decided.items() if len(times) > 1}
+        assert not doubled, f"incident revisions decided more than once: {doubled}"
+        for incident, (phase, sent_at) in published.items():
+            (at,) = next(times for (i, _), times in decided.items() if i == incident)
+            ahead = at.timestamp() - sent_at
+            want = STEP_S if phase in (1, 2) else 0  # phase 2 is decided before the step back
+            assert want - 5 <= ahead <= want + 60, (incident, phase, ahead)
+        for task in read_tasks(inbox):
+            due_in = task.task.due_by - task.created_at
+            assert timedelta(0) < due_in <= timedelta(days=7, hours=1), (task.task_id, due_in)
+        assert not _negative_samples(stack), _negative_samples(stack)
