@@ -151,13 +151,18 @@ class DeliverFlow:
         """Wait until `due`, a slice at a time; False as soon as the worker stops or rebalances.
 
         faust waits for the event in hand before it stops or gives a partition up,
-        so a command not due for minutes must not be held that long.
+        so a command not due for minutes must not be held that long. The wait never grows
+        past what it was when it began: a wall clock stepped back meanwhile does not hold
+        the command for the length of the step.
         """
         clock = self._deps.clock
-        while (left := due - clock.time()) > 0:
+        most = due - clock.time()
+        while (left := min(due - clock.time(), most)) > 0:
             if leaving(self._app):
                 return False
-            await clock.sleep(min(left, WAIT_SLICE_S))
+            pause = min(left, WAIT_SLICE_S)
+            await clock.sleep(pause)
+            most -= pause
         return True
 
     async def _hand_back(self, event: Any, state: RetryState) -> None:
@@ -249,8 +254,9 @@ class DeliverFlow:
 class _Budget:
     """The deliver agent's inline budget for one command, on the worker's wall clock.
 
-    A clock stepped back (say an hour) spends none of it and gives none: without this a step
-    back mid-command would keep the agent retrying that command inline for an hour.
+    A clock stepped back (say an hour) gives none: without this a step back mid-command would
+    keep the agent retrying that command inline for an hour. The pause the step fell in is
+    not counted either (a wall clock cannot tell it): the budget is overrun by one pause.
     """
 
     def __init__(self, time: Callable[[], float], started: float, seconds: float) -> None:
