@@ -13,6 +13,7 @@ import errno
 import os
 import sqlite3
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,7 +27,11 @@ from connectors.simulate import write_scenario
 from schemas.decision import Decision
 from streams.domain.tasks import idempotency_key, subject_key
 
-FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+#: Debian's libfaketime (package faketime), of whichever architecture is installed.
+FAKETIME_LIB = next(
+    iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))),
+    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
+)
 #: The `sitecustomize` a faked worker loads (see its docstring).
 FAKETIME_SHIM = Path(__file__).resolve().parent / "faketime"
 DISK_FULL = "database or disk is full"  # SQLite's own words for SQLITE_FULL
@@ -179,6 +184,4 @@ def clock_offset(url: str) -> float:
     """How far a worker's wall clock is ahead of ours: the Date header of its /healthz."""
     with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
         date = response.headers["Date"]
-    from time import time
-
-    return parsedate_to_datetime(date).timestamp() - time()
+    return parsedate_to_datetime(date).timestamp() - time.time()
