@@ -16,7 +16,7 @@ from schemas.police import PoliceIncident
 from schemas.register import RegisterEvent
 from streams.domain.config import DEFAULT_CONFIG, RulesConfig
 from streams.domain.register.index import RegisterIndex
-from streams.domain.register.records import apply_event
+from streams.domain.register.records import apply_event, unknown_subject
 from streams.domain.rules import decide
 
 
@@ -59,12 +59,21 @@ def _messages(path: Path, model: type[_M], rejected: list[str]) -> Iterator[_M]:
 
 
 def load_register(path: Path, rejected: list[str] | None = None) -> tuple[RegisterIndex, int]:
-    """Apply every register event of a file, in file order; the index and the event count."""
+    """Apply every register event of a file, in file order; the index and the event count.
+
+    An event changing a subject not registered is skipped and noted in `rejected`, as the
+    worker dead-letters it.
+    """
     index = RegisterIndex()
     count = 0
-    for event in _messages(path, RegisterEvent, [] if rejected is None else rejected):
-        index.upsert(apply_event(index.get(event.subject.subject_ref), event))
+    rejected = [] if rejected is None else rejected
+    for event in _messages(path, RegisterEvent, rejected):
         count += 1
+        known = index.get(event.subject.subject_ref)
+        if unknown_subject(known, event):  # the worker dead-letters it too
+            rejected.append(f"{path.name}: event {count}: {event.type} of an unknown subject")
+            continue
+        index.upsert(apply_event(known, event))
     return index, count
 
 

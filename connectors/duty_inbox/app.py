@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -53,6 +54,11 @@ from streams.config.settings import RetentionSettings
 from streams.domain.ports.audit import AuditLog, NoAudit
 
 _NO_AUDIT = NoAudit()
+log = logging.getLogger(__name__)
+
+#: SQLite's result codes for a database that cannot be used for now: busy or locked, read-only,
+#: an I/O error, full, or not openable. The request is answered 503, to be tried again.
+_STORAGE_DOWN = {5, 6, 8, 10, 13, 14}
 
 _STORE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownTask: (404, "unknown task"),
@@ -188,6 +194,7 @@ def _handle_errors(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(UserError, _user_error)
+    app.add_exception_handler(sqlite3.OperationalError, _storage_down)
 
 
 def _api(request: Request) -> bool:
@@ -244,6 +251,19 @@ def _allowed(request: Request) -> list[str]:
         if regex is not None and regex.match(request.scope["path"]):
             methods |= getattr(route, "methods", None) or set()
     return sorted(methods)
+
+
+async def _storage_down(request: Request, exc: Exception) -> Response:
+    """The database cannot be written or read now (disk full, read-only, I/O error, locked):
+    503, so a client tries again, and nothing was stored (its transaction was rolled back).
+    Any other SQLite error is the inbox's own: 500."""
+    assert isinstance(exc, sqlite3.OperationalError)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _STORAGE_DOWN:  # extended codes carry it low
+        log.error("duty inbox database unavailable: %s", getattr(exc, "sqlite_errorname", code))
+        return _refusal(request, 503, "the inbox cannot store or read tasks now; try again")
+    log.error("duty inbox database error: %s", getattr(exc, "sqlite_errorname", "unknown"))
+    return _refusal(request, 500, "internal error")
 
 
 async def _user_error(request: Request, exc: Exception) -> Response:

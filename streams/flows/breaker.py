@@ -4,7 +4,8 @@ Closed: every request goes through; `failures` consecutive retryable failures op
 Open: no request at all for `reset_s`. Then half-open: one trial request is let through;
 its success closes the breaker, its failure opens it again for another `reset_s`. A trial
 that never reports back (its caller was cancelled) expires after `reset_s`, so the breaker
-cannot stay half-open for ever. Pure: the clock is passed in.
+cannot stay half-open for ever. Pure: the clock is passed in. It may be a wall clock: one
+stepped back (say an hour) restarts a wait from the new time, so no wait exceeds `reset_s`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Breaker:
 
     def allow(self) -> bool:
         """May one request go out now? In half-open, True once: that request is the trial."""
-        now = self._clock()
+        now = self._now()
         if self._state is BreakerState.CLOSED:
             return True
         if self._state is BreakerState.OPEN:
@@ -70,7 +71,7 @@ class Breaker:
         self._consecutive += 1
         if self._state is BreakerState.HALF_OPEN or self._consecutive >= self.failures:
             self._state = BreakerState.OPEN
-            self._opened_at = self._clock()
+            self._opened_at = self._now()
             self._trial_at = None
 
     def released(self) -> None:
@@ -79,10 +80,19 @@ class Breaker:
 
     def retry_in(self) -> float:
         """Seconds until a request may go out (0.0 when one may now)."""
+        now = self._now()
         if self._state is BreakerState.CLOSED:
             return 0.0
         if self._state is BreakerState.OPEN:
-            return max(0.0, self._opened_at + self.reset_s - self._clock())
+            return max(0.0, self._opened_at + self.reset_s - now)
         if self._trial_at is None:
             return 0.0
-        return max(0.0, self._trial_at + self.reset_s - self._clock())
+        return max(0.0, self._trial_at + self.reset_s - now)
+
+    def _now(self) -> float:
+        """The clock's time; marks ahead of it (the clock was stepped back) are moved to it."""
+        now = self._clock()
+        self._opened_at = min(self._opened_at, now)
+        if self._trial_at is not None:
+            self._trial_at = min(self._trial_at, now)
+        return now

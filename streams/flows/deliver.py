@@ -112,16 +112,16 @@ class DeliverFlow:
         route, started = routed.route, clock.time()
         state = RetryState(attempts=0, first_attempt_at=started, due_at=started)
         s = deps.settings
-        budget_end = started + min(s.task_inline_budget_s, s.task_retry_deadline_s)
+        budget = _Budget(clock.time, started, min(s.task_inline_budget_s, s.task_retry_deadline_s))
         while True:
-            remaining = budget_end - clock.time()
+            remaining = budget.left()
             result = await self._attempt(route, command, timeout=max(remaining, 0.0), abandon=True)
             if result.kind != "skipped":
                 state = RetryState(state.attempts + 1, started, started)
             if await self.settled(event, route, command, result):
                 return
             pause = max(self.policy.pause(state.attempts), result.retry_after)
-            if result.kind in ("skipped", "abandoned") or clock.time() + pause >= budget_end:
+            if result.kind in ("skipped", "abandoned") or pause >= budget.left():
                 await self.requeue(event, route, state, result)
                 return
             await clock.sleep(pause)
@@ -134,7 +134,7 @@ class DeliverFlow:
         if self.policy.expired(state, now()):
             await self.park(event, "deadline", f"still unavailable after {state.attempts} attempts")
             return
-        due = min(state.due_at, state.first_attempt_at + deps.settings.task_retry_deadline_s)
+        due = state.due_by(now(), deps.settings.task_retry_deadline_s)
         if not await self._waited(due):  # never past the deadline, whatever a header says
             await self._hand_back(event, state)
             return
@@ -151,13 +151,18 @@ class DeliverFlow:
         """Wait until `due`, a slice at a time; False as soon as the worker stops or rebalances.
 
         faust waits for the event in hand before it stops or gives a partition up,
-        so a command not due for minutes must not be held that long.
+        so a command not due for minutes must not be held that long. The wait never grows
+        past what it was when it began: a wall clock stepped back meanwhile does not hold
+        the command for the length of the step.
         """
         clock = self._deps.clock
-        while (left := due - clock.time()) > 0:
+        most = due - clock.time()
+        while (left := min(due - clock.time(), most)) > 0:
             if leaving(self._app):
                 return False
-            await clock.sleep(min(left, WAIT_SLICE_S))
+            pause = min(left, WAIT_SLICE_S)
+            await clock.sleep(pause)
+            most -= pause
         return True
 
     async def _hand_back(self, event: Any, state: RetryState) -> None:
@@ -244,6 +249,27 @@ class DeliverFlow:
         log.warning(
             "task parked from %s@%s: %s (%s)", message.topic, message.offset, reason_class, reason
         )
+
+
+class _Budget:
+    """The deliver agent's inline budget for one command, on the worker's wall clock.
+
+    A clock stepped back (say an hour) gives none: without this a step back mid-command would
+    keep the agent retrying that command inline for an hour. The pause the step fell in is
+    not counted either (a wall clock cannot tell it): the budget is overrun by one pause.
+    """
+
+    def __init__(self, time: Callable[[], float], started: float, seconds: float) -> None:
+        self._time = time
+        self._last = started
+        self._end = started + seconds
+
+    def left(self) -> float:
+        """Seconds of the budget left now (negative once spent)."""
+        now = self._time()
+        self._end -= max(0.0, self._last - now)
+        self._last = now
+        return self._end - now
 
 
 async def _send_acked(

@@ -32,7 +32,7 @@ import faust
 from streams.domain.parsing import Rejected, dead_letter_of, parse_register_event
 from streams.domain.register.codec import UnreadableRecord, decode, encode
 from streams.domain.register.index import RegisterIndex
-from streams.domain.register.records import SubjectRecord, apply_event
+from streams.domain.register.records import SubjectRecord, apply_event, unknown_subject
 from streams.domain.register.snapshot import Mark, UnusableSnapshot, mark_of
 from streams.flows import heap
 from streams.flows.deadletter import DeadLetters
@@ -162,7 +162,8 @@ class RegisterFlow:
         await self._dead_letters.guarded(partial(self.apply, event), event, failed)
 
     async def apply(self, event: Any) -> None:
-        """Fold one register event into its subject's record, or dead-letter it."""
+        """Fold one register event into its subject's record, or dead-letter it: invalid, or a
+        change of a subject the register does not hold (`records.unknown_subject`)."""
         metrics = self._deps.metrics
         try:
             register_event = parse_register_event(event.value)
@@ -173,6 +174,11 @@ class RegisterFlow:
             return
         ref = register_event.subject.subject_ref
         known = self.index.get(ref)
+        if unknown_subject(known, register_event):
+            metrics.register_events_rejected.labels("unknown_subject").inc()
+            reason = f"{register_event.type} of a subject the register does not hold"
+            await self._dead_letters.send(event, "unknown_subject", reason)
+            return
         record = apply_event(known, register_event)
         if record is known:
             await self._listener.subject_repeated(record)

@@ -2,9 +2,10 @@
 
 A command that failed for a retryable reason travels on the retry topic with its original
 key and value and these headers: how many requests were made for it, when the first was
-made, when the next is due, and the class of the last failure. Times are wall-clock
-seconds since the epoch, because the next attempt may be made by another process. Pure:
-the time is passed in.
+made, when the next is due, how long that wait was, and the class of the last failure.
+Times are wall-clock seconds since the epoch, because the next attempt may be made by another
+process; the wait tells a reader when the due time was set, so one set before the wall
+clock was stepped back is not waited for (`RetryState.due_by`). Pure: the time is passed in.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from streams.config.topics import H_REASON_CLASS
 H_ATTEMPTS = "dvtrigger-attempts"
 H_FIRST_ATTEMPT_AT = "dvtrigger-first-attempt-at"
 H_DUE_AT = "dvtrigger-due-at"
+H_WAIT = "dvtrigger-wait-s"
 
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 30.0
@@ -53,15 +55,31 @@ class RetryState:
     first_attempt_at: float
     due_at: float
     reason_class: str = ""
+    #: The wait `due_at` was set with (None: not known, from an older message).
+    wait_s: float | None = None
 
     def headers(self) -> list[tuple[str, bytes]]:
         """The retry-topic headers that carry this state."""
+        wait = [] if self.wait_s is None else [(H_WAIT, repr(self.wait_s).encode())]
         return [
             (H_ATTEMPTS, str(self.attempts).encode()),
             (H_FIRST_ATTEMPT_AT, repr(self.first_attempt_at).encode()),
             (H_DUE_AT, repr(self.due_at).encode()),
             (H_REASON_CLASS, self.reason_class.encode()),
+            *wait,
         ]
+
+    def due_by(self, now: float, deadline_s: float) -> float:
+        """When to try: when due, but never past the deadline.
+
+        A due time whose wait began after `now` was written before the wall clock was stepped
+        back (say an hour): it is due at once, not an hour late. How long it has waited cannot
+        be told from a clock that jumped; the route's circuit breaker paces such retries.
+        """
+        due = min(self.due_at, self.first_attempt_at + deadline_s)
+        if self.wait_s is not None and self.due_at - self.wait_s > now:
+            return now
+        return due
 
     @classmethod
     def from_headers(cls, headers: Headers, now: float) -> RetryState:
@@ -72,6 +90,7 @@ class RetryState:
             first_attempt_at=_number(found.get(H_FIRST_ATTEMPT_AT), now),
             due_at=_number(found.get(H_DUE_AT), now),
             reason_class=(found.get(H_REASON_CLASS) or b"").decode(errors="replace"),
+            wait_s=_wait(found.get(H_WAIT)),
         )
 
 
@@ -96,7 +115,7 @@ class RetryPolicy:
         due = now + pause
         if due > state.first_attempt_at + self.deadline_s:
             return None
-        return replace(state, due_at=due, reason_class=reason_class)
+        return replace(state, due_at=due, reason_class=reason_class, wait_s=pause)
 
     def expired(self, state: RetryState, now: float) -> bool:
         """Has the deadline passed since the first attempt?"""
@@ -110,3 +129,9 @@ def _number(raw: bytes | None, default: float) -> float:
     except ValueError:
         return default
     return value if value == value and abs(value) != float("inf") else default
+
+
+def _wait(raw: bytes | None) -> float | None:
+    """The wait header's seconds, or None when it is missing or not a number of seconds."""
+    wait = _number(raw, -1.0)
+    return wait if wait >= 0 else None

@@ -248,8 +248,11 @@ def stop_gracefully(process: subprocess.Popen[bytes], timeout: float = 30.0) -> 
 
 
 def _worker_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a worker: ours without settings, its settings, and the repository on
+    PYTHONPATH (after any PYTHONPATH of its own, such as a test's sitecustomize)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVTRIGGER_")}
-    return {**env, **settings_env, "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (settings_env.get("PYTHONPATH"), str(ROOT)) if p)
+    return {**env, **settings_env, "PYTHONPATH": path}
 
 
 def isolated_env(bootstrap: str, name: str, data_dir: Path) -> dict[str, str]:

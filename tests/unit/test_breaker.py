@@ -61,6 +61,19 @@ def test_open_lets_nothing_through_until_the_reset_time() -> None:
     assert b.state is BreakerState.HALF_OPEN
 
 
+def test_a_clock_stepped_back_an_hour_does_not_hold_the_circuit_open_for_an_hour() -> None:
+    b, clock = breaker(failures=1, reset_s=30.0)
+    b.failed()
+    clock.t -= 3600.0  # a wall clock stepped back while the circuit is open
+    assert b.retry_in() == 30.0 and not b.allow()
+    clock.t += 30.0
+    assert b.allow()  # the trial, a reset time after the step
+    clock.t -= 3600.0  # stepped back again while the trial is out
+    assert b.retry_in() == 30.0
+    clock.t += 30.0
+    assert b.allow()
+
+
 def test_half_open_lets_one_trial_through_and_its_success_closes() -> None:
     b, clock = breaker(failures=1, reset_s=30.0)
     b.failed()

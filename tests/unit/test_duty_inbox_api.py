@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from connectors.duty_inbox import sqlite
 from schemas.task import RaiseTask
 from tests.support.duty_inbox import add_client, add_user, bearer, inbox_app, sign_in
 from tests.support.samples import personal_data_in, sample_raise_task
+from tests.support.worker_faults import InjectedFull
 
 
 @pytest.fixture
@@ -48,6 +50,19 @@ async def test_post_is_201_then_200(inbox: httpx.AsyncClient) -> None:
     assert first.json()["task_id"] == again.json()["task_id"]
     expected = {"task_id": first.json()["task_id"], "created": False, "updated": False}
     assert again.json() == expected | {"revision": 1}
+
+
+async def test_a_post_the_database_cannot_store_is_503_and_stores_nothing(
+    inbox: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = InjectedFull(Path("."))
+    monkeypatch.setattr(sqlite, "write", full.write)
+    full.fill()
+    refused = await post(inbox, sample_raise_task())
+    assert refused.status_code == 503 and "task_id" not in refused.json()
+    assert (await inbox.get("/api/tasks")).json()["tasks"] == []
+    full.free()
+    assert (await post(inbox, sample_raise_task())).status_code == 201
 
 
 async def test_post_with_a_higher_revision_updates(inbox: httpx.AsyncClient) -> None:

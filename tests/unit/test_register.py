@@ -12,7 +12,12 @@ from schemas.register import RegisterEvent
 from schemas.shared import Address
 from streams.domain.matching.blocking import record_keys
 from streams.domain.register.index import RegisterIndex
-from streams.domain.register.records import AddressSpan, SubjectRecord, apply_event
+from streams.domain.register.records import (
+    AddressSpan,
+    SubjectRecord,
+    apply_event,
+    unknown_subject,
+)
 
 HOME = {
     "uprn": "100",
@@ -160,6 +165,18 @@ def test_end_and_withdrawal_dates() -> None:
     assert (record.pregnancy_end.on, record.pregnancy_end.outcome) == (date(2026, 2, 10), "loss")
     gone = event("U1", "subject_withdrawn", "2026-03-05T12:00:00+00:00")
     assert fold(registered(), gone).withdrawn_on == date(2026, 3, 5)  # defaults to recorded_at
+
+
+def test_only_a_registration_brings_a_subject_the_register_does_not_hold() -> None:
+    born = event("C1", "birth_registered", kind="child", subject={"date_of_birth": "2026-05-30"})
+    changes = [
+        event("U1", "subject_moved", effective_date="2026-03-01", address=NEW_HOME),
+        event("U1", "pregnancy_ended", effective_date="2026-02-10", outcome="loss"),
+        event("U1", "subject_withdrawn"),
+    ]
+    assert not unknown_subject(None, registered()) and not unknown_subject(None, born)
+    assert all(unknown_subject(None, change) for change in changes)
+    assert not any(unknown_subject(fold(registered()), change) for change in changes)
 
 
 def test_effective_date_defaults_to_the_london_date_of_recorded_at() -> None:

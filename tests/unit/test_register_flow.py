@@ -108,6 +108,24 @@ async def test_an_invalid_event_is_dead_lettered_with_its_reason_class(
     assert w.subjects == {} and len(w.register.index) == 0
 
 
+async def test_a_change_of_a_subject_the_register_does_not_hold_is_dead_lettered() -> None:
+    w = a_worker()
+    await send(w, raw(birth("C1")))
+    unknown = raw(moved("C7", "2026-05-01"))
+    await send(w, unknown, key=b"C7", offset=4)
+    (letter,) = w.topics.dead_letter.sent
+    assert (letter.key, letter.value) == (b"C7", unknown)
+    assert letter.header(H_REASON_CLASS) == "unknown_subject"
+    assert letter.header(H_REASON) == "subject_moved of a subject the register does not hold"
+    assert w.register.index.get("C7") is None and b"C7" not in w.subjects
+    assert (
+        sample_value(w, "dvtrigger_register_events_rejected_total", reason="unknown_subject") == 1
+    )
+    assert sample_value(w, "dvtrigger_register_events_applied_total", type="subject_moved") == 0
+    await send(w, raw(moved("C1", "2026-05-01")), offset=5)  # the known subject's move applies
+    assert sample_value(w, "dvtrigger_register_events_applied_total", type="subject_moved") == 1
+
+
 async def test_a_changelog_event_from_another_worker_updates_the_index() -> None:
     w = a_worker()
     other = record(birth("C9"))

@@ -120,6 +120,17 @@ def test_invalid_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     assert "2 invalid lines skipped" in stats.summary()
 
 
+def test_a_change_of_an_unknown_subject_is_skipped_as_the_worker_dead_letters_it(
+    tmp_path: Path,
+) -> None:
+    register, incidents = files(tmp_path)
+    with register.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(register_event("C2", "subject_withdrawn")) + "\n")
+    stats = replay(register, incidents, tmp_path / "out.jsonl")
+    assert stats.rejected == ["register.jsonl: event 3: subject_withdrawn of an unknown subject"]
+    assert (stats.register_events, stats.subjects) == (3, 1)
+
+
 def test_main_runs_from_the_command_line(tmp_path: Path, capsys: Any) -> None:
     register, incidents = files(tmp_path)
     out = tmp_path / "cli.jsonl"

@@ -16,7 +16,7 @@ from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_TOPIC
 from streams.domain.ports.case_system import CaseSystemRejected, CaseSystemUnavailable, TaskReceipt
 from streams.domain.ports.routing import CaseSystemRouter, Route
 from streams.flows.deliver import WAIT_SLICE_S
-from streams.flows.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, RetryState
+from streams.flows.retries import H_ATTEMPTS, H_DUE_AT, H_FIRST_ATTEMPT_AT, H_WAIT, RetryState
 from tests.support.fakes import FakeClock, Sent, fake_event, make_worker, sample_value
 from tests.support.samples import sample_raise_task
 
@@ -92,6 +92,62 @@ async def test_a_due_time_past_the_deadline_is_not_waited_for() -> None:
     w = a_worker(fake, clock, task_retry_deadline_s=60.0)
     await w.deliver.retry(retry_event(RetryState(1, T0, T0 + 10**9, "5xx")))
     assert sum(clock.sleeps) == 60.0 and fake.requests == 1
+
+
+async def test_a_retry_set_before_the_clock_stepped_back_an_hour_goes_at_once() -> None:
+    clock, fake = Clock(T0 + 3600), Counting()
+    fake.fail_next(*unavailable(1))
+    w = a_worker(fake, clock)
+    await w.deliver.retry(retry_event(RetryState(2, T0 + 3590, T0 + 3600, "5xx")))
+    (again,) = w.topics.task_retries.sent
+    wait = float(again.header(H_WAIT) or -1)
+    assert 0 <= wait <= 8.0 and float(again.header(H_DUE_AT) or 0) == T0 + 3600 + wait
+    clock.t = T0  # the wall clock is stepped back an hour
+    await w.deliver.retry(as_event(again))
+    assert clock.sleeps == [] and fake.requests == 2
+    assert len(await fake.list_tasks()) == 1 and w.topics.tasks_parked.sent == []
+
+
+async def test_a_clock_stepped_back_while_a_retry_waits_does_not_make_it_wait_longer() -> None:
+    class SteppedBack(Clock):
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            if len(self.sleeps) == 2:
+                self.t -= 3600  # stepped back an hour a second into the wait
+
+    clock, fake = SteppedBack(), Counting()
+    w = a_worker(fake, clock)
+    await w.deliver.retry(retry_event(RetryState(2, T0 - 10, T0 + 5, "5xx")))
+    assert sum(clock.sleeps) == 5.0 and fake.requests == 1
+
+
+def test_a_due_time_set_with_its_wait_is_waited_for_until_it_began_after_now() -> None:
+    state = RetryState(1, 90.0, due_at=100.0, wait_s=8.0)  # set at 92
+    assert state.due_by(now=92.0, deadline_s=10**6) == 100.0
+    assert state.due_by(now=91.0, deadline_s=10**6) == 91.0  # the clock went back since
+
+
+def test_a_garbled_wait_header_reads_as_no_wait_known() -> None:
+    for raw in (b"-1", b"nan", b"soon"):
+        state = RetryState.from_headers({H_DUE_AT: b"100.0", H_WAIT: raw}, now=50.0)
+        assert state.wait_s is None and state.due_by(50.0, deadline_s=10**6) == 100.0
+
+
+async def test_a_clock_stepped_back_mid_command_spends_no_more_than_the_inline_budget() -> None:
+    class SteppedBack(Clock):
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            if len(self.sleeps) == 1:
+                self.t -= 3600  # stepped back an hour during the first pause
+
+    clock, fake = SteppedBack(), Counting()
+    fake.fail_next(*unavailable(1000))
+    w = a_worker(fake, clock, task_inline_budget_s=4.0, breaker_failures=1000)
+    await w.deliver.deliver(retry_event(None))
+    # The pause the clock was stepped in is not counted (the wall clock cannot tell it).
+    assert sum(clock.sleeps[1:]) <= 4.0 and fake.requests <= 40  # not an hour of retries
+    (requeued,) = w.topics.task_retries.sent
+    assert requeued.header(H_REASON_CLASS) == "5xx"
 
 
 @pytest.mark.parametrize("leaving", ["should_stop", "rebalancing"])

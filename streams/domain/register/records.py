@@ -163,6 +163,20 @@ def effective_day(event: RegisterEvent) -> date:
     return event.effective_date or event.recorded_at.astimezone(LONDON).date()
 
 
+#: The events that bring a subject into the register: a pregnancy or a birth registered.
+REGISTERING = frozenset({"pregnancy_registered", "birth_registered"})
+
+
+def unknown_subject(record: SubjectRecord | None, event: RegisterEvent) -> bool:
+    """Is this a change (a move, an end, a withdrawal) of a subject the register never held?
+
+    Such an event cannot be applied: a record built from it alone would have no registration
+    (a ghost subject, or one retention purged coming back). It is set aside for a person, who
+    can send it again once the subject's registration is in.
+    """
+    return record is None and event.type not in REGISTERING
+
+
 def apply_event(record: SubjectRecord | None, event: RegisterEvent) -> SubjectRecord:
     """Fold one event into a subject's record; applying the same event twice changes nothing."""
     if record is not None and event.event_id in record.event_ids:
