@@ -37,6 +37,7 @@ from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
 from streams.domain.register.index import RegisterIndex
 from streams.flows.acknowledgements import AcknowledgementFlow, ReadNew
+from streams.flows.barrier import BarrierTableManager
 from streams.flows.clock import Clock, SystemClock
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import DecideFlow
@@ -152,9 +153,13 @@ def faust_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         processing_guarantee="at_least_once",  # Tansu refuses aiokafka's transactions
-        # Tansu reports a partition's end as its last batch's first offset, below what a worker
-        # has read: faust's check would stop it at a rebalance, or at a start from a register
-        # snapshot (which checks the changelog itself: `streams.flows.register`). On by setting.
+        # Tansu reports a partition's end (ListOffsets) as one past its last batch's first
+        # offset, short of the log end: each recovery reads its changelogs up to a barrier
+        # record sent just before it (`streams.flows.barrier`), not to that answer.
+        TableManager=BarrierTableManager,
+        # faust's check compares what a worker has read with that answer; with the barrier it
+        # holds, but without it Tansu's answer stopped workers at a rebalance, or at a start
+        # from a register snapshot (which checks the changelog itself). On by setting.
         recovery_consistency_check=settings.recovery_consistency_check,
         broker_session_timeout=6,  # a new group's join waits half of this
         broker_heartbeat_interval=1,
@@ -360,7 +365,7 @@ def waiting_for(worker: Worker) -> list[str]:
     recovery = getattr(getattr(worker.app, "tables", None), "recovery", None)
     checks = {
         "recovery": recovery is None or recovery.completed.is_set(),
-        "register": worker.register is None or worker.register.rebuilt,
+        "register": worker.register is None or worker.register.complete,
         "broker": worker.outage is None or worker.outage.reachable,
     }
     return [name for name, done in checks.items() if not done]

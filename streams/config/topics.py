@@ -7,7 +7,7 @@ TOPIC_ROLES: dict[str, str] = {
     "police-incidents": "police-incident/1 notifications as the forces publish them",
     "register-events": "register-event/1 events from maternity, child health, children's services",
     "incidents": "validated incidents, keyed by incident_id (internal)",
-    "decisions": "the decision log: one decision/1 record per incident revision",
+    "decisions": "the decision log: one decision/1 record per incident revision, at least once",
     "task-commands": "RaiseTask commands, keyed by idempotency key (internal)",
     "dead-letter": "messages that can never be valid, with the reason in headers",
     "task-retries": "RaiseTask commands waiting for another attempt, with retry headers",

@@ -18,6 +18,11 @@ it starts again with a full rebuild. A snapshot is written on a timer, only
 when every write of this worker has come back on the changelog (so it holds
 nothing the changelog does not); a quiet register's snapshot is written again
 before it grows too old to be trusted.
+
+A recovery reads the changelog up to a barrier record sent just before it
+(`streams.flows.barrier`), not to the end the broker reports, which Tansu
+reports short; so when the index is rebuilt it holds every subject the
+changelog held at the start, and `complete` says so (for readiness).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from streams.domain.register.index import RegisterIndex
 from streams.domain.register.records import SubjectRecord, apply_event, unknown_subject
 from streams.domain.register.snapshot import Mark, UnusableSnapshot, mark_of
 from streams.flows import heap
+from streams.flows.barrier import is_barrier
 from streams.flows.deadletter import DeadLetters
 from streams.flows.deps import Deps, Topics
 from streams.flows.errors import Redelivery
@@ -104,8 +110,10 @@ class RegisterFlow:
         self._saved: dict[int, int] = {}  # partition -> offset of the last snapshot written
         self._made: float | None = None  # when the snapshot last written or loaded was made
         self.restored = False
-        #: Whether the index was rebuilt from the recovered table: the worker can match.
-        self.rebuilt = False
+        #: Whether the index holds every subject the changelog held when this worker started:
+        #: set once its first recovery is through (read to the barrier, `streams.flows.barrier`)
+        #: and a loaded snapshot was found to match. Until then, a decision might miss a subject.
+        self.complete = False
 
     def install(self, app: faust.App) -> None:
         """Add the register agent and the index upkeep to the app."""
@@ -193,7 +201,13 @@ class RegisterFlow:
         await self._listener.subject_changed(known, record)
 
     async def on_changelog(self, event: Any) -> None:
-        """Keep the index in step with subject records written by any worker."""
+        """Keep the index in step with subject records written by any worker.
+
+        A recovery's barrier (`streams.flows.barrier`) is no subject: skipped, and not a
+        snapshot's mark either (a snapshot moves on with the register only).
+        """
+        if is_barrier(event.key):
+            return
         key = bytes(event.key)
         self._track(event, key)
         pending = self.own_writes.get(key)
@@ -311,8 +325,8 @@ class RegisterFlow:
             self.index.compact()
             heap.settle()  # the load's garbage handed back, the register frozen out of GC walks
         self.update_size()
-        self.rebuilt = True
         log.info("register index rebuilt: %d subjects, %d filed again", len(self.index), filed)
+        self.complete = True
         await self._listener.register_rebuilt()
 
     def forget(self, subject_ref: str) -> None:

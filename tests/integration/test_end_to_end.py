@@ -11,6 +11,7 @@ import pytest
 from connectors.cli.replay import replay
 from connectors.simulate import simulate, write_scenario
 from schemas.decision import Decision
+from streams.domain.decision_log import latest_by_incident, read_log
 from streams.domain.tasks import idempotency_key, subject_key
 from tests.support.stack import Stack, wait_for
 
@@ -31,14 +32,8 @@ def _replayed(scenario: Any, tmp_path: Path) -> dict[str, Decision]:
 
 
 def _logged(stack: Stack) -> dict[str, Decision]:
-    """The latest decision per incident on the decision log."""
-    latest: dict[str, Decision] = {}
-    for record in stack.read_topic("decisions"):
-        decision = Decision.model_validate_json(record.value)
-        known = latest.get(decision.incident_id)
-        if known is None or decision.revision >= known.revision:
-            latest[decision.incident_id] = decision
-    return latest
+    """The decision of each incident on the decision log, its copies dropped."""
+    return latest_by_incident(read_log(r.value for r in stack.read_topic("decisions")))
 
 
 def _outcomes(decision: Decision) -> dict[str, str | None]:

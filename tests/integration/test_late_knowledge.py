@@ -13,6 +13,7 @@ import pytest
 
 from connectors.cli.replay import replay
 from schemas.decision import Decision
+from streams.domain.decision_log import latest_by_incident, read_log
 from streams.domain.tasks import subject_key
 from tests.support.fakes import FATHER, MOTHER, NEW_HOME, STRANGER, register_body
 from tests.support.samples import sample_incident
@@ -52,9 +53,11 @@ def pregnancy_booked(incident_day: datetime) -> dict[str, Any]:
 
 
 def _latest_logged(stack: Stack) -> Decision:
-    """The last decision record on the decision log (one incident: the latest)."""
-    records = [Decision.model_validate_json(r.value) for r in stack.read_topic("decisions")]
-    return max(enumerate(records), key=lambda pair: (pair[1].revision, pair[0]))[1]
+    """The decision of the one incident on the decision log: its latest, copies dropped."""
+    (decision,) = latest_by_incident(
+        read_log(r.value for r in stack.read_topic("decisions"))
+    ).values()
+    return decision
 
 
 def _replayed(tmp_path: Path, register: list[dict[str, Any]], incidents: list[Any]) -> Decision:

@@ -11,6 +11,7 @@ from streams.bootstrap import Worker
 from streams.config.topics import H_REASON, H_REASON_CLASS, H_SOURCE_OFFSET, H_SOURCE_TOPIC
 from streams.domain.register.codec import decode, encode
 from streams.domain.register.records import SubjectRecord, apply_event
+from streams.flows.barrier import BARRIER_KEY
 from tests.support.fakes import (
     NEW_HOME,
     RecordingTable,
@@ -214,3 +215,21 @@ async def test_a_register_change_with_no_recent_incidents_sends_no_decision() ->
     await send(w, raw(birth("C1")))
     assert w.topics.decisions.sent == [] and w.topics.task_commands.sent == []
     assert sample_value(w, "dvtrigger_incidents_redecided_total", result="unchanged") == 0
+
+
+async def test_a_recovery_barrier_on_the_changelog_is_no_subject() -> None:
+    w = a_worker()
+    await w.register.on_changelog(fake_event(encode(record(birth("C9"))), key=b"C9", offset=4))
+    before = dict(w.register._last)
+    await w.register.on_changelog(fake_event(None, key=BARRIER_KEY, offset=5))
+    assert [r.subject_ref for r in w.register.index] == ["C9"]
+    assert w.register._last == before  # a snapshot's mark stays on the register's own records
+    assert w.topics.decisions.sent == [] and w.topics.task_commands.sent == []
+
+
+async def test_the_register_is_complete_once_its_first_recovery_is_through() -> None:
+    w = a_worker()
+    w.subjects[b"C1"] = encode(record(birth("C1")))
+    assert not w.register.complete
+    await w.register.rebuild_index()
+    assert w.register.complete and len(w.register.index) == 1

@@ -257,7 +257,7 @@ async def test_a_worker_loads_a_snapshot_and_reads_the_changelog_after_it(
     last = saved["last"]
     await flow.on_changelog(fake_event(encode(last), key=last.subject_ref.encode(), offset=41))
     await flow.rebuild_index()
-    assert app.crashed == [] and table.data.held == {}
+    assert app.crashed == [] and table.data.held == {} and flow.complete
     assert snapshots.path.exists()
 
 
@@ -272,6 +272,7 @@ async def test_a_snapshot_the_changelog_does_not_hold_is_deleted_and_the_worker_
         await flow.on_changelog(fake_event(b"other", key=last.subject_ref.encode(), offset=41))
     await flow.rebuild_index()
     assert len(app.crashed) == 1 and not snapshots.path.exists()
+    assert not flow.complete  # nothing decided on it: the worker stops to rebuild in full
 
 
 async def test_a_snapshot_waits_for_this_workers_writes_to_come_back(
