@@ -8,6 +8,7 @@ and find every record it had acknowledged.
 
 from __future__ import annotations
 
+import logging
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ class S3Store:
 @contextmanager
 def serve_s3(bucket: str = "tansu") -> Iterator[S3Store]:
     """moto's S3 server on a free loopback port with `bucket` created; stopped on exit."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per S3 request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
