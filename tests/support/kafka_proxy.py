@@ -128,7 +128,8 @@ class KafkaProxy:
         """The fault as the proxy saw it, in a few words."""
         held = self.held(pid)
         new = sum(k.held_before_connect for k in held)
-        seconds = sum(k.held_s for k in held)
+        now = time.monotonic()
+        seconds = sum(k.held_s + (now - k.held_since if k.held_since else 0.0) for k in held)
         who = f" of pid {pid}" if pid else ""
         return (
             f"{len(held)} connections{who} blackholed ({new} opened during it),"
