@@ -45,6 +45,7 @@ AIOKAFKA_FAILURES: dict[str, int | None] = {
     "Heartbeat session expired - marking coordinator dead": None,
     "Cannot send %r to %s: %r": 2,
     "Could not send %r: %r": 1,
+    "Got error produce response: %s": 0,  # a produce in flight, retried: 8 a second
 }
 #: The loggers those messages come from. A logger's filter sees only its own records (not
 #: its children's), so each module's logger is named (`aiokafka.client` logs as `aiokafka`).
@@ -72,6 +73,7 @@ DURING_AN_OUTAGE: dict[str, int | None] = {
     "%s: Connection lost: %s": 1,  # kafka-python
     "%s: socket disconnected": None,
     "%s: Abort (%s)": 1,
+    "%s: Error receiving network data closing socket": None,
     "Bootstrap %s not ready; waiting %.2f secs": None,
 }
 DURING_LOGGERS = ("kafka.net.connection", "kafka.net.transport")

@@ -19,6 +19,7 @@ the last expected task is in the inbox and the last expected decision on the log
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -108,6 +109,12 @@ class Expected:
     @property
     def revisions(self) -> set[tuple[str, int]]:
         return {(d.incident_id, d.revision) for d in self.decisions.values()}
+
+
+#: Lines a worker may write over a broker outage: its start and end, and a stray few (before
+#: the outage was reported: thousands, 100 a second).
+MOST_ERRORS = 5
+MOST_WARNINGS = 20
 
 
 def expected(register: list[dict[str, Any]], incidents: list[dict[str, Any]], at: Path) -> Expected:
@@ -498,6 +505,17 @@ def test_broker_killed_mid_stream_and_restarted(
         assert kafka.broker.pid not in (None, pid)
         assert missing_at_kill > 0
         assert all(w.poll() is None for w in stack.workers), "a worker died"
+        # The outage was reported, not flooded: a few ERROR lines per process, not thousands.
+        for role in ("decide", "deliver"):
+            log = stack.data_dir / f"{stack.settings.app_id}-{role}.log"
+            lines = log.read_text(errors="replace").splitlines()
+            errors = [line for line in lines if re.search(r"\[(ERROR|CRITICAL)\]", line)]
+            warnings = [line for line in lines if "[WARNING]" in line]
+            assert any("broker unreachable" in line for line in errors), (role, errors[:5])
+            assert any("broker reachable again" in line for line in warnings), role
+            assert len(errors) <= MOST_ERRORS, (role, len(errors), errors[:10])
+            assert len(warnings) <= MOST_WARNINGS, (role, len(warnings), warnings[:10])
+        assert stack.metric("dvtrigger_broker_reachable") == 2  # both processes, reachable again
 
 
 # -- 2. the broker unreachable for 30 s: the proxy blackholes every connection -----------------
