@@ -165,10 +165,22 @@ def measured(
             "command_to_inbox": spread(lags(command_at, in_inbox, command_at)),
             "inbox_to_receipt": spread(lags(in_inbox, receipt_at, receipt_at)),
         },
+        "to_inbox_p99_ms_by_10s": by_window(paced, in_inbox, 10.0),
         "cpu_share": {name: figures.get("process_cpu_share") for name, figures in cpu.items()},
         "machine_busy_share": cpu["decide"].get("machine_busy_share"),
         "rss_mib_after": rss,
     }
+
+
+def by_window(paced: Paced, done: dict[Key, float], window_s: float) -> list[float | None]:
+    """p99 from publish to `done`, per `window_s` of publishing: a stall shows as a spike."""
+    buckets: dict[int, list[float]] = {}
+    for key, at in done.items():
+        sent = paced.published.get(key)
+        if sent is not None:
+            buckets.setdefault(int((sent - paced.start) // window_s), []).append(at - sent)
+    last = max(buckets, default=-1)
+    return [spread(buckets.get(w, []))["p99_ms"] for w in range(last + 1)]
 
 
 def verdict(results: list[dict[str, Any]]) -> str:
