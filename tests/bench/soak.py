@@ -81,7 +81,7 @@ Row = dict[str, Any]
 
 
 def parser() -> argparse.ArgumentParser:
-    """The soak's options; the defaults take about ten minutes on two cores."""
+    """The soak's options; the defaults take 10-15 minutes on two cores."""
     p = argparse.ArgumentParser(prog="python -m tests.bench.soak", description=__doc__)
     p.add_argument("--months", type=int, default=24, help="simulated months measured")
     p.add_argument("--scale", type=float, default=100.0, help="national volumes divided by")
