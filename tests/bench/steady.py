@@ -40,9 +40,14 @@ from tests.bench.kafka_io import partitions
 from tests.bench.probes import wait_idle
 from tests.bench.report import percentile
 from tests.bench.stages import Stage, stage
-from tests.bench.worker_stage import REGISTER_TIMEOUT_S, deliver_url, load_register
+from tests.bench.worker_stage import (
+    REGISTER_TIMEOUT_S,
+    deliver_url,
+    load_register,
+    start_duty_inbox,
+)
 from tests.bench.workload import Message, Workload
-from tests.support.duty_inbox import TEST_CLIENT_TOKEN, add_client
+from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 
 Key = tuple[str, int]  # (incident_id, revision)
 
@@ -75,14 +80,8 @@ def start_pipeline(
     integration tests' do: INFO logging changes the timings.
     """
     folder = data_dir / "inbox"
-    folder.mkdir(parents=True, exist_ok=True)
+    inbox_url = start_duty_inbox(children, folder)  # it knows the token given below
     inbox_db = folder / "duty-inbox.sqlite3"
-    add_client(inbox_db)  # the deliver worker's credential: without one every task is refused
-    port = free_port()
-    args = ["-m", "connectors.duty_inbox", "--port", str(port), "--db", str(inbox_db)]
-    inbox = children.python("duty-inbox", args, {"DVTRIGGER_DATA_DIR": str(folder)})
-    inbox_url = f"http://127.0.0.1:{port}"
-    wait_json(f"{inbox_url}/healthz", children=children)
     s = stage(
         run_id,
         "steady",
@@ -101,7 +100,7 @@ def start_pipeline(
     wait_json(deliver_url(s, "healthz"), children=children)
     load_register(s, work, children)
     wait_idle(decide.pid, REGISTER_TIMEOUT_S)
-    pids = {"decide": decide.pid, "deliver": deliver.pid, "inbox": inbox.pid}
+    pids = {"decide": decide.pid, "deliver": deliver.pid, "inbox": children.pid_of("duty-inbox")}
     if broker_pid is not None:
         pids["broker"] = broker_pid
     return Pipeline(s, inbox_db, pids)
