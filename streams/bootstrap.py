@@ -38,7 +38,7 @@ from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
 from streams.domain.register.index import RegisterIndex
 from streams.flows.acknowledgements import AcknowledgementFlow, ReadNew
 from streams.flows.barrier import BarrierTableManager
-from streams.flows.clock import Clock, SystemClock
+from streams.flows.clock import Clock, FileClock, SystemClock
 from streams.flows.deadletter import DeadLetters
 from streams.flows.decide import DecideFlow
 from streams.flows.deliver import DeliverFlow
@@ -242,7 +242,7 @@ def build(
     `audit`: where decisions are accounted for (`run_worker` opens the file chain); none if None.
     """
     settings = role_settings(settings, role).with_weights_file()
-    clock = clock or SystemClock()
+    clock = clock or worker_clock(settings)
     metrics = metrics or Metrics(clock=clock.time)
     metrics.set_build(VERSION, RULES_VERSION)
     if router is None:
@@ -277,6 +277,11 @@ def build(
     )
     _pages(worker)
     return worker
+
+
+def worker_clock(settings: Settings) -> Clock:
+    """The machine's clock, or the soak bench's simulated one when `clock_file` is set."""
+    return FileClock(settings.clock_file) if settings.clock_file is not None else SystemClock()
 
 
 def _decide_side(worker: Worker, runtime: Runtime) -> None:

@@ -310,6 +310,12 @@ class Settings(BaseSettings):
         " DVTRIGGER_OIDC__ISSUER, DVTRIGGER_OIDC__CLIENT_ID, DVTRIGGER_OIDC__REDIRECT_URL.",
     )
     log_level: str = Field("INFO", description="Log level of the worker.")
+    clock_file: Path | None = Field(
+        None,
+        description="Benchmarks only: a file holding the time now as Unix seconds, which the"
+        " worker takes as its clock (the time-compressed soak moves it month by month); unset:"
+        " the machine's clock. Never set it in production.",
+    )
     retention: RetentionSettings = Field(
         default_factory=RetentionSettings,
         description="Retention periods and the purge timer, e.g."

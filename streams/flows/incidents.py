@@ -34,6 +34,7 @@ class Incidents:
         self._deps = deps
         self._app = app
         self._topic = incidents_topic
+        deps.metrics.incident_states.source = lambda: {(): float(len(table))}
 
     def stored(self, key: bytes) -> IncidentState:
         """The incident's state from the table (a fresh one for a new incident)."""

@@ -118,6 +118,12 @@ class Metrics:
             "Recent incidents this worker owns and re-decides when the register changes.",
             registry=r,
         )
+        self.incident_states = ScrapeGauge(
+            "dvtrigger_incident_states",
+            "Incident states in this worker's incident-state table, recent or not: what"
+            " retention purges.",
+            registry=r,
+        )
 
     def _register(self, r: CollectorRegistry) -> None:
         """Metrics of the register feed and the register it folds into."""

@@ -26,6 +26,7 @@ class Children:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._by_name: dict[str, subprocess.Popen[bytes]] = {}
         self._old_sigterm: Any = None
 
     def python(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -40,7 +41,12 @@ class Children:
                 start_new_session=True,
             )
         self._procs.append(proc)
+        self._by_name[name] = proc
         return proc
+
+    def pid_of(self, name: str) -> int:
+        """The process id of the child last started as `name`."""
+        return self._by_name[name].pid
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         """SIGTERM one child, SIGKILL it if it lingers, and forget it."""

@@ -27,6 +27,7 @@ from tests.bench.probes import wait_idle, watched
 from tests.bench.report import StageResult
 from tests.bench.stages import DECISIONS, Stage, measure_flow, stage
 from tests.bench.workload import Workload
+from tests.support.duty_inbox import TEST_CLIENT_TOKEN, add_client
 
 REGISTER_TIMEOUT_S = 300.0
 TASKS_TIMEOUT_S = 240.0
@@ -60,6 +61,7 @@ def pipeline(
         bootstrap,
         data_dir,
         DVTRIGGER_CASE_SYSTEM_URL=inbox,
+        DVTRIGGER_CASE_SYSTEM_TOKEN=TEST_CLIENT_TOKEN,
         DVTRIGGER_DELIVER_WEB_PORT=str(free_port()),
     )
     worker_args = ["-m", "connectors.cli", "worker", "--role"]
@@ -93,11 +95,17 @@ def pipeline(
 
 
 def start_duty_inbox(children: Children, folder: Path) -> str:
-    """Serve a duty inbox on a free port with a fresh database; its base URL."""
+    """Serve a duty inbox on a free port with a fresh database; its base URL.
+
+    The database gets the test API client first: the worker must send its token
+    (`DVTRIGGER_CASE_SYSTEM_TOKEN`), or the inbox refuses every task and the worker parks it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    add_client(folder / "duty-inbox.sqlite3")
     port = free_port()
     args = ["-m", "connectors.duty_inbox", "--port", str(port)]
-    children.python("duty-inbox", [*args, "--db", str(folder / "duty-inbox.sqlite3")], {})
+    env = {"DVTRIGGER_DATA_DIR": str(folder)}
+    children.python("duty-inbox", [*args, "--db", str(folder / "duty-inbox.sqlite3")], env)
     url = f"http://127.0.0.1:{port}"
     wait_json(f"{url}/healthz", children=children)
     return url
