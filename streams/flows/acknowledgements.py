@@ -91,6 +91,10 @@ class AcknowledgementFlow:
         self._task_commands = task_commands
         self._read_new = read_new
         self._sender = ReceiptSender(receipts_topic, deps.metrics)
+        #: The poll each watched task was last asked after in, by task key (the longest
+        #: unasked go first, so a batch smaller than the watches reaches every one in turn).
+        self._asked: dict[str, int] = {}
+        self._polls = 0
         self.watches = Watches()
 
     def install(self, app: faust.App) -> None:
@@ -126,7 +130,7 @@ class AcknowledgementFlow:
         mine = [w for w in list(self.watches.by_key.values()) if self._owns(w.task_key)]
         self._deps.metrics.tasks_awaiting_ack.set(len(mine))
         acknowledged = 0
-        for watched in mine[: self._deps.settings.receipts.ack_poll_batch]:
+        for watched in self._next_batch(mine):
             if leaving(self._app):
                 break
             try:
@@ -134,6 +138,19 @@ class AcknowledgementFlow:
             except Exception as exc:  # one failure must not stop the others
                 log.error("acknowledgement poll failed at %s", where(exc))
         return acknowledged
+
+    def _next_batch(self, mine: list[WatchedTask]) -> list[WatchedTask]:
+        """The `ack_poll_batch` watched tasks asked after longest ago (never first, then in
+        the order raised), marked as asked in this poll. Were it always the first ones
+        raised, a batch of tasks nobody acknowledges would keep every later one unasked."""
+        self._polls += 1
+        watched = {w.task_key for w in mine}
+        self._asked = {key: poll for key, poll in self._asked.items() if key in watched}
+        ordered = sorted(mine, key=lambda w: self._asked.get(w.task_key, 0))  # stable
+        batch = ordered[: self._deps.settings.receipts.ack_poll_batch]
+        for w in batch:
+            self._asked[w.task_key] = self._polls
+        return batch
 
     async def _ask(self, watched: WatchedTask) -> int:
         """Ask after one watched task; 1 when it was acknowledged (its receipt sent)."""

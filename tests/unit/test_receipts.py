@@ -224,6 +224,39 @@ async def test_a_revision_after_the_acknowledgement_is_watched_again() -> None:
     assert len({r.receipt_id for r in acks}) == 2
 
 
+async def test_a_poll_smaller_than_the_watches_reaches_every_task_in_turn() -> None:
+    """Tasks nobody acknowledges must not keep the later ones from ever being asked after."""
+
+    class Counting(InMemoryCaseSystem):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[str] = []
+
+        async def get_task(self, task_id: str) -> Any:
+            self.asked.append(task_id)
+            return await super().get_task(task_id)
+
+    fake = Counting()
+    settings = Settings.model_validate({"receipts": {"ack_poll_batch": 2}})
+    w = make_worker(settings=settings, case_system=fake, clock=Clock())
+    for n in range(5):
+        cmd = sample_raise_task(incident_id=f"MPS-2026-00000{n}")
+        event = fake_event(cmd.model_dump_json().encode(), key=cmd.idempotency_key.encode())
+        assert w.deliver is not None
+        await w.deliver.deliver(event)
+    assert w.acks is not None
+    for _ in range(3):
+        await w.acks.poll()
+    tasks = await fake.list_tasks()
+    assert len(fake.asked) == 6
+    assert set(fake.asked) == {t.task_id for t in tasks}  # all five, not the first two again
+    last = tasks[-1]
+    fake.acknowledge(last.task_id)
+    acknowledged = sum([await w.acks.poll() for _ in range(3)])
+    assert acknowledged == 1
+    assert last.task_id not in {x.task_ref for x in w.acks.watches.by_key.values()}
+
+
 async def test_a_case_system_down_keeps_the_watch_and_a_gone_task_ends_it() -> None:
     class Down(InMemoryCaseSystem):
         down = False
