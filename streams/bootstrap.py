@@ -36,6 +36,7 @@ from streams.domain.ports.audit import AuditLog, NoAudit
 from streams.domain.ports.case_system import CaseSystem
 from streams.domain.ports.routing import DEFAULT_ROUTE, CaseSystemRouter, Route
 from streams.domain.register.index import RegisterIndex
+from streams.flows import fetch_wait
 from streams.flows.acknowledgements import AcknowledgementFlow, ReadNew
 from streams.flows.barrier import BarrierTableManager
 from streams.flows.clock import Clock, FileClock, SystemClock
@@ -143,7 +144,7 @@ def role_settings(settings: Settings, role: Role) -> Settings:
 def faust_app(settings: Settings) -> faust.App:
     """A faust app configured for at-least-once processing with fast group joins."""
     servers = settings.kafka_bootstrap_servers or "127.0.0.1:9092"
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in servers.split(",")],
         # TLS/SASL for the consumer, the producer and the topic-creating clients alike.
@@ -172,6 +173,8 @@ def faust_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         datadir=str(settings.data_dir / "faust" / settings.app_id),
     )
+    fetch_wait.install(app, settings.kafka_fetch_max_wait_ms)  # faust fixes it at 1,500 ms
+    return app
 
 
 def faust_topics(app: faust.App, settings: Settings) -> Topics:

@@ -174,6 +174,15 @@ class Settings(BaseSettings):
         description="A probe not answered within this long opens a broker outage: a broker"
         " that hangs rather than refuses makes the Kafka clients log nothing for minutes.",
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=5000,
+        description="How long a worker's consumer lets the broker hold a fetch that finds"
+        " nothing new (faust's own is 1,500 ms). Tansu answers only when the wait runs out,"
+        " so it is added to every hop on a quiet partition; Apache Kafka answers as soon as"
+        " a record arrives, and a short wait costs an empty fetch now and then.",
+    )
     recovery_consistency_check: bool = Field(
         False,
         description="faust's check, at a table's recovery, that its changelog was read to the"
