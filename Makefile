@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit tools lint format bench variations schemas lock clean
+.PHONY: run test test-unit tools lint format bench soak variations schemas lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,10 +81,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(STAMP)  ## throughput, latency at 5 and 50 a second, register scale, restart: about an hour
 	$(BIN)/python -m tests.bench.pipeline
+	$(BIN)/python -m tests.bench.latency
 	$(BIN)/python -m tests.bench.register_scale
 	$(BIN)/python -m tests.bench.restart
+
+soak: $(STAMP)  ## two simulated years on an injected clock (~15 min), then 30 real minutes at 20 a second
+	$(BIN)/python -m tests.bench.soak
+	$(BIN)/python -m tests.bench.soak_realtime
 
 variations: $(STAMP)  ## the variations table: dev set (if ../shared) and simulate seeds 11-13
 	$(BIN)/python -m tests.bench.variations
