@@ -90,8 +90,7 @@ def start_pipeline(
         DVTRIGGER_CASE_SYSTEM_URL=inbox_url,
         DVTRIGGER_CASE_SYSTEM_TOKEN=TEST_CLIENT_TOKEN,
         DVTRIGGER_DELIVER_WEB_PORT=str(free_port()),
-        DVTRIGGER_LOG_LEVEL="WARNING",
-        **env,
+        **{"DVTRIGGER_LOG_LEVEL": "WARNING", **env},
     )
     worker_args = ["-m", "connectors.cli", "worker", "--role"]
     decide = children.python("worker", [*worker_args, "decide"], s.env)
