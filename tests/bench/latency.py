@@ -19,12 +19,10 @@ the bench itself breaks. Figures go to stdout and var/bench/latency.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -32,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka.broker import EmbeddedBroker
 from connectors.kafka.publish import producer
 from tests.bench.children import Children
 from tests.bench.probes import watched
@@ -48,10 +45,11 @@ from tests.bench.steady import (
     request_figures,
     request_histogram,
     rss_mib,
+    running_pipeline,
     send_paced,
     spread,
-    start_pipeline,
     task_times,
+    write_figures,
 )
 from tests.bench.workload import Message, Workload, build_workload
 
@@ -243,24 +241,8 @@ def run(args: argparse.Namespace, work: Workload) -> list[dict[str, Any]]:
     """Start everything, warm up, then offer each rate in turn."""
     counts = [math.ceil(rate * args.seconds) for rate in args.rates]
     parts = slices(work, counts)
-    logs = OUT_DIR / "logs" / "latency"
-    logs.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(prefix="dvtrigger-latency-") as tmp,
-        EmbeddedBroker(log_path=logs / "broker.log") as broker,
-        Children(logs) as children,
-    ):
-        proc = getattr(broker, "_proc", None)
-        say(f"broker at {broker.bootstrap}; loading a register of {work.subjects} subjects")
-        p = start_pipeline(
-            broker.bootstrap,
-            proc.pid if proc else None,
-            str(os.getpid()),
-            Path(tmp),
-            work,
-            children,
-            **dict(pair.split("=", 1) for pair in args.worker_env),
-        )
+    worker_env = dict(pair.split("=", 1) for pair in args.worker_env)
+    with running_pipeline("latency", work, say, **worker_env) as (p, children):
         tails = Outputs.tails(p)
         outputs = Outputs()
         try:
@@ -306,9 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verdict": verdict(results),
         "rates": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    say(f"figures written to {args.out}")
+    write_figures(args.out, document, say)
     return 0
 
 

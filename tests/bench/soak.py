@@ -38,7 +38,6 @@ breaks. Figures go to stdout and var/bench/soak.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -62,7 +61,16 @@ from connectors.kafka.publish import producer, publish_dicts
 from connectors.simulate import iter_register_events, simulate
 from tests.bench.children import Children
 from tests.bench.probes import wait_idle
-from tests.bench.steady import Outputs, Pipeline, Tail, drain, inbox_rows, rss_mib, start_pipeline
+from tests.bench.steady import (
+    Outputs,
+    Pipeline,
+    Tail,
+    drain,
+    inbox_rows,
+    rss_mib,
+    start_pipeline,
+    write_figures,
+)
 from tests.bench.worker_stage import deliver_url
 from tests.bench.workload import Workload
 
@@ -480,9 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "series": flat,
         "months": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    say(f"figures written to {args.out}")
+    write_figures(args.out, document, say)
     return 0
 
 

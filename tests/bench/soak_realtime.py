@@ -16,21 +16,17 @@ Figures go to stdout and var/bench/soak_realtime.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.kafka.broker import EmbeddedBroker
 from connectors.kafka.publish import producer
-from tests.bench.children import Children
 from tests.bench.latency import offered
 from tests.bench.steady import (
     Outputs,
@@ -38,10 +34,11 @@ from tests.bench.steady import (
     expected_tasks,
     lags,
     rss_mib,
+    running_pipeline,
     send_paced,
     spread,
-    start_pipeline,
     task_times,
+    write_figures,
 )
 from tests.bench.workload import build_workload
 
@@ -74,23 +71,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"building the workload: {count} notifications")
     work = build_workload(args.seed, count, args.families, args.other_subjects, args.warmup)
     messages, ids = work.measured[:count], work.measured_ids[:count]
-    logs = OUT_DIR / "logs" / "soak_realtime"
-    logs.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(prefix="dvtrigger-soak-rt-") as tmp,
-        EmbeddedBroker(log_path=logs / "broker.log") as broker,
-        Children(logs) as children,
-    ):
-        proc = getattr(broker, "_proc", None)
-        say(f"broker at {broker.bootstrap}; loading a register of {work.subjects} subjects")
-        p = start_pipeline(
-            broker.bootstrap,
-            proc.pid if proc else None,
-            str(os.getpid()),
-            Path(tmp),
-            work,
-            children,
-        )
+    with running_pipeline("soak_realtime", work, say) as (p, children):
         tails = Outputs.tails(p)
         outputs = Outputs()
         try:
@@ -105,7 +86,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     children.check()
 
             say(f"{args.rate:g}/s for {args.minutes:g} min: {count} notifications")
-            kafka = producer(broker.bootstrap)
+            kafka = producer(p.bootstrap)
             try:
                 paced = send_paced(
                     kafka, p.topic("police-incidents"), messages, ids, args.rate, sample
@@ -211,9 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         **result,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    say(f"figures written to {args.out}")
+    write_figures(args.out, document, say)
     return 0
 
 

@@ -21,10 +21,13 @@ Times, all on this one machine's clock:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +37,7 @@ import psutil
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.kafka.broker import free_port
+from connectors.kafka.broker import EmbeddedBroker, free_port
 from tests.bench.children import Children, wait_json
 from tests.bench.kafka_io import partitions
 from tests.bench.probes import wait_idle
@@ -50,6 +53,7 @@ from tests.bench.workload import Message, Workload
 from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 
 Key = tuple[str, int]  # (incident_id, revision)
+OUT_DIR = Path("var/bench")
 
 
 @dataclass
@@ -59,6 +63,11 @@ class Pipeline:
     stage: Stage
     inbox_db: Path
     pids: dict[str, int]
+
+    @property
+    def bootstrap(self) -> str:
+        """The broker's bootstrap servers."""
+        return str(self.stage.env["KAFKA_BOOTSTRAP_SERVERS"])
 
     def topic(self, role: str) -> str:
         """The full name of one of the pipeline's topics."""
@@ -103,6 +112,40 @@ def start_pipeline(
     if broker_pid is not None:
         pids["broker"] = broker_pid
     return Pipeline(s, inbox_db, pids)
+
+
+@contextmanager
+def running_pipeline(
+    name: str, work: Workload, say: Callable[[str], None], **env: str
+) -> Iterator[tuple[Pipeline, Children]]:
+    """An embedded broker and a pipeline on it (`start_pipeline`), its register loaded;
+    logs in var/bench/logs/`name`; everything stopped on exit."""
+    logs = OUT_DIR / "logs" / name
+    logs.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"dvtrigger-{name}-") as tmp,
+        EmbeddedBroker(log_path=logs / "broker.log") as broker,
+        Children(logs) as children,
+    ):
+        proc = getattr(broker, "_proc", None)
+        say(f"broker at {broker.bootstrap}; loading a register of {work.subjects} subjects")
+        pipeline = start_pipeline(
+            broker.bootstrap,
+            proc.pid if proc else None,
+            str(os.getpid()),
+            Path(tmp),
+            work,
+            children,
+            **env,
+        )
+        yield pipeline, children
+
+
+def write_figures(out: Path, document: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Write a bench's figures as JSON to `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    say(f"figures written to {out}")
 
 
 def rss_mib(pids: dict[str, int]) -> dict[str, float]:
