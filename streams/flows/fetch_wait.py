@@ -40,4 +40,4 @@ def _create_worker_consumer(self: Any, transport: Any) -> Any:
 def install(app: Any, fetch_max_wait_ms: int) -> None:
     """Give `app`'s worker consumers a fetch wait of `fetch_max_wait_ms`."""
     setattr(app, ATTRIBUTE, fetch_max_wait_ms)
-    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
