@@ -559,7 +559,9 @@ def test_deliver_partitioned_from_the_broker_while_decide_goes_on(
         decide, deliver = stack.workers[0].pid, stack.deliver.pid
         kafka.proxy.watch(decide, deliver)
         run = start(f"deliver partitioned {PARTITION_S} s", stack, inbox, tmp_path, seed=81)
-        run.publish_in_chunks()
+        # Publishing lasts past the cut, so that decide has notifications to go on with: it
+        # decides each chunk within a second, and the whole stream would be decided before.
+        run.publish_in_chunks(pause_s=PARTITION_S / 8)
         _until_mid_stream(run)
         decisions_before = read_decisions(stack).records
         forwarded_before = kafka.proxy.forwarded_by()

@@ -47,6 +47,17 @@ CANARIES = (
 )
 
 
+@pytest.fixture(autouse=True)
+def times_of_this_test() -> None:
+    """Take the times when each test starts, not when the suite was collected: in a full run
+    that was many minutes earlier, and a notification reported then is past the 15-minute SLO."""
+    global NOW, CHILD_DOB, REGISTER_RECORDED, REPORTED
+    NOW = datetime.now(UTC).replace(microsecond=0)
+    CHILD_DOB = (NOW - timedelta(days=40)).date().isoformat()
+    REGISTER_RECORDED = NOW - timedelta(hours=2)
+    REPORTED = NOW - timedelta(seconds=30)
+
+
 def register_events() -> list[dict[str, Any]]:
     """A child of the mother Canarymum Zzcanaryvole, at HOME."""
     return [
@@ -161,7 +172,7 @@ def test_no_canary_reaches_any_metrics_page_and_the_metrics_tell_what_happened(
     texts = {"decide": scrape(decide), "deliver": scrape(deliver), "inbox": scrape(stack.inbox_url)}
 
     for process, text in texts.items():
-        found = [c for c in CANARIES if c.casefold() in text.casefold()]
+        found = [c for c in (*CANARIES, CHILD_DOB) if c.casefold() in text.casefold()]
         assert found == [], f"{process} /metrics carries {found}"
 
     decided, delivered, inbox = texts["decide"], texts["deliver"], texts["inbox"]
