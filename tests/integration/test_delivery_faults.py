@@ -36,6 +36,7 @@ from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 from tests.support.faulty_proxy import (
     Exchange,
     FaultyProxy,
+    fault_row,
     read_tasks,
     serve_faulty_proxy,
     summary,
@@ -124,17 +125,16 @@ class Run:
         wait_for("the proxy to be quiet", lambda: self.proxy.idle_for() >= QUIET_S, timeout=60)
         counted = tally(read_tasks(self.inbox), self.expected)
         parked = len(self.stack.read_topic("tasks-parked"))
-        row = {
-            "fault": self.name,
-            "messages sent": self.sent,
-            "task commands": len(self.stack.read_topic("task-commands")),
-            "tasks expected": len(self.expected),
-            "tasks found": counted.found,
-            "duplicates": counted.duplicates,
-            "missing": len(counted.missing),
-            "recover s": f"{max(0.0, recovered - fault_ended):.1f}",
-            "the fault, as the proxy saw it": evidence(),
-        }
+        commands = len(self.stack.read_topic("task-commands"))
+        row = fault_row(
+            self.name,
+            self.sent,
+            commands,
+            len(self.expected),
+            counted,
+            recovered - fault_ended,
+            evidence(),
+        )
         record_fault(config, row)
         detail = {
             **row,

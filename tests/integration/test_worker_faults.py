@@ -33,7 +33,14 @@ from schemas.receipt import Receipt
 from streams.config.topics import H_REASON, H_REASON_CLASS
 from tests.conftest import record_fault
 from tests.support.duty_inbox import serve_duty_inbox
-from tests.support.faulty_proxy import FaultyProxy, read_tasks, serve_faulty_proxy, summary, tally
+from tests.support.faulty_proxy import (
+    FaultyProxy,
+    fault_row,
+    read_tasks,
+    serve_faulty_proxy,
+    summary,
+    tally,
+)
 from tests.support.stack import Stack, metric_value, running_stack, wait_for
 from tests.support.worker_faults import (
     InjectedFull,
@@ -110,17 +117,16 @@ class Run:
             time.sleep(QUIET_S)
         counted = tally(read_tasks(self.inbox), self.expected)
         parked = len(self.stack.read_topic("tasks-parked"))
-        row = {
-            "fault": self.name,
-            "messages sent": self.sent,
-            "task commands": len(self.stack.read_topic("task-commands")),
-            "tasks expected": len(self.expected),
-            "tasks found": counted.found,
-            "duplicates": counted.duplicates,
-            "missing": len(counted.missing),
-            "recover s": f"{max(0.0, recovered - fault_ended):.1f}",
-            "the fault, as the proxy saw it": evidence,
-        }
+        commands = len(self.stack.read_topic("task-commands"))
+        row = fault_row(
+            self.name,
+            self.sent,
+            commands,
+            len(self.expected),
+            counted,
+            recovered - fault_ended,
+            evidence,
+        )
         record_fault(config, row)
         detail = {**row, **self.notes, "parked": parked, "withdrawn": sorted(counted.withdrawn)}
         assert not counted.missing, (sorted(counted.missing), detail)

@@ -401,6 +401,29 @@ def _pair(record: TaskRecord) -> tuple[str, str | None]:
     return record.task.incident_id, subject.subject_ref or subject.person_ref
 
 
+def fault_row(
+    name: str,
+    sent: int,
+    task_commands: int,
+    expected: int,
+    counted: Tally,
+    recover_s: float,
+    evidence: str,
+) -> dict[str, Any]:
+    """One fault test's row of the faults table (`tests.conftest.FAULT_COLUMNS`)."""
+    return {
+        "fault": name,
+        "messages sent": sent,
+        "task commands": task_commands,
+        "tasks expected": expected,
+        "tasks found": counted.found,
+        "duplicates": counted.duplicates,
+        "missing": len(counted.missing),
+        "recover s": f"{max(0.0, recover_s):.1f}",
+        "the fault, as the proxy saw it": evidence,
+    }
+
+
 def tally(tasks: Iterable[TaskRecord], expected: Iterable[str]) -> Tally:
     """Count found, distinct, duplicate, missing and unexpected tasks."""
     tasks = list(tasks)
