@@ -59,6 +59,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.kafka.broker import EmbeddedBroker
 from connectors.kafka.publish import producer, publish_dicts
 from connectors.simulate import iter_register_events, simulate
+from tests.bench import memtrace
 from tests.bench.children import Children
 from tests.bench.probes import wait_idle
 from tests.bench.steady import (
@@ -97,6 +98,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--about-share", type=float, default=0.10, help="incidents about families")
     p.add_argument("--seed", type=int, default=16)
     p.add_argument("--out", type=Path, default=OUT_DIR / "soak.json")
+    p.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        help="the decide worker's memory by type of object, a month at a time, in this folder"
+        " (python -m tests.bench.memtrace shows and compares them)",
+    )
+    p.add_argument(
+        "--trace-frames",
+        type=int,
+        default=0,
+        help="with --trace: tracemalloc frames, 0 for none (tracing slows the worker tenfold)",
+    )
     return p
 
 
@@ -371,6 +385,7 @@ def run(args: argparse.Namespace, load: Load) -> list[dict[str, Any]]:
             DVTRIGGER_CLOCK_FILE=str(clock.path),
             DVTRIGGER_RETENTION__PURGE_INTERVAL_S=str(SWEEP_S),
             DVTRIGGER_REGISTER_SNAPSHOT_INTERVAL_S="0",
+            **(memtrace.env(args.trace, "decide", args.trace_frames) if args.trace else {}),
         )
         app_id = p.stage.settings.app_id
         topics = changelog_topics(broker.bootstrap, app_id)
@@ -378,12 +393,16 @@ def run(args: argparse.Namespace, load: Load) -> list[dict[str, Any]]:
         tails = Outputs.tails(p)
         outputs = Outputs()
         kafka = producer(broker.bootstrap)
+        if args.trace:  # tracing starts once the register is loaded
+            memtrace.request(args.trace, "month-00")
         try:
             for m, (events, notes) in enumerate(load.months, start=1):
                 rows.append(
                     month(p, m, events, notes, clock, kafka, tails, outputs, children, changelogs)
                 )
                 r = rows[-1]
+                if args.trace:
+                    memtrace.request(args.trace, f"month-{m:02d}")
                 say(
                     f"month {m:2d}: {r['incident_states']} incident states,"
                     f" {r['register_subjects']} subjects, decide {r['rss_mib_decide']} MiB"
