@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.decision import Decision, DecisionSubject
 from streams.domain.late import (
@@ -82,12 +85,74 @@ def test_recent_incidents_find_incidents_by_shared_key_and_forget_them() -> None
 def test_recent_incidents_expire_by_incident_day() -> None:
     recent = RecentIncidents()
     recent.add("old", date(2026, 5, 1), {"k"})
+    recent.add("eve", date(2026, 5, 11), {"k"})  # the day before the window starts
     recent.add("edge", date(2026, 5, 12), {"k"})
     recent.add("new", date(2026, 8, 1), {"k"})
-    assert recent.expire(window_start(ON, 90)) == 1
+    assert recent.expire(window_start(ON, 90)) == 2
     assert recent.sharing({"k"}) == {"edge", "new"}
     recent.clear()
     assert len(recent) == 0 and recent.sharing({"k"}) == set()
+
+
+class RecentModel:
+    """What the recent-incident index must answer, kept the plain way: key sets by incident."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, set[str]] = {}
+        self.days: dict[str, date] = {}
+
+    def add(self, incident_id: str, day: date, keys: set[str]) -> None:
+        self.keys[incident_id], self.days[incident_id] = set(keys), day
+
+    def remove(self, incident_id: str) -> None:
+        self.keys.pop(incident_id, None)
+        self.days.pop(incident_id, None)
+
+    def expire(self, start: date) -> int:
+        old = [i for i, day in self.days.items() if day < start]
+        for incident_id in old:
+            self.remove(incident_id)
+        return len(old)
+
+    def sharing(self, keys: set[str]) -> set[str]:
+        return {i for i, held in self.keys.items() if held & keys}
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "add", "add", "remove", "expire", "sharing"]),
+        st.integers(0, 400),  # incident
+        st.integers(0, 60),  # day offset
+        st.sets(st.integers(0, 300), max_size=12),  # keys
+    ),
+    max_size=700,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(OPERATIONS)
+def test_recent_incidents_answer_as_a_plain_index_would_through_flushes_and_merges(
+    operations: list[tuple[str, int, int, set[int]]],
+) -> None:
+    """Hundreds of incidents, more than the memtable holds, revised, removed and expired."""
+    recent, model = RecentIncidents(), RecentModel()
+    for op, n, offset, numbers in operations:
+        incident_id, day = f"I{n}", date(2026, 5, 1) + timedelta(days=offset)
+        keys = {f"key-{k}" for k in numbers}
+        if op == "add":
+            recent.add(incident_id, day, keys)
+            model.add(incident_id, day, keys)
+        elif op == "remove":
+            recent.remove(incident_id)
+            model.remove(incident_id)
+        elif op == "expire":
+            assert recent.expire(day) == model.expire(day)
+        else:
+            assert recent.sharing(keys) == model.sharing(keys)
+        assert len(recent) == len(model.keys)
+    assert sorted(recent.ids()) == sorted(model.keys)
+    for k in range(0, 301, 7):
+        assert recent.sharing({f"key-{k}"}) == model.sharing({f"key-{k}"})
 
 
 def test_window_and_today_are_judged_in_london() -> None:
