@@ -138,9 +138,14 @@ class RegisterFlow:
             timer(interval, on_leader=False, name="heap-collect")(self.collect_garbage)
 
     async def collect_garbage(self) -> None:
-        """A full collection between events, once the register is settled (see `heap`)."""
+        """Between events: the index's memtable sorted into a run, so no posting waits long as
+        Python objects; a full collection once the register is settled (see `heap`), else
+        CPython's own; the C heap's free pages handed back either way."""
+        self.index.flush()
         if heap.full_collections_held():
             log.debug("full garbage collection took %.3f s", heap.collect())
+        else:
+            heap.trim()
 
     def restore(self) -> bool:
         """Load the snapshot into the index and the table, if there is one to trust."""

@@ -279,6 +279,15 @@ class RegisterIndex:
         """Pack every posting into one sorted run (after a rebuild of the whole register)."""
         self._postings.compact()
 
+    def flush(self) -> None:
+        """Sort the postings waiting in the memtable into a run.
+
+        The memtable is two Python objects a posting; at a council's rate of register
+        events it would take months to fill, and objects kept that long among each
+        decision's short-lived ones keep CPython's arenas from being handed back. The
+        worker flushes it on a timer (`streams.flows.register`)."""
+        self._postings.flush()
+
     #: Strings whose key hashes tell whether postings filed by another process can be read here.
     KEY_HASH_PROBES = ("dvtrigger", "np:ANT|anna", "d:2025-01-01|ann")
 
