@@ -9,7 +9,11 @@ open loop, for `--minutes`. The bench reports the resident memory of each proces
 at the end, with its growth; and per window, p50/p99/max from publish to the task
 in the inbox and to the decision logged (timestamps as `tests/bench/steady.py`
 says), with the counts. The broker keeps every record in memory (Tansu, memory
-storage), so its growth is the data published, not a leak.
+storage), so its growth is the data published, not a leak. Beside each memory
+sample it reads what the decide worker holds (`dvtrigger_incident_states` and
+`dvtrigger_recent_incidents`): on the real clock no incident of half an hour
+leaves its windows (90 days re-decided, 120 held), so the decide worker's memory
+rightly grows with them, and a leak shows as memory growing faster than they do.
 Figures go to stdout and var/bench/soak_realtime.json.
 """
 
@@ -28,6 +32,7 @@ from typing import Any
 
 from connectors.kafka.publish import producer
 from tests.bench.latency import offered
+from tests.bench.soak import scrape
 from tests.bench.steady import (
     Outputs,
     drain,
@@ -77,11 +82,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             say(f"warm-up: {len(work.warmup)} notifications")
             offered(p, tails, outputs, children, work.warmup, work.warmup_ids, 20.0)
-            samples = [{"at_s": 0.0, "rss_mib": rss_mib(p.pids)}]
+            metrics_url = f"http://127.0.0.1:{p.stage.settings.web_port}/metrics"
+
+            def measured(at_s: float) -> dict[str, Any]:
+                held = scrape(metrics_url)
+                return {
+                    "at_s": round(at_s, 1),
+                    "rss_mib": rss_mib(p.pids),
+                    "incident_states": int(held.get("dvtrigger_incident_states", -1)),
+                    "recent_incidents": int(held.get("dvtrigger_recent_incidents", -1)),
+                }
+
+            samples = [measured(0.0)]
 
             def sample(elapsed: float) -> None:
                 if elapsed >= len(samples) * window_s:
-                    samples.append({"at_s": round(elapsed, 1), "rss_mib": rss_mib(p.pids)})
+                    samples.append(measured(elapsed))
                     say(f"{elapsed / 60:.1f} min: RSS {samples[-1]['rss_mib']}")
                     children.check()
 
@@ -95,9 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 kafka.close()
             say("reading what came of it")
             rows = drain(p, tails, outputs, ids, children, timeout=600.0)
-            samples.append(
-                {"at_s": round(time.time() - paced.start, 1), "rss_mib": rss_mib(p.pids)}
-            )
+            samples.append(measured(time.time() - paced.start))
         finally:
             for tail in tails.values():
                 tail.close()
@@ -165,9 +179,14 @@ def table(result: dict[str, Any]) -> str:
         )
     lines.append("")
     names = list(result["rss_growth"])
-    lines.append(f"{'RSS MiB at s':>12} " + " ".join(f"{n:>9}" for n in names))
+    held = f" {'inc states':>10} {'recent':>8}"
+    lines.append(f"{'RSS MiB at s':>12} " + " ".join(f"{n:>9}" for n in names) + held)
     for s in result["rss_samples"]:
-        lines.append(f"{s['at_s']:>12,.0f} " + " ".join(f"{s['rss_mib'][n]:>9}" for n in names))
+        lines.append(
+            f"{s['at_s']:>12,.0f} "
+            + " ".join(f"{s['rss_mib'][n]:>9}" for n in names)
+            + f" {s['incident_states']:>10,} {s['recent_incidents']:>8,}"
+        )
     growth = result["rss_growth"]
     lines.append(f"{'growth':>12} " + " ".join(f"{growth[n]['growth_mib']:>+9}" for n in names))
     return "\n".join(lines)
