@@ -143,6 +143,7 @@ class ClockFile:
         self._anchor = 0.0
         self._since = time.monotonic()
         self._stop = threading.Event()
+        self._writing = threading.Lock()  # `set` and the thread write the same file
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def set(self, moment: datetime) -> None:
@@ -155,9 +156,10 @@ class ClockFile:
         return self._anchor + time.monotonic() - self._since
 
     def _write(self) -> None:
-        part = self.path.with_suffix(".part")
-        part.write_text(f"{self.now():.3f}\n", encoding="ascii")
-        part.replace(self.path)
+        with self._writing:
+            part = self.path.with_suffix(".part")
+            part.write_text(f"{self.now():.3f}\n", encoding="ascii")
+            part.replace(self.path)
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
