@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import platform
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from streams.bootstrap import Worker
 from streams.domain.register.records import apply_event
 from streams.flows import heap
 from tests.support.fakes import TimerApp, birth, make_worker
@@ -79,14 +81,20 @@ def test_without_settle_cpython_collects_the_old_garbage_by_itself(collector: No
     assert not heap.full_collections_held() and len(kept) == count
 
 
-async def test_every_decide_worker_collects_on_a_timer_once_its_register_is_settled(
-    collector: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def heap_timer() -> tuple[Worker, float, dict[str, Any], Callable[[], Awaitable[None]]]:
+    """A decide worker on fakes, and its heap timer: interval, options and one tick."""
     w = make_worker()
     assert w.register is not None
     app = TimerApp()
     w.register.install(app)
     interval, options, tick = app.timers["heap-collect"]
+    return w, interval, options, tick
+
+
+async def test_every_decide_worker_collects_on_a_timer_once_its_register_is_settled(
+    collector: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, interval, options, tick = heap_timer()
     assert interval == heap.FULL_COLLECTION_INTERVAL_S and options["on_leader"] is False
     runs: list[bool] = []
     monkeypatch.setattr(heap, "collect", lambda: runs.append(True) or 0.0)
@@ -102,11 +110,8 @@ async def test_the_collection_timer_sorts_the_register_memtable_into_a_run(
     collector: None,
 ) -> None:
     """At a council's rate of register events the memtable would hold postings for months."""
-    w = make_worker()
+    w, _, _, tick = heap_timer()
     assert w.register is not None
-    app = TimerApp()
-    w.register.install(app)
-    _, _, tick = app.timers["heap-collect"]
     index = w.register.index
     index.upsert(apply_event(None, birth("C1")))
     before = index._postings.runs
