@@ -6,7 +6,9 @@ that folder. For `<name>.request` it writes `<name>.json`: live objects by type 
 the garbage collector), the blocks Python's allocator holds, glibc's heap figures
 (`mallinfo2`: in use, free, mapped) and the process's resident memory by kind of
 mapping (`/proc/self/smaps`: glibc's brk heap, other anonymous memory, which holds CPython's
-object arenas and glibc's mapped blocks, and files). With `DVTRIGGER_MEMTRACE_FRAMES` above 0
+object arenas and glibc's mapped blocks, and files), with the raw reports beside it:
+`<name>.pymalloc.txt` (CPython's pools by size class) and `<name>.malloc_info.xml`
+(glibc's arenas). With `DVTRIGGER_MEMTRACE_FRAMES` above 0
 the first request also starts tracemalloc with that many frames, and each request
 writes `<name>.snapshot` too (tracing slows a worker tenfold, so it starts late).
 Then it removes the request. Nothing else in the process changes.
@@ -86,7 +88,7 @@ def _resident() -> dict[str, int]:
     return out
 
 
-def _arenas(folder: Path) -> dict[str, int]:
+def _arenas(folder: Path, name: str) -> dict[str, int]:
     """glibc's figures over every arena (`malloc_info`; mallinfo2 sees the main one only)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -96,7 +98,7 @@ def _arenas(folder: Path) -> dict[str, int]:
         libc.fclose.argtypes = [ctypes.c_void_p]
     except (OSError, AttributeError):
         return {}
-    path = folder / "malloc_info.xml"
+    path = folder / f"{name}.malloc_info.xml"  # kept: per-arena figures, month by month
     stream = libc.fopen(str(path).encode(), b"w")
     if not stream:
         return {}
@@ -116,13 +118,13 @@ def _arenas(folder: Path) -> dict[str, int]:
     return out
 
 
-def _pymalloc(folder: Path) -> dict[str, int]:
+def _pymalloc(folder: Path, name: str) -> dict[str, int]:
     """CPython's object allocator (`sys._debugmallocstats`, written to fd 2, caught in a file).
 
     For the moment it runs, whatever the process writes to its standard error goes
     to that file too: this is a bench's diagnostic, not a worker's.
     """
-    path = folder / "pymalloc.txt"
+    path = folder / f"{name}.pymalloc.txt"  # kept: pools by size class, month by month
     saved = os.dup(2)
     try:
         with path.open("wb") as out:
@@ -177,8 +179,8 @@ def _dump(folder: Path, name: str) -> None:
         "python_blocks": sys.getallocatedblocks(),
         **_heap(),
         **_resident(),
-        **_arenas(folder),
-        **_pymalloc(folder),
+        **_arenas(folder, name),
+        **_pymalloc(folder, name),
         "types": dict(types.most_common(300)),
         "lists": _lists(),
     }
