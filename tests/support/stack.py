@@ -31,14 +31,27 @@ from tests.support.duty_inbox import TEST_CLIENT_TOKEN
 from tests.support.topics import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
+#: How long a test waits for a worker's /metrics: a worker busy on a loaded machine is slow.
+SCRAPE_TIMEOUT_S = 15
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll `check` until it is true; fail the test with `what` after `timeout` seconds."""
+    """Poll `check` until it is true; fail the test with `what` after `timeout` seconds.
+
+    A check that cannot reach a page (a worker too busy to answer a scrape in time, one
+    restarting) counts as not yet: only the deadline fails the test, naming the last error.
+    """
     deadline = time.monotonic() + timeout
-    while not check():
+    last_error: OSError | None = None
+    while True:
+        try:
+            if check():
+                return
+        except OSError as exc:  # urllib's errors and socket timeouts
+            last_error = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            unreachable = f" (last poll: {last_error!r})" if last_error is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{unreachable}")
         time.sleep(0.25)
 
 
@@ -74,7 +87,7 @@ class Stack:
         """Both processes' /metrics, one after the other."""
         texts = []
         for url in self.web_urls:
-            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+            with urllib.request.urlopen(f"{url}/metrics", timeout=SCRAPE_TIMEOUT_S) as response:
                 texts.append(response.read().decode())
         return "\n".join(texts)
 
