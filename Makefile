@@ -65,11 +65,13 @@ tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka
 run: $(STAMP)  ## broker (embedded unless KAFKA_BOOTSTRAP_SERVERS is set), worker, duty inbox, demo feed
 	$(BIN)/dvtrigger run
 
+# The suite on two processes: the fault tests one after another in one (tests/conftest.py
+# groups them), everything else in the other; each process starts its own broker.
 test: $(STAMP) tools  ## the whole suite, integration tests on a real broker included
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rfEs -n 2 --dist loadgroup
 
 test-unit: $(STAMP) tools
-	$(BIN)/pytest -q -rs tests/unit
+	$(BIN)/pytest -q -rfEs -n 2 tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

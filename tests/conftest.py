@@ -1,7 +1,9 @@
-"""Suite-wide hooks: figures measured by tests are printed in the terminal summary."""
+"""Suite-wide hooks: figures measured by tests are printed in the terminal summary, and the
+fault tests are kept to one process when the suite runs in several (pytest-xdist)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -42,6 +44,58 @@ def fault_table(rows: list[dict[str, Any]]) -> list[str]:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return [line(FAULT_COLUMNS), rule, *(line(r) for r in cells)]
+
+
+#: Modules whose tests plant faults in a running stack, stop processes and wait out outages:
+#: under `make test` (pytest-xdist, `--dist loadgroup`) they run one after another in one
+#: process, while the rest of the suite shares the other core. Two of them at once would
+#: each slow the other's workers and make the timings they wait on less certain.
+SERIAL_MODULES = frozenset(
+    {
+        "test_broker_faults",
+        "test_broker_outage_logs",
+        "test_delivery_faults",
+        "test_readiness",
+        "test_register_restart",
+        "test_retry_shutdown",
+        "test_s3_broker",
+        "test_worker_faults",
+    }
+)
+#: The key of the figures a pytest-xdist worker hands to the controller when it finishes.
+WORKER_OUTPUT = "dvtrigger_figures"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the fault modules into one group, and keep each other integration module whole
+    (its module-scoped broker, replay or browser is set up once); unit tests go singly."""
+    for item in items:
+        if item.path.stem in SERIAL_MODULES:
+            item.add_marker(pytest.mark.xdist_group("faults"))
+        elif item.path.parent.name == "integration":
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand this process's figures to the controller."""
+    config = session.config
+    output = getattr(config, "workeroutput", None)
+    if output is not None:
+        figures = {"figures": config.stash.get(FIGURES, {}), "faults": config.stash.get(FAULTS, [])}
+        output[WORKER_OUTPUT] = json.dumps(figures, default=str)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """In the pytest-xdist controller: keep the figures a worker handed over."""
+    handed = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    if handed:
+        figures = json.loads(handed)
+        for name, value in figures["figures"].items():
+            record_figures(node.config, name, value)
+        for row in figures["faults"]:
+            record_fault(node.config, row)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
