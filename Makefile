@@ -65,10 +65,10 @@ tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka
 run: $(STAMP)  ## broker (embedded unless KAFKA_BOOTSTRAP_SERVERS is set), worker, duty inbox, demo feed
 	$(BIN)/dvtrigger run
 
-# The suite on two processes: the fault tests one after another in one (tests/conftest.py
-# groups them), everything else in the other; each process starts its own broker.
+# The suite on two processes: the fault tests one after another in one, the other modules
+# shared out whole (tests/conftest.py, scope_of); each process starts its own broker.
 test: $(STAMP) tools  ## the whole suite, integration tests on a real broker included
-	$(BIN)/pytest -q -rfEs -n 2 --dist loadgroup
+	$(BIN)/pytest -q -rfEs -n 2
 
 test-unit: $(STAMP) tools
 	$(BIN)/pytest -q -rfEs -n 2 tests/unit

@@ -4,6 +4,7 @@ fault tests are kept to one process when the suite runs in several (pytest-xdist
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
@@ -47,9 +48,9 @@ def fault_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 #: Modules whose tests plant faults in a running stack, stop processes and wait out outages:
-#: under `make test` (pytest-xdist, `--dist loadgroup`) they run one after another in one
-#: process, while the rest of the suite shares the other core. Two of them at once would
-#: each slow the other's workers and make the timings they wait on less certain.
+#: under `make test` (pytest-xdist) they run one after another in one process, while the rest
+#: of the suite shares the other core. Two of them at once would each slow the other's
+#: workers and make the timings they wait on less certain.
 SERIAL_MODULES = frozenset(
     {
         "test_broker_faults",
@@ -66,15 +67,24 @@ SERIAL_MODULES = frozenset(
 WORKER_OUTPUT = "dvtrigger_figures"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the fault modules into one group, and keep each other integration module whole
-    (its module-scoped broker, replay or browser is set up once); unit tests go singly."""
-    for item in items:
-        if item.path.stem in SERIAL_MODULES:
-            item.add_marker(pytest.mark.xdist_group("faults"))
-        elif item.path.parent.name == "integration":
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+def scope_of(nodeid: str) -> str:
+    """What pytest-xdist hands to one process whole: the fault modules together, any other
+    module on its own (its module-scoped broker, replay or browser is set up once)."""
+    module = nodeid.split("::", 1)[0]
+    return "faults" if PurePosixPath(module).stem in SERIAL_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Schedule by `scope_of`. (Not `--dist loadgroup` with `xdist_group` marks: pytest 9.2
+    ignores the node ids pytest-xdist 3.8 rewrites for them, pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return SuiteScheduling(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
