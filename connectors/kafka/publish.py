@@ -43,16 +43,21 @@ def lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line.strip()
 
 
-def producer(bootstrap: str, options: Mapping[str, Any] | None = None) -> KafkaProducer:
+def producer(
+    bootstrap: str, options: Mapping[str, Any] | None = None, *, idempotent: bool = True
+) -> KafkaProducer:
     """A producer that waits for all in-sync replicas and never writes a message twice.
 
     `options`: TLS and SASL, as `connectors.kafka.security.client_options` gives them;
-    none: plaintext (the embedded broker).
+    none: plaintext (the embedded broker). `idempotent=False`: a retried send may be written
+    twice (the flows drop the repeat). Only for a broker that is SIGKILLed under load: the
+    embedded Tansu with its log in S3 then loses records it acknowledged to an idempotent
+    producer (docs/testing.md, "A broker that loses acknowledged records").
     """
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=True,
+        enable_idempotence=idempotent,
         linger_ms=5,
         **(options or {}),
     )
