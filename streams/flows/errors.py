@@ -5,17 +5,22 @@ one message every time) goes to the dead-letter topic with its reason and is
 counted: it waits there for a fix and a replay. A transient failure (the broker
 or the network refusing for a while) says nothing about the message: it is
 never dead-lettered, and the work is run again after a backoff (`Redelivery`)
-for as long as the worker runs. A worker whose dead letters are most of what it
+for as long as the worker runs. Work still failing as the worker stops is handed
+back to its topic; if the broker will not take that either, the worker exits
+without acknowledging it (`exit_unacknowledged`), so it is read again: never
+acknowledged unfinished. A worker whose dead letters are most of what it
 reads is broken, not its input: `DeadLetterGuard` trips, and the worker stops
 rather than empty a topic into the dead-letter topic.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from aiokafka.errors import (
     BrokerNotAvailableError,
@@ -93,6 +98,29 @@ class DeadLetterGuard:
             times.popleft()
 
 
+#: The exit status of a worker that stops without acknowledging work it could neither finish
+#: nor hand back (EX_TEMPFAIL): its supervisor starts it again, and it reads the work again.
+EXIT_UNACKNOWLEDGED = 75
+#: How long a hand-back is sent again while the broker refuses it.
+HAND_BACK_S = 30.0
+
+
+def exit_unacknowledged(flow: str) -> NoReturn:
+    """Stop the process at once, before faust can acknowledge (and commit) the event in hand.
+
+    An orderly stop would acknowledge it, and work the broker never took would be lost; an
+    exit leaves the committed offsets where they are, as a SIGKILL does, and the work is
+    read again after the restart (a repeat is a duplicate the flows drop).
+    """
+    log.critical(
+        "%s: unfinished work could not be handed back; exiting without acknowledging it, to"
+        " read it again after the restart",
+        flow,
+    )
+    logging.shutdown()
+    os._exit(EXIT_UNACKNOWLEDGED)
+
+
 class Redelivery:
     """Runs a unit of work again after a failure that was not the input's, with backoff."""
 
@@ -103,10 +131,14 @@ class Redelivery:
         leaving: Callable[[], bool],
         first_s: float = 0.2,
         cap_s: float = 30.0,
+        abort: Callable[[str], None] = exit_unacknowledged,
+        hand_back_s: float = HAND_BACK_S,
     ) -> None:
-        """`count(flow)` counts each run again; `leaving()` says the worker is stopping."""
+        """`count(flow)` counts each run again; `leaving()` says the worker is stopping;
+        `abort(flow)` stops the worker without acknowledging (`exit_unacknowledged`)."""
         self._clock, self._count, self._leaving = clock, count, leaving
         self._first, self._cap = first_s or 0.2, cap_s
+        self._abort, self._hand_back_s = abort, hand_back_s
 
     async def run(self, work: Callable[[], Awaitable[None]], flow: str) -> bool:
         """Run `work` until it succeeds; False if the worker began to stop before it did.
@@ -134,11 +166,37 @@ class Redelivery:
 
         faust acknowledges the event in hand as the worker stops; what is handed
         back is read again after the restart (a repeat is a duplicate the flows
-        drop). Each send is awaited; one the broker refuses too is logged.
+        drop). Each send is awaited, and sent again while the broker refuses it, for
+        up to `hand_back_s`; past that, or if the worker is cancelled meanwhile, the
+        worker exits without acknowledging anything (`abandon`).
         """
+        deadline = self._clock.time() + self._hand_back_s
         for event in events:
-            try:
-                sent = await topic.send(key=event.key, value=event.value)
-                await sent
-            except Exception as exc:
-                log.critical("%s: could not hand back unfinished work at %s", flow, where(exc))
+            attempt = 0
+            while True:
+                try:
+                    sent = await topic.send(key=event.key, value=event.value)
+                    await sent
+                    break
+                except asyncio.CancelledError:
+                    self.abandon(flow)
+                    raise
+                except Exception as exc:
+                    attempt += 1
+                    log.error("%s: handing back failed at %s (%d)", flow, where(exc), attempt)
+                    if self._clock.time() >= deadline:
+                        self.abandon(flow)
+                        return
+                    try:
+                        await self._clock.sleep(backoff(attempt, first=self._first, cap=5.0))
+                    except asyncio.CancelledError:
+                        self.abandon(flow)
+                        raise
+
+    def abandon(self, flow: str) -> None:
+        """Work that can be neither finished nor handed back: stop the worker unacknowledged.
+
+        For a flow whose input must be read in order (the register's events), the only way
+        to leave unfinished work without losing it.
+        """
+        self._abort(flow)

@@ -115,13 +115,21 @@ class RegisterFlow:
         #: and a loaded snapshot was found to match. Until then, a decision might miss a subject.
         self.complete = False
 
+    async def consume(self, event: Any) -> None:
+        """Handle one register event, again after a transient failure. Unfinished as the worker
+        stops, it is not handed back (a subject's events must be applied in order, and one put
+        back at the end of the topic would come after its successors): the worker exits
+        without acknowledging it, and reads it again after the restart."""
+        if not await self._redelivery.run(partial(self.handle, event), "register"):
+            self._redelivery.abandon("register")
+
     def install(self, app: faust.App) -> None:
         """Add the register agent and the index upkeep to the app."""
 
         @app.agent(self._topics.register_events, name="apply-register-events")
         async def apply_register(stream: Any) -> None:
             async for event in stream.events():
-                await self._redelivery.run(partial(self.handle, event), "register")
+                await self.consume(event)
 
         self.subjects.on_recover(self.rebuild_index)
         self._app = app

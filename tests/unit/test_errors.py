@@ -17,7 +17,14 @@ from aiokafka.errors import (
 
 from streams.config.settings import Settings
 from streams.config.topics import H_REASON_CLASS
-from streams.flows.errors import DeadLetterFlood, DeadLetterGuard, Redelivery, is_transient
+from streams.flows import errors
+from streams.flows.errors import (
+    EXIT_UNACKNOWLEDGED,
+    DeadLetterFlood,
+    DeadLetterGuard,
+    Redelivery,
+    is_transient,
+)
 from tests.support.fakes import FakeClock, FakeTopic, fake_event, make_worker, sample_value
 from tests.support.samples import sample_incident
 
@@ -226,3 +233,64 @@ async def test_a_stop_for_errors_carrying_names_is_logged_with_no_error_in_fligh
         await w.dead_letters.guarded(handler, fake_event(b"{}", topic=TOPIC), failed)
     assert w.app.in_flight_at_crash is None  # type: ignore[attr-defined]
     assert "Zebedee" not in repr(w.app.crashed)  # type: ignore[attr-defined]
+
+
+class Exited(BaseException):
+    """`os._exit`, as the tests see it: the process would end here."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@pytest.fixture
+def exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`os._exit` raises `Exited` instead of ending the test run."""
+
+    def fake_exit(status: int) -> None:
+        raise Exited(status)
+
+    monkeypatch.setattr(errors.os, "_exit", fake_exit)
+
+
+async def test_a_hand_back_the_broker_refuses_is_sent_again_until_it_takes_it(exits: None) -> None:
+    clock = FakeClock()
+    topic = Flaky("dvtrigger.incidents", failures=3)
+    run = Redelivery(clock, lambda flow: None, lambda: True)
+    await run.hand_back(topic, [fake_event(b"{}", key=b"k", topic=TOPIC)], "decide")
+    (taken,) = topic.sent  # refused three times, then taken
+    assert (taken.value, taken.acked, topic.failures) == (b"{}", True, 0)
+    assert len(clock.sleeps) == 3 and sum(clock.sleeps) < errors.HAND_BACK_S
+
+
+async def test_a_hand_back_refused_past_its_time_exits_without_acknowledging(exits: None) -> None:
+    clock = FakeClock()
+    topic = FakeTopic("dvtrigger.incidents", fail=KafkaConnectionError())
+    run = Redelivery(clock, lambda flow: None, lambda: True)
+    events = [fake_event(b"{}", key=bytes([n]), topic=TOPIC) for n in range(3)]
+    with pytest.raises(Exited) as exited:
+        await run.hand_back(topic, events, "decide")
+    assert exited.value.status == EXIT_UNACKNOWLEDGED
+    assert sum(clock.sleeps) >= errors.HAND_BACK_S  # it kept trying for its time first
+    assert {m.key for m in topic.sent} == {b"\x00"}  # the first event never went
+
+
+async def test_a_register_event_unfinished_at_a_stop_exits_without_acknowledging(
+    exits: None,
+) -> None:
+    clock = Stopping()
+    w = make_worker(clock=clock)
+    clock.app = w.app
+    assert w.register is not None
+    applied: list[Any] = []
+
+    async def refused(event: Any) -> None:
+        applied.append(event)
+        raise KafkaConnectionError()
+
+    w.register.handle = refused  # type: ignore[method-assign]
+    with pytest.raises(Exited) as exited:
+        await w.register.consume(fake_event(b"{}", key=b"S1", topic="dvtrigger.register-events"))
+    assert exited.value.status == EXIT_UNACKNOWLEDGED
+    assert len(applied) == 2  # tried, slept (the stop came), tried again: then out
+    assert w.topics.register_events.sent == []  # not handed back out of order
