@@ -20,7 +20,7 @@ install: $(STAMP)
 # service on :9090; the tests run their own server on a free port, so that does not matter.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300
-tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka TLS tests; faketime, for the clock fault test; chromium, for the browser test
+tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka TLS tests; faketime, for the clock fault test; libjemalloc2, the workers' allocator; chromium, for the browser test
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
 	  echo "installing Debian's prometheus package (promtool, prometheus) for the alert tests"; \
 	  log=$$(mktemp); \
@@ -47,6 +47,16 @@ tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka
 	  { $(APT) install --no-install-recommends faketime >$$log 2>&1 || \
 	    { $(APT) update >>$$log 2>&1 && \
 	      $(APT) install --no-install-recommends faketime >>$$log 2>&1; }; } || \
+	  { cat $$log; rm -f $$log; exit 1; }; \
+	  rm -f $$log; \
+	fi
+	@# libjemalloc2: the allocator the workers run on in the image, the benchmarks and make run.
+	@if ! test -e /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 && ! test -e /usr/lib/aarch64-linux-gnu/libjemalloc.so.2; then \
+	  echo "installing Debian's libjemalloc2 package, the workers' allocator"; \
+	  log=$$(mktemp); \
+	  { $(APT) install --no-install-recommends libjemalloc2 >$$log 2>&1 || \
+	    { $(APT) update >>$$log 2>&1 && \
+	      $(APT) install --no-install-recommends libjemalloc2 >>$$log 2>&1; }; } || \
 	  { cat $$log; rm -f $$log; exit 1; }; \
 	  rm -f $$log; \
 	fi

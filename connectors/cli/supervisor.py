@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.cli.allocator import allocator_env
 from connectors.cli.ingress import start_demo_ingress
 from connectors.cli.users import demo_credentials
 from connectors.kafka.broker import EmbeddedBroker, stop_process
@@ -113,8 +114,9 @@ def run_all(settings: Settings, demo: bool = True) -> int:
         children.append(_start_inbox(settings, env))
         _wait_http(f"{inbox}/healthz")
         worker = [sys.executable, "-m", "connectors.cli", "worker", "--role"]
-        children.append(_spawn([*worker, "decide"], env, settings.data_dir / "worker.log"))
-        deliver_env = {**env, "DVTRIGGER_CASE_SYSTEM_TOKEN": token}  # its inbox credential
+        workers_env = {**env, **allocator_env()}  # jemalloc where installed, as in the image
+        children.append(_spawn([*worker, "decide"], workers_env, settings.data_dir / "worker.log"))
+        deliver_env = {**workers_env, "DVTRIGGER_CASE_SYSTEM_TOKEN": token}  # its credential
         children.append(
             _spawn([*worker, "deliver"], deliver_env, settings.data_dir / "deliver.log")
         )

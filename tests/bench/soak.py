@@ -56,6 +56,7 @@ from typing import Any
 from kafka import KafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.cli.allocator import allocator_env, describe
 from connectors.kafka.broker import EmbeddedBroker
 from connectors.kafka.publish import producer, publish_dicts
 from connectors.simulate import iter_register_events, simulate
@@ -508,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "about_families_a_month": load.about_families,
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "allocator": describe({**os.environ, **allocator_env()}),
             "broker": "tansu (embedded, memory storage, never compacts)",
         },
         "flat_after_month": SETTLED_AFTER,

@@ -37,6 +37,7 @@ import psutil
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors.cli.allocator import allocator_env
 from connectors.kafka.broker import EmbeddedBroker, free_port
 from tests.bench.children import Children, wait_json
 from tests.bench.kafka_io import partitions
@@ -102,8 +103,9 @@ def start_pipeline(
         **{"DVTRIGGER_LOG_LEVEL": "WARNING", **env},
     )
     worker_args = ["-m", "connectors.cli", "worker", "--role"]
-    decide = children.python("worker", [*worker_args, "decide"], s.env)
-    deliver = children.python("deliver", [*worker_args, "deliver"], s.env)
+    workers_env = {**s.env, **allocator_env()}  # as the image runs them: on jemalloc
+    decide = children.python("worker", [*worker_args, "decide"], workers_env)
+    deliver = children.python("deliver", [*worker_args, "deliver"], workers_env)
     wait_json(s.health_url, children=children)
     wait_json(deliver_url(s, "healthz"), children=children)
     load_register(s, work, children)

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from connectors.cli import allocator
 from connectors.kafka.topics import wanted_topics
 from tests.support.deploy import DEPLOY, ROOT, assert_cli_knows, is_setting, settings_from
 
@@ -213,6 +214,15 @@ def test_the_dockerfile_installs_the_package_and_runs_as_no_root() -> None:
     assert 'ENTRYPOINT ["dvtrigger"]' in text
     for source in re.findall(r"^COPY (\S+)", text, flags=re.M):
         assert (ROOT / source).exists(), source
+
+
+def test_the_image_runs_on_the_allocator_the_supervisor_and_the_benchmarks_use() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    env = dict(re.findall(r"^\s*(?:ENV )?(LD_PRELOAD|PYTHONMALLOC|MALLOC_CONF)=(\S+)", text, re.M))
+    library = env["LD_PRELOAD"]
+    assert library in allocator.JEMALLOC_PATHS
+    assert re.search(rf"ln -s .*libjemalloc\.so\.2.* {re.escape(library)}$", text, re.M)
+    assert env == allocator.allocator_env({}, library=library)
 
 
 def test_docker_compose_reads_the_file_where_it_is_installed(tmp_path: Path) -> None:
