@@ -22,6 +22,7 @@ from typing import IO, Any
 from pydantic import SecretStr
 
 from connectors.case_system.http import HttpCaseSystem
+from connectors.cli.allocator import allocator_env
 from connectors.kafka.broker import free_port, stop_process
 from connectors.kafka.publish import producer, publish_dicts
 from connectors.kafka.topics import ensure_topics
@@ -261,11 +262,13 @@ def stop_gracefully(process: subprocess.Popen[bytes], timeout: float = 30.0) -> 
 
 
 def _worker_env(settings_env: dict[str, str]) -> dict[str, str]:
-    """The environment of a worker: ours without settings, its settings, and the repository on
-    PYTHONPATH (after any PYTHONPATH of its own, such as a test's sitecustomize)."""
+    """The environment of a worker: ours without settings, its settings, the repository on
+    PYTHONPATH (after any PYTHONPATH of its own, such as a test's sitecustomize), and the
+    allocator the image runs it on (jemalloc, before any LD_PRELOAD of its own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVTRIGGER_")}
     path = os.pathsep.join(p for p in (settings_env.get("PYTHONPATH"), str(ROOT)) if p)
-    return {**env, **settings_env, "PYTHONPATH": path}
+    allocator = allocator_env({**os.environ, **settings_env})
+    return {**env, **settings_env, **allocator, "PYTHONPATH": path}
 
 
 def isolated_env(bootstrap: str, name: str, data_dir: Path) -> dict[str, str]:

@@ -167,6 +167,10 @@ class SteppedClock:
             "FAKETIME_NO_CACHE": "1",  # read on every call: a step is seen at once
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
             "PYTHONPATH": str(FAKETIME_SHIM),
+            # libfaketime and jemalloc cannot both be preloaded: each calls the other while it
+            # starts ("unexpected recursive calls to clock_gettime()"), and the worker's clock
+            # is broken. These workers run on the system allocator.
+            "DVTRIGGER_ALLOCATOR": "system",
         }
 
     def step(self, seconds: int) -> None:
