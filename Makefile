@@ -14,63 +14,37 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# promtool and prometheus for the alert rule tests and the Prometheus integration test, from
-# Debian's prometheus package, installed only when missing (about 10 s; apt-get update first
-# if the package lists are empty). On a host with systemd the package also starts its own
-# service on :9090; the tests run their own server on a free port, so that does not matter.
+# Debian's packages the tests need, each installed only when missing (a few seconds each;
+# apt-get update first if the package lists are empty), apt's output shown only on failure.
+# - prometheus: promtool and prometheus, for the alert rule tests and the Prometheus
+#   integration test. On a host with systemd the package also starts its own service on
+#   :9090; the tests run their own server on a free port, so that does not matter.
+# - stunnel4: the TLS front of the Kafka TLS tests (Tansu cannot serve TLS itself).
+# - faketime: steps a worker's wall clock an hour forwards and back in the clock fault test.
+# - libjemalloc2: the allocator the workers run on in the image, the tests and the benchmarks.
+# - chromium: the headless browser the duty inbox's browser test drives through Playwright
+#   (Playwright never downloads a browser here; the test points it at this one).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300
+APT_INSTALL := apt_install() { \
+	  echo "installing Debian's $$1 package, $$2"; log=$$(mktemp); \
+	  { $(APT) install --no-install-recommends $$1 >$$log 2>&1 || \
+	    { $(APT) update >>$$log 2>&1 && \
+	      $(APT) install --no-install-recommends $$1 >>$$log 2>&1; }; } || \
+	  { cat $$log; rm -f $$log; return 1; }; \
+	  rm -f $$log; \
+	}
 tools:  ## promtool and prometheus, for the alert tests; stunnel4, for the Kafka TLS tests; faketime, for the clock fault test; libjemalloc2, the workers' allocator; chromium, for the browser test
-	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
-	  echo "installing Debian's prometheus package (promtool, prometheus) for the alert tests"; \
-	  log=$$(mktemp); \
-	  { $(APT) install --no-install-recommends prometheus >$$log 2>&1 || \
-	    { $(APT) update >>$$log 2>&1 && \
-	      $(APT) install --no-install-recommends prometheus >>$$log 2>&1; }; } || \
-	  { cat $$log; rm -f $$log; exit 1; }; \
-	  rm -f $$log; \
-	fi
-	@# stunnel4: the TLS front of the Kafka TLS tests (Tansu cannot serve TLS itself).
-	@if ! command -v stunnel4 >/dev/null; then \
-	  echo "installing Debian's stunnel4 package for the Kafka TLS tests"; \
-	  log=$$(mktemp); \
-	  { $(APT) install --no-install-recommends stunnel4 >$$log 2>&1 || \
-	    { $(APT) update >>$$log 2>&1 && \
-	      $(APT) install --no-install-recommends stunnel4 >>$$log 2>&1; }; } || \
-	  { cat $$log; rm -f $$log; exit 1; }; \
-	  rm -f $$log; \
-	fi
-	@# faketime: steps a worker's wall clock an hour forwards and back in the clock fault test.
-	@if ! test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 && ! command -v faketime >/dev/null; then \
-	  echo "installing Debian's faketime package for the clock fault test"; \
-	  log=$$(mktemp); \
-	  { $(APT) install --no-install-recommends faketime >$$log 2>&1 || \
-	    { $(APT) update >>$$log 2>&1 && \
-	      $(APT) install --no-install-recommends faketime >>$$log 2>&1; }; } || \
-	  { cat $$log; rm -f $$log; exit 1; }; \
-	  rm -f $$log; \
-	fi
-	@# libjemalloc2: the allocator the workers run on in the image, the benchmarks and make run.
-	@if ! test -e /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 && ! test -e /usr/lib/aarch64-linux-gnu/libjemalloc.so.2; then \
-	  echo "installing Debian's libjemalloc2 package, the workers' allocator"; \
-	  log=$$(mktemp); \
-	  { $(APT) install --no-install-recommends libjemalloc2 >$$log 2>&1 || \
-	    { $(APT) update >>$$log 2>&1 && \
-	      $(APT) install --no-install-recommends libjemalloc2 >>$$log 2>&1; }; } || \
-	  { cat $$log; rm -f $$log; exit 1; }; \
-	  rm -f $$log; \
-	fi
-	@# chromium: the headless browser the duty inbox's browser test drives through Playwright
-	@# (Playwright never downloads a browser here; the test points it at this one).
-	@if ! command -v chromium >/dev/null; then \
-	  echo "installing Debian's chromium package for the duty inbox's browser test"; \
-	  log=$$(mktemp); \
-	  { $(APT) install --no-install-recommends chromium >$$log 2>&1 || \
-	    { $(APT) update >>$$log 2>&1 && \
-	      $(APT) install --no-install-recommends chromium >>$$log 2>&1; }; } || \
-	  { cat $$log; rm -f $$log; exit 1; }; \
-	  rm -f $$log; \
-	fi
+	@set -e; $(APT_INSTALL); \
+	{ command -v promtool && command -v prometheus; } >/dev/null || \
+	  apt_install prometheus "promtool and prometheus for the alert tests"; \
+	command -v stunnel4 >/dev/null || apt_install stunnel4 "for the Kafka TLS tests"; \
+	{ test -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 || command -v faketime; } \
+	  >/dev/null || apt_install faketime "for the clock fault test"; \
+	{ test -e /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 || \
+	  test -e /usr/lib/aarch64-linux-gnu/libjemalloc.so.2; } || \
+	  apt_install libjemalloc2 "the workers' allocator"; \
+	command -v chromium >/dev/null || apt_install chromium "for the duty inbox's browser test"
 
 run: $(STAMP)  ## broker (embedded unless KAFKA_BOOTSTRAP_SERVERS is set), worker, duty inbox, demo feed
 	$(BIN)/dvtrigger run
