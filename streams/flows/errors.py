@@ -171,27 +171,28 @@ class Redelivery:
         worker exits without acknowledging anything (`abandon`).
         """
         deadline = self._clock.time() + self._hand_back_s
-        for event in events:
-            attempt = 0
-            while True:
-                try:
-                    sent = await topic.send(key=event.key, value=event.value)
-                    await sent
-                    break
-                except asyncio.CancelledError:
+        try:
+            for event in events:
+                if not await self._hand_back_one(topic, event, flow, deadline):
                     self.abandon(flow)
-                    raise
-                except Exception as exc:
-                    attempt += 1
-                    log.error("%s: handing back failed at %s (%d)", flow, where(exc), attempt)
-                    if self._clock.time() >= deadline:
-                        self.abandon(flow)
-                        return
-                    try:
-                        await self._clock.sleep(backoff(attempt, first=self._first, cap=5.0))
-                    except asyncio.CancelledError:
-                        self.abandon(flow)
-                        raise
+                    return
+        except asyncio.CancelledError:  # stopped mid-way: what is left would be acknowledged
+            self.abandon(flow)
+            raise
+
+    async def _hand_back_one(self, topic: Any, event: Any, flow: str, deadline: float) -> bool:
+        """Send one event back until the broker takes it; False once `deadline` has passed."""
+        attempt = 0
+        while True:
+            try:
+                await (await topic.send(key=event.key, value=event.value))
+                return True
+            except Exception as exc:
+                attempt += 1
+                log.error("%s: handing back failed at %s (%d)", flow, where(exc), attempt)
+                if self._clock.time() >= deadline:
+                    return False
+                await self._clock.sleep(backoff(attempt, first=self._first, cap=5.0))
 
     def abandon(self, flow: str) -> None:
         """Work that can be neither finished nor handed back: stop the worker unacknowledged.
